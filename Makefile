@@ -1,0 +1,35 @@
+# `make demo` and `make test` set everything up on a fresh Debian/Ubuntu machine.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench sysdeps venv clean
+
+sysdeps:
+	@./scripts/ensure-sysdeps
+
+$(STAMP): pyproject.toml | sysdeps
+	@test -x $(PY) || ./scripts/ensure-venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: sysdeps $(STAMP)
+
+demo: venv
+	$(VENV)/bin/ttal demo
+
+lint: venv
+	$(VENV)/bin/ruff check ttal tests bench hooks
+	$(VENV)/bin/ruff format --check ttal tests bench hooks
+	$(VENV)/bin/mypy
+
+test: venv lint
+	$(VENV)/bin/pytest -n 2 -q
+
+bench: venv
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

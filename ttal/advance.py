@@ -1,0 +1,110 @@
+"""`ttal go`: look at the task, decide the next step, do it; repeat until it must wait.
+
+The task's file lock makes concurrent `ttal go` on one task take turns; each turn re-reads
+the task and does only what is missing, so 16 racing calls give exactly one worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ttal import finish, locks, steps
+from ttal.app import App
+from ttal.errors import Exit, Forbidden, NotFound, Waiting
+from ttal.pipeline import Action, Step, current_stage, next_step
+from ttal.workflow import pipeline_for, resolve_task, task_view
+
+MAX_TURNS = 12
+
+
+@dataclass
+class Outcome:
+    task: str
+    description: str = ""
+    did: list[str] = field(default_factory=list)
+    state: str = ""
+    message: str = ""
+    exit_code: int = Exit.OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "description": self.description,
+            "did": self.did,
+            "state": self.state,
+            "message": self.message,
+            "exit_code": int(self.exit_code),
+        }
+
+
+def go(app: App, ref: str | None, note: str = "") -> Outcome:
+    uuid = resolve_task(app, ref)["uuid"]
+    with locks.held(locks.task_lock(app.lock_dir, uuid)):
+        return _drive(app, uuid, note)
+
+
+def _drive(app: App, uuid: str, note: str) -> Outcome:
+    outcome = Outcome(task=uuid)
+    for _ in range(MAX_TURNS):
+        task = app.tw.get(uuid)
+        outcome.description = str(task.get("description", ""))
+        pipeline = pipeline_for(app, task)
+        view = task_view(task)
+        step = next_step(view, pipeline, app.caller)
+        stage = current_stage(pipeline, view)
+        outcome.state = stage.name if stage else "merged"
+        if not _take(app, task, step, note, outcome):
+            break
+        note = ""  # a note belongs to the first step that records the caller's work
+    return outcome
+
+
+def _take(app: App, task: dict[str, Any], step: Step, note: str, outcome: Outcome) -> bool:
+    """Do one step. True to keep going, False when the task must wait or is finished."""
+    stage, act = step.stage, step.action
+    if act is Action.REFUSE:
+        kind = NotFound if step.details.get("code") == "not-found" else Forbidden
+        raise kind(f"task {task['uuid'][:8]}: {step.reason}; nothing was changed")
+    if act is Action.NOTHING:
+        outcome.message = step.reason
+        return False
+    if act is Action.WAIT:
+        _wait(outcome, step.reason)
+        return False
+    if act is Action.FINISH:
+        outcome.did.append(finish.finish(app, task))
+        return True
+    assert stage is not None
+    if act is Action.ENSURE_WORKER:
+        outcome.message = steps.ensure_worker(app, task, stage)
+        return False
+    if act is Action.AWAIT_REVIEW:
+        restarted = steps.await_review(app, task, stage)
+        if restarted:
+            outcome.did.append(restarted)
+        _wait(outcome, step.reason)
+        return False
+    outcome.did.append(_act(app, task, step, stage, note))
+    return True
+
+
+def _act(app: App, task: dict[str, Any], step: Step, stage: Any, note: str) -> str:
+    handlers = {
+        Action.SPAWN_WORKER: lambda: steps.spawn_worker(app, task, stage),
+        Action.BRIEF_WORKER: lambda: steps.brief_worker(app, task, stage),
+        Action.COMPLETE_WORK: lambda: steps.complete_work(app, task, stage, note),
+        Action.SPAWN_REVIEWER: lambda: steps.spawn_reviewer(app, task, stage),
+        Action.NEW_ROUND: lambda: steps.new_round(app, task, stage),
+        Action.MERGE: lambda: finish.merge_task(app, task, stage),
+    }
+    try:
+        return handlers[step.action]()
+    except Waiting as err:
+        return f"waiting: {err.message}"
+
+
+def _wait(outcome: Outcome, reason: str) -> None:
+    outcome.message = reason
+    if not outcome.did:
+        outcome.exit_code = Exit.WAITING

@@ -1,0 +1,491 @@
+"""The "scripted" runtime: a deterministic fake coding agent that follows a YAML script.
+
+ttal launches it as the command of a tmux session, exactly like a real agent:
+
+    python -m ttal.agents.scripted --script SCRIPT.yaml --prompt-file PROMPT.md [--log LOG]
+
+It prints the prompt, picks the first case of the script whose `match` regex is found in the
+task description, and runs that case's steps in the task's worktree (its cwd). Messages from
+ttal arrive on stdin, one line at a time, as text typed into the pane.
+
+Every string in a step goes through `str.format_map` with the task's fields (uuid, short,
+description, project, stage, role, round, agent); unknown names become "". Literal braces,
+as in `awk '{print $1}'` or `${HOME}`, must therefore be doubled: `{{print $1}}`.
+
+Exit codes are the contract with the tests that drive it, see `Code`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+import yaml
+
+
+class Code(IntEnum):
+    OK = 0
+    STEP_FAILED = 1  # an `sh` or `ttal` step exited non-zero
+    WAIT_TIMEOUT = 2  # a `wait` saw no matching line in time
+    STDIN_CLOSED = 3  # stdin ended during a `wait`
+    BAD_SCRIPT = 4  # script, prompt or arguments unusable; nothing was run
+    INTERRUPTED = 130
+
+
+DEFAULT_WAIT_TIMEOUT = 120.0
+FIELDS = ("uuid", "short", "description", "project", "stage", "role", "round")
+# Only emitted if something asked the terminal for bracketed paste; we never do, but a stray
+# marker must not stop a `wait` from matching.
+PASTE_MARKERS = ("\x1b[200~", "\x1b[201~")
+
+
+class Stop(Exception):
+    """Ends the run with `code`; `message` (if any) is printed and logged first."""
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class BadScript(Exception):
+    """The script cannot be run as written."""
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    text: str = ""  # say text, sh command, wait substring, write/append content
+    path: str = ""
+    argv: tuple[str, ...] = ()
+    may_fail: bool = False
+    seconds: float = 0.0  # sleep duration or wait timeout
+    code: int = 0
+
+    def label(self) -> str:
+        return f"{self.kind} {self.path or self.text or ' '.join(self.argv)}".strip()[:80]
+
+
+class Log:
+    """Timestamped lines for tests to read; append mode and a flush per line."""
+
+    def __init__(self, path: str | None) -> None:
+        self._file: IO[str] | None = None
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives for the run
+
+    def write(self, message: str) -> None:
+        if self._file:
+            stamp = datetime.now().isoformat(timespec="milliseconds")
+            self._file.write(f"{stamp} {message}\n")
+            self._file.flush()
+
+
+def say(text: str) -> None:
+    # The pane is a tty but tests read a pipe: flush so output order matches events.
+    print(text, flush=True)
+
+
+# --- loading: pure, fails before any step runs ------------------------------------------------
+
+
+class _Blank(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def task_context(prompt_file: Path, env: Mapping[str, str]) -> dict[str, object]:
+    data = read_prompt_json(prompt_file.with_suffix(".json"))
+    ctx: dict[str, object] = {key: data.get(key, "") for key in FIELDS}
+    ctx["uuid"] = ctx["uuid"] or env.get("TTAL_TASK", "")
+    ctx["short"] = ctx["short"] or str(ctx["uuid"])[:8]
+    ctx["role"] = ctx["role"] or env.get("TTAL_ROLE", "")
+    ctx["agent"] = env.get("TTAL_AGENT", "") or "scripted"
+    return ctx
+
+
+def read_prompt_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise Stop(Code.BAD_SCRIPT, f"[scripted] bad prompt {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise Stop(Code.BAD_SCRIPT, f"[scripted] bad prompt {path}: not a JSON object")
+    return data
+
+
+def load_script(path: Path, ctx: Mapping[str, object]) -> tuple[str, list[Step]]:
+    """Return (name of the chosen case, its steps)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadScript(exc.strerror or str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise BadScript(f"invalid YAML: {' '.join(str(exc).split())}") from None
+    cases = [{"steps": raw}] if isinstance(raw, list) else cases_of(raw)
+    parsed = [
+        (i, case_regex(i, case), parse_steps(i, case.get("steps"), ctx))
+        for i, case in enumerate(cases, 1)
+    ]
+    description = str(ctx.get("description", ""))
+    for index, regex, steps in parsed:
+        if regex is None or regex.search(description):
+            return f"case {index}" + (f" /{regex.pattern}/" if regex else ""), steps
+    raise BadScript(f"no case matches description {description!r}; add a case without `match`")
+
+
+def cases_of(raw: object) -> list[dict[str, Any]]:
+    if not isinstance(raw, dict) or set(raw) != {"cases"}:
+        raise BadScript("expected a list of steps or a mapping with only `cases`")
+    cases = raw["cases"]
+    if not isinstance(cases, list) or not cases:
+        raise BadScript("`cases` must be a non-empty list")
+    for i, case in enumerate(cases, 1):
+        if not isinstance(case, dict) or not set(case) <= {"match", "steps"}:
+            raise BadScript(f"case {i}: expected a mapping with `match` and `steps`")
+    return cases
+
+
+def case_regex(index: int, case: Mapping[str, Any]) -> re.Pattern[str] | None:
+    if "match" not in case:
+        return None
+    try:
+        return re.compile(str(case["match"]), re.IGNORECASE)
+    except re.error as exc:
+        raise BadScript(f"case {index}: bad match regex: {exc}") from None
+
+
+def parse_steps(case: int, steps: object, ctx: Mapping[str, object]) -> list[Step]:
+    if not isinstance(steps, list):
+        raise BadScript(f"case {case}: `steps` must be a list")
+    return [parse_step(f"case {case} step {i}", s, ctx) for i, s in enumerate(steps, 1)]
+
+
+def parse_step(where: str, raw: object, ctx: Mapping[str, object]) -> Step:
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise BadScript(f"{where}: a step is a mapping with exactly one key, like `say: hi`")
+    [(kind, value)] = raw.items()
+    parser = PARSERS.get(kind)
+    if parser is None:
+        raise BadScript(f"{where}: unknown step `{kind}` (known: {', '.join(PARSERS)})")
+    try:
+        return parser(kind, value, lambda text: fill(text, ctx))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise BadScript(f"{where}: bad `{kind}`: {exc}") from None
+
+
+def fill(value: object, ctx: Mapping[str, object]) -> str:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    if not isinstance(value, str):
+        return str(value)
+    try:
+        return value.format_map(_Blank(ctx))
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise ValueError(f"{exc}; write literal braces as {{{{ }}}}") from None
+
+
+Fill = Callable[[object], str]
+
+
+def options(value: object, keys: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict) or not set(value) <= keys or not value:
+        raise TypeError(f"expected a mapping with keys from {sorted(keys)}")
+    return value
+
+
+def flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be true or false")
+    return value
+
+
+def parse_file_step(kind: str, value: object, fill: Fill) -> Step:
+    opts = options(value, {"path", "text"})
+    return Step(kind, text=fill(opts.get("text", "")), path=fill(opts["path"]))
+
+
+def parse_sh(kind: str, value: object, fill: Fill) -> Step:
+    if isinstance(value, str):
+        return Step(kind, text=fill(value))
+    opts = options(value, {"cmd", "may_fail"})
+    return Step(
+        kind, text=fill(opts["cmd"]), may_fail=flag("may_fail", opts.get("may_fail", False))
+    )
+
+
+def parse_ttal(kind: str, value: object, fill: Fill) -> Step:
+    opts = {"args": value} if isinstance(value, list) else options(value, {"args", "may_fail"})
+    if not isinstance(opts["args"], list):
+        raise TypeError("args must be a list")
+    argv = tuple(fill(arg) for arg in opts["args"])
+    return Step(kind, argv=argv, may_fail=flag("may_fail", opts.get("may_fail", False)))
+
+
+def parse_wait(kind: str, value: object, fill: Fill) -> Step:
+    opts = (
+        {"contains": value} if isinstance(value, str) else options(value, {"contains", "timeout"})
+    )
+    timeout = float(opts.get("timeout", DEFAULT_WAIT_TIMEOUT))
+    return Step(kind, text=fill(opts["contains"]), seconds=timeout)
+
+
+def parse_sleep(kind: str, value: object, fill: Fill) -> Step:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError("expected a number of seconds")
+    return Step(kind, seconds=float(value))
+
+
+def parse_say(kind: str, value: object, fill: Fill) -> Step:
+    return Step(kind, text=fill(value))
+
+
+def parse_idle(kind: str, value: object, fill: Fill) -> Step:
+    # `idle: false` is kept as a no-op so a script can switch idling off without deleting it.
+    return Step(kind if flag(kind, value) else "say")
+
+
+def parse_exit(kind: str, value: object, fill: Fill) -> Step:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected an integer exit code")
+    return Step(kind, code=value)
+
+
+PARSERS: dict[str, Callable[[str, object, Fill], Step]] = {
+    "write": parse_file_step,
+    "append": parse_file_step,
+    "sh": parse_sh,
+    "ttal": parse_ttal,
+    "wait": parse_wait,
+    "sleep": parse_sleep,
+    "say": parse_say,
+    "idle": parse_idle,
+    "exit": parse_exit,
+}
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+class Stdin:
+    """Lines from fd 0 with a deadline.
+
+    Raw os.read + select instead of sys.stdin/input(): a buffered reader can hold lines that
+    select() cannot see, and GNU readline 8.1+ turns on bracketed paste, which would wrap the
+    text tmux types into the pane in escape sequences.
+    """
+
+    def __init__(self, log: Log) -> None:
+        self._buffer = b""
+        self._eof = False
+        self._log = log
+
+    def next_line(self, deadline: float | None) -> str | None:
+        """A line, or None on timeout. Raises EOFError once stdin is closed and drained."""
+        while b"\n" not in self._buffer:
+            if self._eof:
+                raise EOFError
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([0], [], [], timeout)[0]:
+                return None
+            self._fill()
+        raw, self._buffer = self._buffer.split(b"\n", 1)
+        return self._received(raw)
+
+    def _fill(self) -> None:
+        try:
+            chunk = os.read(0, 4096)
+        except OSError:  # the pane's tty went away
+            chunk = b""
+        if chunk:
+            self._buffer += chunk
+        else:
+            self._eof = True
+            if self._buffer:  # a last line without a newline still counts
+                self._buffer += b"\n"
+
+    def _received(self, raw: bytes) -> str:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        for marker in PASTE_MARKERS:
+            line = line.replace(marker, "")
+        say(f"[scripted] got: {line}")
+        self._log.write(f"got: {line}")
+        return line
+
+
+@dataclass
+class Runner:
+    log: Log
+    stdin: Stdin
+
+    def run(self, steps: list[Step]) -> int:
+        for number, step in enumerate(steps, 1):
+            tag = f"step {number}/{len(steps)} {step.label()}"
+            self.log.write(f"{tag} start")
+            code = STEP_RUNNERS[step.kind](self, step)
+            self.log.write(f"{tag} end")
+            if code is not None:
+                return code
+        return Code.OK
+
+    def write(self, step: Step) -> None:
+        target = Path.cwd() / step.path
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("a" if step.kind == "append" else "w", encoding="utf-8") as f:
+                f.write(step.text)
+        except OSError as exc:
+            fail(f"{step.kind} {step.path}: {exc.strerror or exc}")
+
+    def sh(self, step: Step) -> None:
+        say(f"$ {step.text}")
+        self.command(["/bin/sh", "-c", step.text], step)
+
+    def ttal(self, step: Step) -> None:
+        say(f"$ ttal {' '.join(step.argv)}")
+        self.command([sys.executable, "-m", "ttal", *step.argv], step)
+
+    def command(self, argv: list[str], step: Step) -> None:
+        # stdin is closed for the child so it cannot swallow messages meant for a later `wait`.
+        try:
+            proc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, errors="replace", check=False,
+            )  # fmt: skip
+        except OSError as exc:
+            fail(f"{step.label()}: {exc}")
+        if proc.stdout:
+            say(proc.stdout.rstrip("\n"))
+        if proc.returncode != 0 and not step.may_fail:
+            fail(f"{step.label()}: exit {proc.returncode}")
+        self.log.write(f"exit {proc.returncode}: {step.label()}")
+
+    def wait(self, step: Step) -> None:
+        say(f"[scripted] waiting for a line containing {step.text!r}")
+        deadline = time.monotonic() + step.seconds
+        try:
+            while (line := self.stdin.next_line(deadline)) is not None:
+                if step.text in line:
+                    return
+        except EOFError:
+            raise Stop(
+                Code.STDIN_CLOSED, f"[scripted] stdin closed while waiting for {step.text!r}"
+            ) from None
+        raise Stop(
+            Code.WAIT_TIMEOUT,
+            f"[scripted] wait timed out after {step.seconds:g}s: no line containing {step.text!r}",
+        )
+
+    def idle(self, step: Step) -> int:
+        say("[scripted] idle: reading stdin until killed")
+        try:
+            while True:
+                self.stdin.next_line(None)
+        except EOFError:
+            self.log.write("stdin closed; idle ends")
+        return Code.OK
+
+    def sleep(self, step: Step) -> None:
+        time.sleep(step.seconds)
+
+    def say(self, step: Step) -> None:
+        if step.text:
+            say(step.text)
+
+    def exit(self, step: Step) -> int:
+        return step.code
+
+
+def fail(message: str) -> NoReturn:
+    raise Stop(Code.STEP_FAILED, f"[scripted] step failed: {message}")
+
+
+STEP_RUNNERS: dict[str, Callable[[Runner, Step], int | None]] = {
+    "write": Runner.write,
+    "append": Runner.write,
+    "sh": Runner.sh,
+    "ttal": Runner.ttal,
+    "wait": Runner.wait,
+    "sleep": Runner.sleep,
+    "say": Runner.say,
+    "idle": Runner.idle,
+    "exit": Runner.exit,
+}
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse exits 2 on bad usage, which would read as a wait timeout.
+    def error(self, message: str) -> NoReturn:
+        say(f"[scripted] bad arguments: {message}")
+        raise SystemExit(Code.BAD_SCRIPT)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = _Parser(
+        prog="python -m ttal.agents.scripted", description="A deterministic fake coding agent."
+    )
+    parser.add_argument("--script", required=True, type=Path)
+    parser.add_argument("--prompt-file", required=True, type=Path)
+    parser.add_argument("--log", help="append timestamped step and input lines here")
+    return parser.parse_args(argv)
+
+
+def start(args: argparse.Namespace, log: Log) -> int:
+    try:
+        prompt = args.prompt_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise Stop(
+            Code.BAD_SCRIPT, f"[scripted] bad prompt {args.prompt_file}: {exc.strerror}"
+        ) from None
+    ctx = task_context(args.prompt_file, os.environ)
+    say(prompt.rstrip("\n"))
+    say(f"[scripted] {ctx['agent']} starting")
+    log.write(f"start agent={ctx['agent']} role={ctx['role']} task={ctx['uuid']} cwd={Path.cwd()}")
+    try:
+        case, steps = load_script(args.script, ctx)
+    except BadScript as exc:
+        raise Stop(Code.BAD_SCRIPT, f"[scripted] bad script {args.script}: {exc}") from None
+    log.write(f"script {args.script} {case}: {len(steps)} steps")
+    return Runner(log, Stdin(log)).run(steps)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        log = Log(args.log)
+    except OSError as exc:
+        say(f"[scripted] bad arguments: cannot open log {args.log}: {exc.strerror}")
+        return Code.BAD_SCRIPT
+    try:
+        code = start(args, log)
+    except Stop as stop:
+        if stop.message:
+            say(stop.message)
+            log.write(stop.message)
+        code = stop.code
+    except KeyboardInterrupt:
+        code = Code.INTERRUPTED
+    log.write(f"exit {int(code)}")
+    return int(code)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""The typer app. It only maps options onto command functions and renders their results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ttal import output
+
+app = typer.Typer(
+    name="ttal",
+    help="Run a team of AI coding agents across many git repos. Task state lives in "
+    "Taskwarrior; workers run in git worktrees on ttal's own tmux server.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+review_app = typer.Typer(help="The review lead's verdict (run inside a review session).")
+app.add_typer(review_app, name="review")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts and agents.")]
+
+
+def _app() -> Any:
+    from ttal.app import App
+
+    return App.load()
+
+
+def _finish(code: int) -> None:
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def init(
+    path: Annotated[Path | None, typer.Option(help="Where to write (default: $TTAL_CONFIG "
+                                              "or ~/.config/ttal/ttal.yaml).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    print_only: Annotated[bool, typer.Option("--print", help="Print the starter; write nothing.")]
+    = False,
+) -> None:
+    """Write a commented starter ttal.yaml."""
+    from ttal.commands import init as cmd
+
+    if print_only:
+        output.say(cmd.STARTER.rstrip())
+        return
+    target = cmd.init(path, force)
+    output.say(f"wrote {target}\nnext: edit projects and agents, then `ttal doctor --fix`")
+
+
+@app.command()
+def doctor(
+    fix: Annotated[bool, typer.Option(help="Declare the UDAs and install the hooks.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Check task, git, tmux, the Taskwarrior UDAs and hooks, and the projects."""
+    from ttal.commands.doctor import doctor as run_doctor
+
+    checks = run_doctor(_app(), fix)
+    if json:
+        output.emit_json([c.as_dict() for c in checks])
+    else:
+        for c in checks:
+            mark = "ok " if c.ok else "BAD"
+            extra = f"  [fixed: {c.fixed}]" if c.fixed else ""
+            output.say(f"{mark} {c.name:<18} {c.detail}{extra}")
+    _finish(0 if all(c.ok for c in checks) else 1)
+
+
+@app.command()
+def go(
+    task: Annotated[str | None, typer.Argument(help="Task id or uuid (implied inside a "
+                                               "worker or reviewer session).")] = None,
+    note: Annotated[str, typer.Option(help="Record a note with this step.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Do the next step of a task's pipeline: spawn, advance, review, merge. Safe to repeat."""
+    from ttal.advance import go as run_go
+
+    outcome = run_go(_app(), task, note)
+    if json:
+        output.emit_json(outcome.as_dict())
+    else:
+        output.say(f"task {outcome.task[:8]} ({outcome.description})")
+        for line in outcome.did:
+            output.say(f"  done: {line}")
+        if outcome.message:
+            output.say(f"  now:  {outcome.message}")
+    _finish(outcome.exit_code)
+
+
+@review_app.command("approve")
+def review_approve(
+    note: Annotated[str, typer.Option(help="Why it is good.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Approve the current review round: adds the stage's approve tag (e.g. +lgtm)."""
+    from ttal.commands.review import approve
+
+    result = approve(_app(), note)
+    if json:
+        output.emit_json(result)
+    else:
+        output.say(f"task {result['task'][:8]}: +{result['tag']} (round {result['round']}); "
+                   "ttal continues the pipeline in the background")  # fmt: skip
+
+
+@review_app.command("changes")
+def review_changes(
+    message: Annotated[str, typer.Argument(help="What must change.")],
+    json: JsonOpt = False,
+) -> None:
+    """Request changes: the worker gets MESSAGE in its session; the review round goes up."""
+    from ttal.commands.review import request_changes
+
+    result = request_changes(_app(), message)
+    if json:
+        output.emit_json(result)
+    else:
+        output.say(f"task {result['task'][:8]}: changes requested; sent to "
+                   f"{result['delivered_to']}; next round {result['round']}")  # fmt: skip
+
+
+@app.command()
+def approve(
+    task: Annotated[str, typer.Argument(help="Task id or uuid.")],
+    json: JsonOpt = False,
+) -> None:
+    """Pass a human gate (from your own shell). Recorded on the task; never asked twice."""
+    from ttal.commands.review import human_approve
+
+    outcome = human_approve(_app(), task)
+    if json:
+        output.emit_json(outcome.as_dict())
+    else:
+        for line in outcome.did:
+            output.say(f"  done: {line}")
+        if outcome.message:
+            output.say(f"  now:  {outcome.message}")
+
+
+@app.command()
+def status(json: JsonOpt = False) -> None:
+    """Tasks by stage, with their worker and reviewer sessions."""
+    from ttal.commands.status import status as run_status
+
+    data = run_status(_app())
+    if json:
+        output.emit_json(data)
+        return
+    cols = ["id", "project", "stage", "worker", "reviewer", "description"]
+    output.say(output.table(data["tasks"], cols, title="Tasks"))
+    output.say("")
+    output.say(output.table(data["sessions"], ["session", "kind"],
+                            title=f"Sessions (tmux -L {data['socket']})"))  # fmt: skip
+
+
+@app.command()
+def attach(name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")]) -> None:
+    """Open a session on ttal's private tmux server (detach with C-b d)."""
+    from ttal.commands.attach import attach as run_attach
+
+    run_attach(_app(), name)
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Leave the sandbox and sessions for a look.")] = False,
+    directory: Annotated[Path | None, typer.Option("--dir", help="Sandbox directory.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Run a whole pipeline with scripted agents in a sandbox: real task, git and tmux."""
+    from ttal.commands.demo import run_demo
+
+    code = run_demo(keep=keep, directory=directory, as_json=json)
+    _finish(code)

@@ -1,0 +1,1 @@
+"""One module per command: each maps its options onto one function that returns data."""

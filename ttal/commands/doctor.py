@@ -1,0 +1,137 @@
+"""`ttal doctor [--fix]`: check task, git, tmux, the UDAs, the hooks and the projects.
+
+`--fix` declares the UDAs (in an include file) and installs the hooks. Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ttal import gitops, hooks_install
+from ttal.app import App
+from ttal.proc import run
+from ttal.taskw import UDAS
+
+MIN_VERSIONS = {"task": (2, 6), "git": (2, 38), "tmux": (3, 0)}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fixed: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def doctor(app: App, fix: bool) -> list[Check]:
+    checks = [_program(name) for name in MIN_VERSIONS]
+    if not all(c.ok for c in checks):
+        return checks
+    checks.append(_taskrc(app, fix))
+    if not checks[-1].ok:
+        return checks
+    checks.append(_udas(app, fix))
+    checks.append(_hooks(app, fix))
+    checks += [_project(app, name) for name in sorted(app.cfg.projects)]
+    checks += _runtimes(app)
+    return checks
+
+
+def _version(text: str) -> tuple[int, ...]:
+    match = re.search(r"(\d+)\.(\d+)", text)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _program(name: str) -> Check:
+    if not shutil.which(name):
+        pkg = "taskwarrior" if name == "task" else name
+        return Check(name, False, f"not installed; on Debian/Ubuntu: apt-get install {pkg}")
+    flag = "-V" if name == "tmux" else "--version"
+    text = run([name, flag]).out.strip()
+    found, need = _version(text), MIN_VERSIONS[name]
+    ok = found >= need
+    need_text = ".".join(map(str, need))
+    return Check(name, ok, text if ok else f"{text}: ttal needs {need_text} or newer")
+
+
+def _taskrc(app: App, fix: bool) -> Check:
+    rc = app.cfg.taskrc or Path.home() / ".taskrc"
+    if rc.exists():
+        return Check("taskrc", True, str(rc))
+    if not fix:
+        return Check("taskrc", False, f"{rc} does not exist; `ttal doctor --fix` creates it")
+    rc.parent.mkdir(parents=True, exist_ok=True)
+    data = app.cfg.task_data or Path.home() / ".task"
+    rc.write_text(f"# created by ttal doctor --fix\ndata.location={data}\n", encoding="utf-8")
+    return Check("taskrc", True, str(rc), fixed=f"created {rc}")
+
+
+def _uda_include(app: App) -> Path:
+    return app.cfg.state_dir / "ttal.taskrc"
+
+
+def _udas(app: App, fix: bool) -> Check:
+    have = set(app.tw.call("_udas").out.split())
+    missing = [name for name in UDAS if name not in have]
+    if not missing:
+        return Check("udas", True, f"{len(UDAS)} ttal UDAs declared")
+    if not fix:
+        return Check("udas", False, f"missing {', '.join(missing[:3])}…; run `ttal doctor --fix`")
+    include = _uda_include(app)
+    include.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# ttal's UDAs; written by `ttal doctor --fix`."]
+    for name, (kind, label) in UDAS.items():
+        lines += [f"uda.{name}.type={kind}", f"uda.{name}.label={label}"]
+    include.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rc = app.cfg.taskrc or Path.home() / ".taskrc"
+    text = rc.read_text(encoding="utf-8")
+    if f"include {include}" not in text:
+        sep = "" if text.endswith("\n") or not text else "\n"
+        rc.write_text(f"{text}{sep}include {include}\n", encoding="utf-8")
+    return Check("udas", True, f"{len(UDAS)} ttal UDAs declared", fixed=f"wrote {include}")
+
+
+def _hooks(app: App, fix: bool) -> Check:
+    directory = hooks_install.hooks_dir(app.tw)
+    stale = hooks_install.stale_files(app.cfg, directory)
+    enabled = "hooks=0" not in app.tw.call("_show").out.splitlines()
+    if not stale and enabled:
+        return Check("hooks", True, f"installed in {directory}")
+    if not fix:
+        what = "hooks are off (hooks=0)" if not enabled else f"missing or stale: {', '.join(stale)}"
+        return Check("hooks", False, f"{what} in {directory}; run `ttal doctor --fix`")
+    written = hooks_install.install(app.cfg, directory)
+    fixed = f"wrote {', '.join(written)}" if written else ""
+    if not enabled:
+        return Check("hooks", False, "hooks=0 in your taskrc; set hooks=1", fixed=fixed)
+    return Check("hooks", True, f"installed in {directory}", fixed=fixed)
+
+
+def _project(app: App, name: str) -> Check:
+    project = app.cfg.projects[name]
+    try:
+        gitops.check_repo(project.repo, project.base)
+    except Exception as err:  # noqa: BLE001 - any failure here is a finding to report
+        return Check(f"project {name}", False, str(err))
+    return Check(f"project {name}", True, f"{project.repo} ({project.base})")
+
+
+def _runtimes(app: App) -> list[Check]:
+    used = {app.cfg.agents[a].runtime for a in app.cfg.agents}
+    checks = []
+    for name in sorted(used):
+        runtime = app.cfg.runtimes[name]
+        if runtime.kind in ("claude", "codex"):
+            found = shutil.which(runtime.command)
+            detail = found or f"{runtime.command} not on PATH (needed by agents using {name})"
+            checks.append(Check(f"runtime {name}", bool(found), detail))
+        elif runtime.kind == "scripted" and runtime.script and not runtime.script.exists():
+            checks.append(Check(f"runtime {name}", False, f"script {runtime.script} missing"))
+    return checks

@@ -1,0 +1,117 @@
+"""`ttal review approve|changes`: the review lead's verdict, and `ttal approve` for people."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ttal import advance, gitops, locks, prompts
+from ttal.app import App
+from ttal.errors import Forbidden, PreconditionFailed
+from ttal.notify import tell
+from ttal.pipeline import Stage, current_stage
+from ttal.workflow import pipeline_for, resolve_task, task_view
+
+
+def _review_in_progress(app: App, task: dict[str, Any]) -> Stage:
+    view = task_view(task)
+    stage = current_stage(pipeline_for(app, task), view)
+    if stage is None or stage.gate != "review" or stage.review_tag not in view.tags:
+        raise PreconditionFailed(
+            f"task {task['uuid'][:8]} has no review in progress; nothing was changed",
+            hint=f"`ttal status` shows where it is",
+        )
+    return stage
+
+
+def _reviewer_task(app: App) -> dict[str, Any]:
+    if app.caller.role != "reviewer":
+        raise Forbidden(
+            f"only a review lead gives a verdict (you are {app.caller.role} {app.caller.name})",
+            hint="review leads are spawned by `ttal go` once a worker's stage is coded",
+        )
+    return resolve_task(app, None)
+
+
+def approve(app: App, note: str, continue_in_background: bool = True) -> dict[str, Any]:
+    task = _reviewer_task(app)
+    uuid = task["uuid"]
+    with locks.held(locks.task_lock(app.lock_dir, uuid)):
+        task = app.tw.get(uuid)
+        stage = _review_in_progress(app, task)
+        rnd = int(task.get("ttal_round") or 1)
+        if stage.approve_tag not in task_view(task).tags:
+            text = f"approved by {app.caller.name} (round {rnd})" + (f": {note}" if note else "")
+            app.tw.add_tags(uuid, [stage.approve_tag])
+            app.tw.annotate(uuid, f"review {stage.name}: {text}")
+            app.state.event("approved", uuid, app.caller.name, text)
+    if continue_in_background:
+        _continue_detached(app, uuid)
+    return {"task": uuid, "stage": stage.name, "tag": stage.approve_tag, "round": rnd}
+
+
+def _continue_detached(app: App, uuid: str) -> None:
+    """Drive the next steps (often the merge) in a process of its own: the merge's cleanup
+    kills this review session, and a child of it would die with it."""
+    app.run_dir.mkdir(parents=True, exist_ok=True)
+    log = (app.run_dir / f"continue-{uuid[:8]}.log").open("ab")
+    subprocess.Popen(
+        [sys.executable, "-m", "ttal", "go", uuid],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=app.cfg.state_dir,
+        start_new_session=True,
+    )
+
+
+def request_changes(app: App, message: str) -> dict[str, Any]:
+    if not message.strip():
+        raise PreconditionFailed("say what must change: the message is empty")
+    task = _reviewer_task(app)
+    uuid = task["uuid"]
+    with locks.held(locks.task_lock(app.lock_dir, uuid)):
+        task = app.tw.get(uuid)
+        stage = _review_in_progress(app, task)
+        if stage.approve_tag in task_view(task).tags:
+            raise PreconditionFailed(f"task {uuid[:8]} is already approved; nothing was changed")
+        view = task_view(task)
+        rnd = view.review_round or 1
+        if view.review_state != "changes":  # a second note in one round adds no round
+            head = gitops.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
+            app.tw.set(uuid, ttal_review=f"changes:{head}", ttal_round=rnd + 1)
+            app.tw.annotate(uuid, f"review {stage.name} round {rnd}: changes requested: {message}")
+        worker = str(task.get("ttal_session") or f"w-{uuid[:8]}")
+        key = f"changes:{uuid}:{rnd}:{message}"
+        tell(app, worker, prompts.changes_note(app.caller.name, rnd, message), key, uuid)
+        app.state.event("changes-requested", uuid, app.caller.name, message)
+    return {"task": uuid, "stage": stage.name, "round": rnd + 1, "delivered_to": worker}
+
+
+def human_approve(app: App, ref: str) -> advance.Outcome:
+    """A person passes a human gate. The approval is recorded on the task (ttal_approved),
+    so it is never asked twice."""
+    if not app.caller.is_person:
+        raise Forbidden(
+            f"only a person approves a human gate (you are {app.caller.role} {app.caller.name})",
+            hint="run `ttal approve` from your own shell, outside ttal's sessions",
+        )
+    uuid = resolve_task(app, ref)["uuid"]
+    with locks.held(locks.task_lock(app.lock_dir, uuid)):
+        task = app.tw.get(uuid)
+        view = task_view(task)
+        stage = current_stage(pipeline_for(app, task), view)
+        if stage is None or stage.gate != "human":
+            where = stage.name if stage else "finished"
+            raise PreconditionFailed(f"task {uuid[:8]} is not at a human gate (stage: {where})")
+        if stage.kind == "work" and stage.tag not in view.tags:
+            raise PreconditionFailed(f"the worker has not finished stage {stage.name} yet")
+        approved = sorted(view.approved | {stage.name})
+        app.tw.set(uuid, ttal_approved=",".join(approved))
+        app.tw.annotate(uuid, f"{stage.name} approved by a person")
+        app.state.event("human-approved", uuid, "human", stage.name)
+    outcome = advance.go(app, uuid)
+    outcome.did.insert(0, f"approved stage {stage.name}")
+    return outcome

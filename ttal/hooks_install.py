@@ -1,0 +1,84 @@
+"""Install ttal's Taskwarrior hooks and keep their rules file in step with the config."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import ttal
+from ttal.config import Config
+from ttal.tagrules import RULES_FILE
+from ttal.taskw import Taskwarrior
+
+HOOK_NAMES = ("on-add-ttal", "on-modify-ttal")
+
+
+def hook_source_dir() -> Path:
+    pkg = Path(ttal.__file__).resolve().parent
+    bundled = pkg / "_hooks"  # wheel installs
+    return bundled if bundled.is_dir() else pkg.parent / "hooks"
+
+
+def rules_json(cfg: Config) -> str:
+    pipelines = [
+        {
+            "name": p.name,
+            "match_tags": list(p.match_tags),
+            "tags": list(p.tags),
+            "approve_tags": list(p.approve_tags),
+        }
+        for p in cfg.pipelines.values()
+    ]
+    return json.dumps({"pipelines": pipelines}, indent=1, sort_keys=True) + "\n"
+
+
+def rendered_hook(name: str) -> str:
+    """The hook with an absolute interpreter (a pyenv shim adds ~130 ms per modify,
+    libraries.md §1.8) and the path of the ttal package baked in. -S skips site: stdlib only."""
+    text = (hook_source_dir() / name).read_text(encoding="utf-8")
+    body = text.split("\n", 1)[1]
+    pkg_parent = str(Path(ttal.__file__).resolve().parent.parent)
+    marker = "TTAL_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))"
+    body = body.replace(marker, f"TTAL_PKG = {pkg_parent!r}")
+    return f"#!{Path(sys.executable).absolute()} -S\n{body}"
+
+
+def hooks_dir(tw: Taskwarrior) -> Path:
+    shown = tw.call("_show")
+    values = dict(
+        line.partition("=")[::2] for line in shown.out.splitlines() if "=" in line
+    )
+    if values.get("hooks.location"):
+        return Path(values["hooks.location"]).expanduser()
+    data = values.get("data.location") or str(Path.home() / ".task")
+    return Path(data).expanduser() / "hooks"
+
+
+def wanted_files(cfg: Config) -> dict[str, str]:
+    files = {name: rendered_hook(name) for name in HOOK_NAMES}
+    files[RULES_FILE] = rules_json(cfg)
+    return files
+
+
+def stale_files(cfg: Config, directory: Path) -> list[str]:
+    stale = []
+    for name, text in wanted_files(cfg).items():
+        path = directory / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(name)
+    return stale
+
+
+def install(cfg: Config, directory: Path) -> list[str]:
+    """Write what differs. Returns the names written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in stale_files(cfg, directory):
+        path = directory / name
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(wanted_files(cfg)[name], encoding="utf-8")
+        tmp.chmod(0o755 if name in HOOK_NAMES else 0o644)
+        tmp.replace(path)  # atomic: a concurrent `task` never sees half a hook
+        written.append(name)
+    return written

@@ -1,0 +1,63 @@
+"""Entry point: one place that turns errors into exit codes.
+
+1 and up for expected errors (see ttal.errors.Exit), 130 for ^C, 3 for a bug, with the
+traceback written to a log rather than the screen.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import traceback
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ttal.errors import Exit, TtalError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        from ttal.cli import app
+
+        app(args=args, prog_name="ttal", standalone_mode=False)
+    except TtalError as err:
+        sys.stderr.write(f"ttal: {err}\n")
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("ttal: interrupted\n")
+        return int(Exit.INTERRUPTED)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except BaseException as exc:  # noqa: BLE001 - the last resort: report, never a raw trace
+        return _usage_or_bug(exc)
+    return 0
+
+
+def _usage_or_bug(exc: BaseException) -> int:
+    from ttal.errors import Exit
+
+    click_exc = _click_exception(exc)
+    if click_exc is not None:
+        return click_exc
+    with tempfile.NamedTemporaryFile("w", prefix="ttal-crash-", suffix=".log", delete=False) as f:
+        traceback.print_exception(exc, file=f)
+    sys.stderr.write(f"ttal: internal error: {exc!r}\n  a bug in ttal; details in {f.name}\n")
+    return int(Exit.BUG)
+
+
+def _click_exception(exc: BaseException) -> int | None:
+    """typer's usage errors and Exit, raised because standalone_mode is off."""
+    name = type(exc).__name__
+    if name in ("Exit",):
+        return int(getattr(exc, "exit_code", 0))
+    if name == "Abort":
+        sys.stderr.write("ttal: aborted\n")
+        return 130
+    show = getattr(exc, "show", None)
+    if callable(show) and hasattr(exc, "exit_code"):
+        show()
+        return int(exc.exit_code)
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

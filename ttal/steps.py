@@ -1,0 +1,156 @@
+"""What each step of the pipeline does to the world. Every function checks the world
+first and does only what is missing, so a repeated or crashed `ttal go` converges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ttal import gitops, locks, prompts
+from ttal.app import App
+from ttal.errors import PreconditionFailed, Waiting
+from ttal.notify import tell
+from ttal.pipeline import Stage
+from ttal.sessions import SessionPlan, reviewer_session_name, start_session, worker_session_name
+from ttal.workflow import project_for
+
+
+def _meta(task: dict[str, Any], stage: Stage, rnd: int = 0) -> dict[str, Any]:
+    return {
+        "uuid": task["uuid"],
+        "short": task["uuid"][:8],
+        "description": task.get("description", ""),
+        "project": task.get("project", ""),
+        "stage": stage.name,
+        "round": rnd,
+    }
+
+
+def spawn_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
+    uuid, short = task["uuid"], task["uuid"][:8]
+    project = project_for(app, task)
+    gitops.check_repo(project.repo, project.base)
+    agent = app.cfg.agent(stage.agent) if stage.agent else None
+    if agent is None:
+        raise PreconditionFailed(f"stage {stage.name} names no worker agent", hint="set its agent:")
+    name = worker_session_name(uuid)
+    busy = [s for s in app.tmux.sessions() if s.startswith("w-") and s != name]
+    if len(busy) >= app.cfg.limits.max_workers:
+        raise Waiting(f"{len(busy)} workers running (limits.max_workers); task {short} waits")
+    branch = task.get("ttal_branch") or gitops.branch_name(short, task.get("description", ""))
+    default_wt = app.cfg.worktree_root / project.name / branch.removeprefix("ttal/")
+    worktree = Path(task.get("ttal_worktree") or default_wt)
+    facts = {"ttal_branch": branch, "ttal_worktree": str(worktree), "ttal_agent": agent.name,
+             "ttal_runtime": agent.runtime, "ttal_spawner": app.caller.name}  # fmt: skip
+    missing = {k: v for k, v in facts.items() if not task.get(k)}
+    if missing:  # recorded first, so a crash later still knows where the work lives
+        app.tw.set(uuid, **missing)
+    with locks.held(locks.repo_lock(app.lock_dir, project.repo)):
+        gitops.ensure_worktree(project.repo, worktree, branch, project.base)
+    prompt = prompts.worker_prompt(task, stage, project.base, branch)
+    plan = SessionPlan(name, "worker", agent.runtime, worktree, prompt, uuid, _meta(task, stage))
+    session_id = start_session(app, plan)
+    updates: dict[str, str] = {"ttal_session": name, "ttal_stage": stage.name}
+    if session_id:
+        updates["ttal_session_id"] = session_id
+    app.tw.set(uuid, **updates)
+    if not task.get("start"):
+        app.tw.start(uuid)
+    app.state.event("spawned", uuid, app.caller.name, f"{name} on {branch}")
+    return f"spawned worker {name} on {branch} ({worktree})"
+
+
+def ensure_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
+    name = task.get("ttal_session") or worker_session_name(task["uuid"])
+    if app.tmux.has(name):
+        return f"worker {name} is working on stage {stage.name}"
+    return "worker session was gone; " + spawn_worker(app, task, stage)
+
+
+def brief_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
+    name = task.get("ttal_session") or worker_session_name(task["uuid"])
+    if not app.tmux.has(name):
+        spawn_worker(app, task, stage)
+    text = prompts.brief(stage, task["uuid"][:8])
+    tell(app, name, text, key=f"brief:{task['uuid']}:{stage.name}", task=task["uuid"])
+    app.tw.set(task["uuid"], ttal_stage=stage.name)
+    return f"briefed worker {name} for stage {stage.name}"
+
+
+def check_branch_ready(app: App, task: dict[str, Any], stage: Stage) -> str:
+    """Commits ahead of base and a clean tree; returns the worktree HEAD."""
+    project = project_for(app, task)
+    worktree = Path(str(task.get("ttal_worktree") or ""))
+    if not worktree.is_dir():
+        raise PreconditionFailed(f"worktree {worktree} is missing", hint="run `ttal go` as a person")
+    dirty = gitops.dirty_paths(worktree)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
+        raise PreconditionFailed(
+            f"uncommitted changes in {worktree}: {shown}; nothing was changed",
+            hint="commit them (or remove them), then run `ttal go` again",
+        )
+    if stage.commits and gitops.ahead(worktree, project.base) == 0:
+        raise PreconditionFailed(
+            f"no commits ahead of {project.base} on {task.get('ttal_branch')}; nothing was changed",
+            hint="commit your work on this branch, then run `ttal go` again",
+        )
+    return gitops.rev(worktree, "HEAD")
+
+
+def complete_work(app: App, task: dict[str, Any], stage: Stage, note: str) -> str:
+    check_branch_ready(app, task, stage)
+    if note:
+        app.tw.annotate(task["uuid"], f"{stage.name} by {app.caller.name}: {note}")
+    app.tw.add_tags(task["uuid"], [stage.tag])
+    app.state.event("tagged", task["uuid"], app.caller.name, stage.tag)
+    return f"+{stage.tag}"
+
+
+def _start_reviewer(app: App, task: dict[str, Any], stage: Stage, rnd: int) -> str:
+    agent = app.cfg.agent(stage.reviewer)
+    project = project_for(app, task)
+    name = reviewer_session_name(task["uuid"], stage.name)
+    branch = str(task.get("ttal_branch") or "")
+    prompt = prompts.reviewer_prompt(task, stage, project.base, branch, rnd)
+    worktree = Path(str(task.get("ttal_worktree")))
+    plan = SessionPlan(name, "reviewer", agent.runtime, worktree, prompt, task["uuid"],
+                       _meta(task, stage, rnd), read_only=True)  # fmt: skip
+    start_session(app, plan)
+    return name
+
+
+def spawn_reviewer(app: App, task: dict[str, Any], stage: Stage) -> str:
+    name = _start_reviewer(app, task, stage, 1)
+    app.tw.modify(task["uuid"], f"ttal_reviewer:{name}", "ttal_review:reviewing", "ttal_round:1",
+                  f"+{stage.review_tag}")  # fmt: skip
+    app.state.event("review-started", task["uuid"], app.caller.name, name)
+    return f"spawned review lead {name}; +{stage.review_tag}"
+
+
+def await_review(app: App, task: dict[str, Any], stage: Stage) -> str:
+    name = str(task.get("ttal_reviewer") or reviewer_session_name(task["uuid"], stage.name))
+    rnd = int(task.get("ttal_round") or 1)
+    if app.tmux.has(name):
+        return ""
+    _start_reviewer(app, task, stage, rnd)
+    return f"review lead session was gone; restarted {name} (round {rnd})"
+
+
+def new_round(app: App, task: dict[str, Any], stage: Stage) -> str:
+    head = check_branch_ready(app, task, stage)
+    asked_at = str(task.get("ttal_review") or "").partition(":")[2]
+    if asked_at and head == asked_at:
+        raise PreconditionFailed(
+            "no new commit since the review lead asked for changes; nothing was changed",
+            hint="address the requested changes, commit, then run `ttal go`",
+        )
+    rnd = int(task.get("ttal_round") or 1)
+    app.tw.set(task["uuid"], ttal_review="reviewing")
+    name = str(task.get("ttal_reviewer") or reviewer_session_name(task["uuid"], stage.name))
+    if not app.tmux.has(name):
+        _start_reviewer(app, task, stage, rnd)
+    note = prompts.new_round_note(task["uuid"][:8], rnd, head)
+    tell(app, name, note, key=f"round:{task['uuid']}:{stage.name}:{rnd}", task=task["uuid"])
+    app.state.event("review-round", task["uuid"], app.caller.name, str(rnd))
+    return f"asked {name} for review round {rnd}"

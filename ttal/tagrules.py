@@ -1,0 +1,88 @@
+"""The monotonic-tag rules the Taskwarrior hooks enforce. Stdlib only: the hooks import
+this module on every `task modify`, so it must start fast (see bench/).
+
+Rules come from a small JSON file that ttal writes next to the hooks, so the hook never
+parses YAML: {"pipelines": [{"name", "match_tags", "tags", "approve_tags"}]}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+RULES_FILE = "ttal-rules.json"
+# UDAs that record a person's decision; an agent must never write them.
+PERSON_ONLY_UDAS = ("ttal_approved",)
+
+
+def _tags(task: Mapping[str, Any]) -> set[str]:
+    tags = task.get("tags") or []
+    return set(tags.split(",")) if isinstance(tags, str) else set(tags)
+
+
+def pick_pipeline(tags: set[str], rules: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    pipelines: list[dict[str, Any]] = list(rules.get("pipelines", []))
+    matched = [p for p in pipelines if set(p.get("match_tags", [])) & tags]
+    if len(matched) > 1:
+        names = ", ".join(p["name"] for p in matched)
+        return None, f"its tags match several pipelines ({names})"
+    if matched:
+        return matched[0], ""
+    default = [p for p in pipelines if not p.get("match_tags")]
+    return (default[0], "") if default else (None, "")
+
+
+def check_add(task: Mapping[str, Any], rules: Mapping[str, Any]) -> str:
+    """Reason to reject a new task, or "" to accept it."""
+    tags = _tags(task)
+    pipeline, problem = pick_pipeline(tags, rules)
+    if problem:
+        return f"task not added: {problem}"
+    all_tags = {t for p in rules.get("pipelines", []) for t in p.get("tags", [])}
+    early = sorted(tags & all_tags)
+    if early:
+        return f"task not added: +{early[0]} is a pipeline tag; only ttal adds it (`ttal go`)"
+    return ""
+
+
+def check_modify(
+    old: Mapping[str, Any], new: Mapping[str, Any], rules: Mapping[str, Any], env: Mapping[str, str]
+) -> str:
+    """Reason to reject a modification, or "" to accept it."""
+    before, after = _tags(old), _tags(new)
+    ident = str(new.get("uuid", ""))[:8]
+    all_tags = {t for p in rules.get("pipelines", []) for t in p.get("tags", [])}
+    removed = sorted((before - after) & all_tags)
+    if removed:
+        return f"refused on task {ident}: pipeline tag +{removed[0]} is never removed"
+    role = env.get("TTAL_ROLE", "") or "human"
+    for uda in PERSON_ONLY_UDAS:
+        if old.get(uda) != new.get(uda) and role != "human":
+            return f"refused on task {ident}: only a person may change {uda} (you are a {role})"
+    added = (after - before) & all_tags
+    if not added:
+        return ""
+    pipeline, problem = pick_pipeline(after, rules)
+    if pipeline is None:
+        return f"refused on task {ident}: {problem or 'no pipeline matches its tags'}"
+    order: list[str] = list(pipeline["tags"])
+    for tag in sorted(added, key=lambda t: order.index(t) if t in order else -1):
+        if tag not in order:
+            return f"refused on task {ident}: +{tag} belongs to another pipeline than {pipeline['name']}"
+        missing = [t for t in order[: order.index(tag)] if t not in after]
+        if missing:
+            return f"refused on task {ident}: +{tag} needs +{missing[-1]} first (order: {' -> '.join(order)})"
+        if tag in pipeline.get("approve_tags", []):
+            reason = _approval_problem(tag, str(new.get("uuid", "")), env)
+            if reason:
+                return f"refused on task {ident}: {reason}"
+    return ""
+
+
+def _approval_problem(tag: str, uuid: str, env: Mapping[str, str]) -> str:
+    role = env.get("TTAL_ROLE", "") or "human"
+    if role != "reviewer":
+        return f"+{tag} is added only by the review lead (`ttal review approve`); you are a {role}"
+    if env.get("TTAL_TASK", "") != uuid:
+        return f"+{tag}: this review lead belongs to task {env.get('TTAL_TASK', '')[:8]}"
+    return ""

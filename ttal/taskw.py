@@ -1,0 +1,141 @@
+"""Taskwarrior adapter: reads with `task export` JSON, writes with one-shot `task` calls.
+
+Every write holds one ttal-wide lock: Taskwarrior 2.6 releases its own file lock between
+read and write, so concurrent modifies of one task silently drop updates (libraries.md §1.7).
+Reads take no lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ttal import locks
+from ttal.errors import ExternalError, Forbidden, NotFound
+from ttal.proc import Result, run
+
+REF_RE = re.compile(r"^(\d{1,9}|[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+
+# The UDAs ttal records on a task. Declared by `ttal doctor --fix`.
+UDAS: dict[str, tuple[str, str]] = {
+    "ttal_branch": ("string", "ttal branch"),
+    "ttal_worktree": ("string", "ttal worktree"),
+    "ttal_session": ("string", "ttal worker session"),
+    "ttal_reviewer": ("string", "ttal review session"),
+    "ttal_spawner": ("string", "ttal spawner"),
+    "ttal_agent": ("string", "ttal worker agent"),
+    "ttal_runtime": ("string", "ttal runtime"),
+    "ttal_stage": ("string", "ttal briefed stage"),
+    "ttal_review": ("string", "ttal review state"),
+    "ttal_round": ("numeric", "ttal review round"),
+    "ttal_approved": ("string", "ttal approved stages"),
+    "ttal_owner": ("string", "ttal owner"),
+    "ttal_session_id": ("string", "ttal runtime session"),
+    "ttal_health": ("string", "ttal health"),
+}
+
+
+class HookRejected(Forbidden):
+    """Taskwarrior's on-modify hook refused the change."""
+
+
+@dataclass
+class Taskwarrior:
+    taskrc: Path | None
+    data: Path | None
+    lock_dir: Path
+
+    def _argv(self, *args: str) -> list[str]:
+        argv = ["task", "rc.confirmation=no", "rc.verbose=nothing", "rc.json.array=on"]
+        argv += ["rc.bulk=0", "rc.recurrence.confirmation=no", "rc.dependency.confirmation=no"]
+        if self.data:
+            argv.append(f"rc.data.location={self.data}")
+        return argv + list(args)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.taskrc:
+            env["TASKRC"] = str(self.taskrc)
+        return env
+
+    def call(self, *args: str, stdin: str | None = None) -> Result:
+        return run(self._argv(*args), env=self._env(), stdin=stdin)
+
+    # ---- reads -------------------------------------------------------------
+    def export(self, *filters: str) -> list[dict[str, Any]]:
+        result = self.call(*filters, "export")
+        if not result.ok:
+            raise ExternalError(f"task export failed: {_first_line(result)}")
+        try:
+            data = json.loads(result.out or "[]")
+        except json.JSONDecodeError as err:
+            raise ExternalError(f"task export gave invalid JSON: {err}") from None
+        return list(data)
+
+    def get(self, ref: str) -> dict[str, Any]:
+        ref = ref.strip().lower()
+        if not REF_RE.match(ref):
+            raise NotFound(
+                f"{ref!r} is not a task reference",
+                hint="use a task id (12), a short uuid (1a2b3c4d) or a full uuid",
+            )
+        found = [t for t in self.export(ref) if t.get("status") != "deleted" or len(ref) > 8]
+        if not found:
+            raise NotFound(f"no task {ref}", hint="`task list` shows your tasks")
+        if len(found) > 1:
+            raise NotFound(f"{ref} matches {len(found)} tasks", hint="use the full uuid")
+        return found[0]
+
+    # ---- writes (serialised) -----------------------------------------------
+    def _write(self, *args: str, stdin: str | None = None) -> Result:
+        with locks.held(locks.taskwarrior_lock(self.lock_dir)):
+            result = self.call(*args, stdin=stdin)
+        if not result.ok:
+            text = _first_line(result)
+            if text.startswith("ttal:"):
+                raise HookRejected(text.removeprefix("ttal:").strip())
+            raise ExternalError(f"task {' '.join(args[:3])} failed: {text}")
+        return result
+
+    def add(self, description: str, *extra: str) -> str:
+        result = self._write("rc.verbose=new-uuid", "add", f"description:{description}", *extra)
+        match = re.search(r"([0-9a-f-]{36})", result.out)
+        if not match:
+            raise ExternalError(f"task add printed no uuid: {result.out.strip()!r}")
+        return match.group(1)
+
+    def modify(self, uuid: str, *changes: str) -> None:
+        if changes:
+            self._write(uuid, "modify", *changes)
+
+    def set(self, uuid: str, **values: str | int) -> None:
+        self.modify(uuid, *(f"{k}:{v}" for k, v in values.items()))
+
+    def add_tags(self, uuid: str, tags: Sequence[str]) -> None:
+        self.modify(uuid, *(f"+{t}" for t in tags))
+
+    def annotate(self, uuid: str, text: str) -> None:
+        self._write(uuid, "annotate", "--", text.replace("\n", " ")[:2000])
+
+    def start(self, uuid: str) -> None:
+        self._write(uuid, "start")
+
+    def done(self, uuid: str) -> None:
+        self._write(uuid, "done")
+
+
+def _first_line(result: Result) -> str:
+    for text in (result.out, result.err):
+        for line in text.splitlines():
+            if line.strip():
+                return line.strip()
+    return f"exit {result.code}"
+
+
+def tags_of(task: dict[str, Any]) -> frozenset[str]:
+    return frozenset(task.get("tags") or [])

@@ -1,0 +1,57 @@
+"""Reading a task into the step logic's terms, and the task-level guards shared by commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ttal.app import App
+from ttal.config import Project
+from ttal.errors import NotFound, PreconditionFailed, TtalError
+from ttal.pipeline import Pipeline, TaskView, select_pipeline
+from ttal.taskw import tags_of
+
+
+def task_view(task: dict[str, Any]) -> TaskView:
+    approved = str(task.get("ttal_approved") or "")
+    return TaskView(
+        uuid=task["uuid"],
+        status=str(task.get("status", "pending")),
+        tags=tags_of(task),
+        worker_session=str(task.get("ttal_session") or ""),
+        briefed_stage=str(task.get("ttal_stage") or ""),
+        review_state=str(task.get("ttal_review") or "").split(":")[0],
+        review_round=int(task.get("ttal_round") or 0),
+        approved=frozenset(a for a in approved.split(",") if a),
+    )
+
+
+def pipeline_for(app: App, task: dict[str, Any]) -> Pipeline:
+    try:
+        return select_pipeline(tags_of(task), app.cfg.pipelines)
+    except ValueError as err:
+        raise PreconditionFailed(f"task {task['uuid'][:8]}: {err}") from None
+
+
+def project_for(app: App, task: dict[str, Any]) -> Project:
+    name = str(task.get("project") or "")
+    if not name:
+        raise PreconditionFailed(
+            f"task {task['uuid'][:8]} has no project, so ttal does not know its repo",
+            hint=f"task {task['uuid'][:8]} modify project:<name>  (projects: "
+            f"{', '.join(sorted(app.cfg.projects)) or 'none configured'})",
+        )
+    try:
+        return app.cfg.project(name)
+    except NotFound as err:
+        raise PreconditionFailed(str(err.message), hint=err.hint) from None
+
+
+def resolve_task(app: App, ref: str | None) -> dict[str, Any]:
+    """The task named by `ref`, or the caller's own task inside a worker/reviewer session."""
+    ref = ref or app.caller.task
+    if not ref:
+        raise TtalError(
+            "which task? give a task id or uuid",
+            hint="inside a worker or reviewer session the task is implied",
+        )
+    return app.tw.get(ref)
