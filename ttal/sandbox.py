@@ -1,0 +1,134 @@
+"""A throwaway world for the demo and the tests: git repos, a private Taskwarrior,
+a private tmux socket, and a config with scripted agents. Touches nothing of the user's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ttal
+
+EXAMPLES = Path(ttal.__file__).resolve().parent.parent / "examples" / "scripted"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "ttal demo",
+    "GIT_AUTHOR_EMAIL": "demo@ttal.invalid",
+    "GIT_COMMITTER_NAME": "ttal demo",
+    "GIT_COMMITTER_EMAIL": "demo@ttal.invalid",
+}
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    socket: str
+    config: Path
+    repos: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def taskrc(self) -> Path:
+        return self.root / "taskrc"
+
+    @property
+    def task_data(self) -> Path:
+        return self.root / "task"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def env(self) -> dict[str, str]:
+        """Environment for processes that act inside the sandbox as a person."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TTAL_", "TMUX"))}
+        env.update(TTAL_CONFIG=str(self.config), TASKRC=str(self.taskrc), **GIT_ENV)
+        return env
+
+    def kill_tmux(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=env
+    ).stdout
+
+
+def make_repo(path: Path, files: dict[str, str], base: str = "main") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", base, str(path)], check=True)
+    git(path, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
+    git(path, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text, encoding="utf-8")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "Initial commit")
+    return path
+
+
+def config_yaml(box: Sandbox, worker_script: Path, reviewer_script: Path, extra: str = "") -> str:
+    projects = "\n".join(f"  {n}:\n    repo: {p}\n    base: main" for n, p in box.repos.items())
+    return f"""\
+state_dir: {box.state_dir}
+worktree_root: {box.root / "worktrees"}
+tmux_socket: {box.socket}
+taskwarrior:
+  taskrc: {box.taskrc}
+  data: {box.task_data}
+projects:
+{projects}
+runtimes:
+  scripted-worker: {{kind: scripted, script: {worker_script}}}
+  scripted-reviewer: {{kind: scripted, script: {reviewer_script}}}
+agents:
+  coder: {{role: worker, runtime: scripted-worker}}
+  review-lead: {{role: reviewer, runtime: scripted-reviewer}}
+  plan-lead: {{role: reviewer, runtime: scripted-reviewer}}
+pipelines:
+  default:
+    stages:
+      - {{name: implement, agent: coder, tag: coded, gate: review, reviewer: review-lead,
+          review_tag: reviewing, approve_tag: lgtm}}
+      - {{name: merge, kind: merge, tag: merged, gate: auto}}
+  planned:
+    match_tags: [feature]
+    stages:
+      - {{name: plan, agent: coder, tag: planned, gate: review, reviewer: plan-lead,
+          review_tag: plan_reviewing, approve_tag: plan_lgtm, commits: false}}
+      - {{name: implement, agent: coder, tag: built, gate: review, reviewer: review-lead,
+          review_tag: build_reviewing, approve_tag: build_lgtm}}
+      - {{name: merge, kind: merge, tag: shipped, gate: human}}
+{extra}"""
+
+
+def build(
+    root: Path,
+    repos: dict[str, dict[str, str]] | None = None,
+    worker_script: Path | None = None,
+    reviewer_script: Path | None = None,
+    extra_yaml: str = "",
+) -> Sandbox:
+    """Create the sandbox under `root` (made if missing)."""
+    root.mkdir(parents=True, exist_ok=True)
+    socket = f"ttal-sbx-{uuid.uuid4().hex[:10]}"
+    box = Sandbox(root=root, socket=socket, config=root / "ttal.yaml")
+    repos = repos or {
+        "api": {"greeting.txt": "hi\n", "README.md": "# api\n"},
+        "web": {"index.html": "<h1>web</h1>\n", "README.md": "# web\n"},
+    }
+    for name, files in repos.items():
+        box.repos[name] = make_repo(root / "repos" / name, files)
+    scripts = root / "scripts"
+    scripts.mkdir(exist_ok=True)
+    worker = worker_script or EXAMPLES / "worker.yaml"
+    reviewer = reviewer_script or EXAMPLES / "reviewer.yaml"
+    shutil.copy(worker, scripts / "worker.yaml")
+    shutil.copy(reviewer, scripts / "reviewer.yaml")
+    text = config_yaml(box, scripts / "worker.yaml", scripts / "reviewer.yaml", extra_yaml)
+    box.config.write_text(text, encoding="utf-8")
+    box.taskrc.write_text(f"data.location={box.task_data}\n", encoding="utf-8")
+    return box
