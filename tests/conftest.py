@@ -1,0 +1,131 @@
+"""Test isolation: every test runs real task, git and tmux, each private to the test.
+
+- HOME, XDG dirs and TMUX_TMPDIR point into a temp dir, so ~/.task, ~/.config,
+  ~/.claude.json and the default tmux server cannot be reached;
+- each sandbox has its own TASKRC and data dir, temp repos, and a unique `-L` socket,
+  killed at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ttal import sandbox
+
+REAL_HOME = Path.home()
+GUARDED = [REAL_HOME / ".task", REAL_HOME / ".config" / "ttal", REAL_HOME / ".claude.json",
+           REAL_HOME / ".taskrc"]  # fmt: skip
+
+
+def _fingerprint() -> dict[str, float]:
+    return {str(p): p.stat().st_mtime if p.exists() else -1.0 for p in GUARDED}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    before = _fingerprint()
+    home = tmp_path / "home"
+    home.mkdir()
+    tmux_tmp = tmp_path / "tmux"
+    tmux_tmp.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmux_tmp))
+    monkeypatch.setenv("TASKRC", str(home / "no-taskrc"))
+    for key in ("TMUX", "TMUX_PANE", "TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK", "TTAL_CONFIG",
+                "TASKDATA"):  # fmt: skip
+        monkeypatch.delenv(key, raising=False)
+    yield
+    assert _fingerprint() == before, "a test touched the real ~/.task, ~/.config/ttal or similar"
+
+
+class Box:
+    """A sandbox plus helpers to drive it the way a user would: through the CLI."""
+
+    def __init__(self, inner: sandbox.Sandbox) -> None:
+        self.sb = inner
+        self.env = inner.env()
+
+    def ttal(self, *args: str, env: dict[str, str] | None = None, check: bool = False,
+             timeout: float = 60) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "ttal", *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"ttal {args} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def task(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["task", "rc.confirmation=no", "rc.verbose=nothing", *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def add(self, description: str, *extra: str) -> str:
+        proc = self.task("rc.verbose=new-uuid", "add", f"description:{description}", *extra)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split("Created task ")[1].split(".")[0].strip()
+
+    def get(self, uuid: str) -> dict[str, Any]:
+        proc = self.task(uuid, "export", "rc.json.array=on")
+        data: list[dict[str, Any]] = json.loads(proc.stdout)
+        assert len(data) == 1, proc.stdout
+        return data[0]
+
+    def sessions(self) -> list[str]:
+        proc = subprocess.run(["tmux", "-L", self.sb.socket, "list-sessions", "-F",
+                               "#{session_name}"], capture_output=True, text=True)  # fmt: skip
+        return proc.stdout.split() if proc.returncode == 0 else []
+
+    def git(self, project: str, *args: str) -> str:
+        return sandbox.git(self.sb.repos[project], *args)
+
+
+@pytest.fixture
+def make_box(tmp_path: Path) -> Iterator[Callable[..., Box]]:
+    """Build a sandbox (repos, private Taskwarrior with ttal's hooks, private tmux)."""
+    made: list[Box] = []
+
+    def build(**kwargs: Any) -> Box:
+        box = Box(sandbox.build(tmp_path / f"box{len(made)}", **kwargs))
+        made.append(box)
+        box.ttal("doctor", "--fix", check=True)
+        return box
+
+    yield build
+    for box in made:
+        box.sb.kill_tmux()
+
+
+@pytest.fixture
+def box(make_box: Callable[..., Box]) -> Box:
+    return make_box()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    """Poll with a deadline instead of sleeping."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
