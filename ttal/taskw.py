@@ -64,7 +64,10 @@ class Taskwarrior:
         return env
 
     def call(self, *args: str, stdin: str | None = None) -> Result:
-        return run(self._argv(*args), env=self._env(), stdin=stdin)
+        """An unlocked call: reads only. rc.gc=0 because a read that garbage-collects moves
+        completed tasks between files without our lock; concurrent readers then wrote one
+        completed task into completed.data six times (seen in the demo)."""
+        return run(self._argv("rc.gc=0", *args), env=self._env(), stdin=stdin)
 
     # ---- reads -------------------------------------------------------------
     def export(self, *filters: str) -> list[dict[str, Any]]:
@@ -85,6 +88,7 @@ class Taskwarrior:
                 hint="use a task id (12), a short uuid (1a2b3c4d) or a full uuid",
             )
         found = [t for t in self.export(ref) if t.get("status") != "deleted" or len(ref) > 8]
+        found = list({t["uuid"]: t for t in reversed(found)}.values())  # one row per uuid
         if not found:
             raise NotFound(f"no task {ref}", hint="`task list` shows your tasks")
         if len(found) > 1:
@@ -94,7 +98,7 @@ class Taskwarrior:
     # ---- writes (serialised) -----------------------------------------------
     def _write(self, *args: str, stdin: str | None = None) -> Result:
         with locks.held(locks.taskwarrior_lock(self.lock_dir)):
-            result = self.call(*args, stdin=stdin)
+            result = run(self._argv(*args), env=self._env(), stdin=stdin)
         if not result.ok:
             text = _first_line(result)
             if text.startswith("ttal:"):
