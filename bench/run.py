@@ -41,7 +41,7 @@ RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 REPO_FILES = 50
 HOOK_FACTOR = 3  # the hook row is a difference of two ~10 ms numbers: take more samples
 KEEPALIVE = "bench-keepalive"  # keeps the tmux server warm while sessions come and go
-IDLE_SCRIPT = "steps:\n  - idle: true\n"
+IDLE_SCRIPT = "- idle: true\n"  # a script is a list of steps, or `cases:`
 UDA_FACTS = {
     "ttal_agent": "coder",
     "ttal_runtime": "scripted-worker",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ttal import finish, locks, steps
+from ttal import finish, hooks_install, locks, steps
 from ttal.app import App
 from ttal.errors import Exit, Forbidden, NotFound, Waiting
 from ttal.pipeline import Action, Step, current_stage, next_step
@@ -39,6 +39,7 @@ class Outcome:
 
 
 def go(app: App, ref: str | None, note: str = "") -> Outcome:
+    hooks_install.refresh_rules(app.cfg)
     uuid = resolve_task(app, ref)["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
         return _drive(app, uuid, note)

@@ -36,11 +36,14 @@ def _finish(code: int) -> None:
 
 @app.command()
 def init(
-    path: Annotated[Path | None, typer.Option(help="Where to write (default: $TTAL_CONFIG "
-                                              "or ~/.config/ttal/ttal.yaml).")] = None,
+    path: Annotated[
+        Path | None,
+        typer.Option(help="Where to write (default: $TTAL_CONFIG or ~/.config/ttal/ttal.yaml)."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
-    print_only: Annotated[bool, typer.Option("--print", help="Print the starter; write nothing.")]
-    = False,
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Print the starter; write nothing.")
+    ] = False,
 ) -> None:
     """Write a commented starter ttal.yaml."""
     from ttal.commands import init as cmd
@@ -73,8 +76,10 @@ def doctor(
 
 @app.command()
 def go(
-    task: Annotated[str | None, typer.Argument(help="Task id or uuid (implied inside a "
-                                               "worker or reviewer session).")] = None,
+    task: Annotated[
+        str | None,
+        typer.Argument(help="Task id or uuid (implied inside a worker or reviewer session)."),
+    ] = None,
     note: Annotated[str, typer.Option(help="Record a note with this step.")] = "",
     json: JsonOpt = False,
 ) -> None:

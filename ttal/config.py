@@ -137,7 +137,9 @@ class _Parser:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.fail(key, f"expected a mapping, got {type(value).__name__}", "see `ttal init`")
+            raise self.fail(
+                key, f"expected a mapping, got {type(value).__name__}", "see `ttal init`"
+            )
         for k in value:
             if not isinstance(k, str):
                 raise self.fail(key, f"key {k!r} is not a string", "quote it or rename it")
@@ -193,7 +195,9 @@ class _Parser:
         self.unknown_keys(tw, {"taskrc", "data"}, "taskwarrior")
         socket = self.string(top.get("tmux_socket"), "tmux_socket", "ttal")
         if not re.match(r"^[A-Za-z0-9_.-]+$", socket):
-            raise self.fail("tmux_socket", f"{socket!r} is not a valid socket name", "use [A-Za-z0-9_.-]")
+            raise self.fail(
+                "tmux_socket", f"{socket!r} is not a valid socket name", "use [A-Za-z0-9_.-]"
+            )
         runtimes = self.runtimes(top.get("runtimes"))
         agents = self.agents(top.get("agents"), runtimes)
         return Config(
@@ -221,7 +225,9 @@ class _Parser:
             data = self.mapping(body, key)
             self.unknown_keys(data, {"repo", "base"}, key)
             if "repo" not in data:
-                raise self.fail(f"{key}.repo", "missing", "set it to the path of the git repository")
+                raise self.fail(
+                    f"{key}.repo", "missing", "set it to the path of the git repository"
+                )
             base = self.string(data.get("base"), f"{key}.base", "main")
             out[name] = Project(name, self.path_of(data["repo"], f"{key}.repo"), base)
         return out
@@ -235,15 +241,21 @@ class _Parser:
             self.unknown_keys(data, {"kind", "command", "args", "script"}, key)
             kind = self.string(data.get("kind"), f"{key}.kind", name)
             if kind not in RUNTIME_KINDS:
-                raise self.fail(f"{key}.kind", f"unknown kind {kind!r}", f"use one of {RUNTIME_KINDS}")
+                raise self.fail(
+                    f"{key}.kind", f"unknown kind {kind!r}", f"use one of {RUNTIME_KINDS}"
+                )
             args = data.get("args") or []
             if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-                raise self.fail(f"{key}.args", "expected a list of strings", "e.g. args: [--model, opus]")
+                raise self.fail(
+                    f"{key}.args", "expected a list of strings", "e.g. args: [--model, opus]"
+                )
             script = None
             if kind == "scripted":
                 script = self.path_of(data.get("script"), f"{key}.script")
             if kind == "command" and not data.get("command"):
-                raise self.fail(f"{key}.command", "missing", "set a command line; {prompt_file} is replaced")
+                raise self.fail(
+                    f"{key}.command", "missing", "set a command line; {prompt_file} is replaced"
+                )
             default_cmd = kind if kind in ("claude", "codex") else ""
             command = str(data.get("command") or default_cmd)
             out[name] = Runtime(name, kind, command, tuple(args), script)
@@ -277,7 +289,9 @@ class _Parser:
         self.unknown_keys(data, {"max_workers"}, "limits")
         value = data.get("max_workers", 16)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise self.fail("limits.max_workers", f"expected a positive integer, got {value!r}", "e.g. 8")
+            raise self.fail(
+                "limits.max_workers", f"expected a positive integer, got {value!r}", "e.g. 8"
+            )
         return Limits(max_workers=value)
 
     def pipelines(self, raw: Any, agents: dict[str, Agent]) -> dict[str, Pipeline]:
@@ -301,12 +315,18 @@ class _Parser:
         data = self.mapping(body, key)
         self.unknown_keys(data, {"match_tags", "stages", "description"}, key)
         match = data.get("match_tags") or []
-        if not isinstance(match, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in match):
+        if not isinstance(match, list) or not all(
+            isinstance(t, str) and TAG_RE.match(t) for t in match
+        ):
             raise self.fail(f"{key}.match_tags", "expected a list of tag names", "e.g. [feature]")
         stages_raw = data.get("stages")
         if not isinstance(stages_raw, list) or not stages_raw:
-            raise self.fail(f"{key}.stages", "expected a non-empty list of stages", "see `ttal init`")
-        stages = tuple(self.stage(f"{key}.stages[{i}]", s, agents) for i, s in enumerate(stages_raw))
+            raise self.fail(
+                f"{key}.stages", "expected a non-empty list of stages", "see `ttal init`"
+            )
+        stages = tuple(
+            self.stage(f"{key}.stages[{i}]", s, agents) for i, s in enumerate(stages_raw)
+        )
         if stages[-1].kind != "merge" or any(s.kind == "merge" for s in stages[:-1]):
             raise self.fail(f"{key}.stages", "the last stage, and only it, must be kind: merge", "")
         return Pipeline(name, tuple(match), stages)
@@ -329,8 +349,12 @@ class _Parser:
         reviewer = review_tag = approve_tag = ""
         if gate == "review":
             if kind == "merge":
-                raise self.fail(f"{key}.gate", "a merge stage cannot have a review gate", "use auto or human")
-            reviewer = self.role_agent(data.get("reviewer"), f"{key}.reviewer", agents, "reviewer", True)
+                raise self.fail(
+                    f"{key}.gate", "a merge stage cannot have a review gate", "use auto or human"
+                )
+            reviewer = self.role_agent(
+                data.get("reviewer"), f"{key}.reviewer", agents, "reviewer", True
+            )
             review_tag = self.tag(data.get("review_tag"), f"{key}.review_tag", "")
             approve_tag = self.tag(data.get("approve_tag"), f"{key}.approve_tag", "")
         commits = data.get("commits", kind == "work")
@@ -341,33 +365,47 @@ class _Parser:
     def tag(self, value: Any, key: str, default: str) -> str:
         tag = self.string(value, key, default or None)
         if not TAG_RE.match(tag):
-            raise self.fail(key, f"{tag!r} is not a valid tag", "letters, digits and _ only (no '-')")
+            raise self.fail(
+                key, f"{tag!r} is not a valid tag", "letters, digits and _ only (no '-')"
+            )
         return tag
 
-    def role_agent(self, value: Any, key: str, agents: dict[str, Agent], role: str, need: bool) -> str:
+    def role_agent(
+        self, value: Any, key: str, agents: dict[str, Agent], role: str, need: bool
+    ) -> str:
         if value is None and not need:
             return ""
         name = self.string(value, key)
         if name not in agents:
-            raise self.fail(key, f"no agent named {name!r}", f"declare it under agents: with role: {role}")
+            raise self.fail(
+                key, f"no agent named {name!r}", f"declare it under agents: with role: {role}"
+            )
         if agents[name].role != role:
-            raise self.fail(key, f"agent {name!r} has role {agents[name].role!r}", f"use a {role} agent")
+            raise self.fail(
+                key, f"agent {name!r} has role {agents[name].role!r}", f"use a {role} agent"
+            )
         return name
 
     def check_tags_unique(self, pipelines: dict[str, Pipeline]) -> None:
-        seen: dict[str, str] = {}
+        # Stage tags may be shared (so `task +merged list` spans pipelines); a match tag
+        # picks exactly one pipeline, so it may appear nowhere else.
+        stage_tags = {t for p in pipelines.values() for t in p.tags}
+        owner: dict[str, str] = {}
         for p in pipelines.values():
-            for tag in p.tags + p.match_tags:
-                if tag in seen and seen[tag] != p.name:
+            for tag in p.match_tags:
+                if tag in owner or tag in stage_tags:
+                    other = owner.get(tag, "a stage tag")
                     raise self.fail(
-                        f"pipelines.{p.name}",
-                        f"tag {tag!r} is also used by pipeline {seen[tag]!r}",
-                        "every pipeline tag and match tag must belong to one pipeline",
+                        f"pipelines.{p.name}.match_tags",
+                        f"tag {tag!r} is also used by {other}",
+                        "a match tag must select one pipeline and not be a stage tag",
                     )
-                seen[tag] = p.name
+                owner[tag] = f"pipeline {p.name!r}"
             dup = [t for t in p.tags if p.tags.count(t) > 1]
             if dup:
-                raise self.fail(f"pipelines.{p.name}", f"tag {dup[0]!r} is used twice", "rename one")
+                raise self.fail(
+                    f"pipelines.{p.name}", f"tag {dup[0]!r} is used twice", "rename one"
+                )
 
 
 def default_pipeline(agents: dict[str, Agent]) -> Pipeline:

@@ -46,9 +46,7 @@ def rendered_hook(name: str) -> str:
 
 def hooks_dir(tw: Taskwarrior) -> Path:
     shown = tw.call("_show")
-    values = dict(
-        line.partition("=")[::2] for line in shown.out.splitlines() if "=" in line
-    )
+    values = dict(line.partition("=")[::2] for line in shown.out.splitlines() if "=" in line)
     if values.get("hooks.location"):
         return Path(values["hooks.location"]).expanduser()
     data = values.get("data.location") or str(Path.home() / ".task")
@@ -70,9 +68,30 @@ def stale_files(cfg: Config, directory: Path) -> list[str]:
     return stale
 
 
+def remember_dir(cfg: Config, directory: Path) -> None:
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.state_dir / "hooks-dir").write_text(str(directory), encoding="utf-8")
+
+
+def refresh_rules(cfg: Config) -> None:
+    """Keep the hook's rules in step with ttal.yaml's pipelines without a `task` call:
+    an edited pipeline would otherwise be enforced with the old tag order."""
+    try:
+        directory = Path((cfg.state_dir / "hooks-dir").read_text(encoding="utf-8").strip())
+        current = (directory / RULES_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return  # not installed yet: `ttal doctor` reports it
+    wanted = rules_json(cfg)
+    if current != wanted:
+        tmp = directory / f".{RULES_FILE}.tmp"
+        tmp.write_text(wanted, encoding="utf-8")
+        tmp.replace(directory / RULES_FILE)
+
+
 def install(cfg: Config, directory: Path) -> list[str]:
     """Write what differs. Returns the names written."""
     directory.mkdir(parents=True, exist_ok=True)
+    remember_dir(cfg, directory)
     written = []
     for name in stale_files(cfg, directory):
         path = directory / name

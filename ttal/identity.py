@@ -20,7 +20,9 @@ def current_caller(env: Mapping[str, str] | None = None) -> Caller:
     if not agent:
         return Caller()
     role = env.get("TTAL_ROLE", "").strip()
-    return Caller(name=agent, role=role if role in ROLES else "manager", task=env.get("TTAL_TASK", ""))
+    return Caller(
+        name=agent, role=role if role in ROLES else "manager", task=env.get("TTAL_TASK", "")
+    )
 
 
 def session_env(agent: str, role: str, task: str = "", config_path: str = "") -> dict[str, str]:

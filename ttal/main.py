@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(Exit.INTERRUPTED)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except BaseException as exc:  # noqa: BLE001 - the last resort: report, never a raw trace
+    except BaseException as exc:
         return _usage_or_bug(exc)
     return 0
 

@@ -14,10 +14,7 @@ def emit_json(data: Any) -> None:
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> str:
     """A plain aligned table (no rich import: it costs ~30 ms at start-up)."""
-    if title:
-        head = [title]
-    else:
-        head = []
+    head = [title] if title else []
     if not rows:
         return "\n".join([*head, "  (none)"])
     cells = [[str(row.get(c, "")) for c in columns] for row in rows]

@@ -146,7 +146,7 @@ def next_step(task: TaskView, pipeline: Pipeline, caller: Caller) -> Step:
         return Step(Action.REFUSE, reason="the task is deleted", details={"code": "not-found"})
     stage = current_stage(pipeline, task)
     if task.status == "completed":
-        done = stage is None or stage.kind == "merge" and stage.tag in task.tags
+        done = stage is None or (stage.kind == "merge" and stage.tag in task.tags)
         why = "already merged" if done else "the task was completed outside the pipeline"
         return Step(Action.NOTHING, reason=why)
     if stage is None:
@@ -178,7 +178,9 @@ def _work_step(stage: Stage, task: TaskView, caller: Caller) -> Step:
         if caller.role == "reviewer":
             return Step(Action.WAIT, stage, "waiting for the worker to address your changes")
         return Step(Action.NEW_ROUND, stage, f"review round {task.review_round}")
-    return Step(Action.AWAIT_REVIEW, stage, f"waiting for the review lead (round {task.review_round})")
+    return Step(
+        Action.AWAIT_REVIEW, stage, f"waiting for the review lead (round {task.review_round})"
+    )
 
 
 def _merge_step(stage: Stage, task: TaskView, caller: Caller) -> Step:

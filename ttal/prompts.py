@@ -17,7 +17,7 @@ def worker_prompt(task: dict[str, Any], stage: Stage, base: str, branch: str) ->
     finish = (
         "Commit your work on this branch (the tree must be clean), then run `ttal go`."
         if stage.commits
-        else "Record your result with `ttal go --note \"<your result>\"`."
+        else 'Record your result with `ttal go --note "<your result>"`.'
     )
     return f"""You are a ttal worker on task {short} ({stage.name} stage).
 

@@ -34,9 +34,9 @@ def launch_argv(runtime: Runtime, spec: LaunchSpec) -> list[str]:
     if runtime.kind == "command":
         return _command(runtime, spec)
     if runtime.kind == "claude":
-        return _claude(runtime, spec) + ["--", spec.prompt]
+        return [*_claude(runtime, spec), "--", spec.prompt]
     if runtime.kind == "codex":
-        return _codex(runtime, spec) + [spec.prompt]
+        return [*_codex(runtime, spec), spec.prompt]
     raise ConfigError(f"runtime {runtime.name}: unknown kind {runtime.kind!r}")
 
 

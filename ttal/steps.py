@@ -82,7 +82,9 @@ def check_branch_ready(app: App, task: dict[str, Any], stage: Stage) -> str:
     project = project_for(app, task)
     worktree = Path(str(task.get("ttal_worktree") or ""))
     if not worktree.is_dir():
-        raise PreconditionFailed(f"worktree {worktree} is missing", hint="run `ttal go` as a person")
+        raise PreconditionFailed(
+            f"worktree {worktree} is missing", hint="run `ttal go` as a person"
+        )
     dirty = gitops.dirty_paths(worktree)
     if dirty:
         shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")

@@ -35,7 +35,7 @@ def pick_pipeline(tags: set[str], rules: Mapping[str, Any]) -> tuple[dict[str, A
 def check_add(task: Mapping[str, Any], rules: Mapping[str, Any]) -> str:
     """Reason to reject a new task, or "" to accept it."""
     tags = _tags(task)
-    pipeline, problem = pick_pipeline(tags, rules)
+    _, problem = pick_pipeline(tags, rules)
     if problem:
         return f"task not added: {problem}"
     all_tags = {t for p in rules.get("pipelines", []) for t in p.get("tags", [])}
@@ -59,6 +59,14 @@ def check_modify(
     for uda in PERSON_ONLY_UDAS:
         if old.get(uda) != new.get(uda) and role != "human":
             return f"refused on task {ident}: only a person may change {uda} (you are a {role})"
+    if before & all_tags:
+        was, _ = pick_pipeline(before, rules)
+        now, _ = pick_pipeline(after, rules)
+        if was and now and was["name"] != now["name"]:
+            return (
+                f"refused on task {ident}: it is in pipeline {was['name']}; "
+                f"its tags may not move it to {now['name']} mid-flight"
+            )
     added = (after - before) & all_tags
     if not added:
         return ""
@@ -68,10 +76,12 @@ def check_modify(
     order: list[str] = list(pipeline["tags"])
     for tag in sorted(added, key=lambda t: order.index(t) if t in order else -1):
         if tag not in order:
-            return f"refused on task {ident}: +{tag} belongs to another pipeline than {pipeline['name']}"
+            other = f"another pipeline than {pipeline['name']}"
+            return f"refused on task {ident}: +{tag} belongs to {other}"
         missing = [t for t in order[: order.index(tag)] if t not in after]
         if missing:
-            return f"refused on task {ident}: +{tag} needs +{missing[-1]} first (order: {' -> '.join(order)})"
+            chain = " -> ".join(order)
+            return f"refused on task {ident}: +{tag} needs +{missing[-1]} first (order: {chain})"
         if tag in pipeline.get("approve_tags", []):
             reason = _approval_problem(tag, str(new.get("uuid", "")), env)
             if reason:

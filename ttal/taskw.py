@@ -19,7 +19,9 @@ from ttal import locks
 from ttal.errors import ExternalError, Forbidden, NotFound
 from ttal.proc import Result, run
 
-REF_RE = re.compile(r"^(\d{1,9}|[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+REF_RE = re.compile(
+    r"^(\d{1,9}|[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
 
 # The UDAs ttal records on a task. Declared by `ttal doctor --fix`.
 UDAS: dict[str, tuple[str, str]] = {

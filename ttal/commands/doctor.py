@@ -118,7 +118,7 @@ def _project(app: App, name: str) -> Check:
     project = app.cfg.projects[name]
     try:
         gitops.check_repo(project.repo, project.base)
-    except Exception as err:  # noqa: BLE001 - any failure here is a finding to report
+    except Exception as err:
         return Check(f"project {name}", False, str(err))
     return Check(f"project {name}", True, f"{project.repo} ({project.base})")
 

@@ -21,7 +21,7 @@ def _review_in_progress(app: App, task: dict[str, Any]) -> Stage:
     if stage is None or stage.gate != "review" or stage.review_tag not in view.tags:
         raise PreconditionFailed(
             f"task {task['uuid'][:8]} has no review in progress; nothing was changed",
-            hint=f"`ttal status` shows where it is",
+            hint="`ttal status` shows where it is",
         )
     return stage
 

@@ -1,0 +1,185 @@
+"""Every refusal of `ttal go` and the review commands: one `ttal: ...` line on stderr (plus
+an optional hint), no traceback, its own exit code, and nothing changed in the world."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import by_hand
+from tests.by_hand import commit, events, reviewer_env, worker_env
+from tests.conftest import Box, wait_for
+from ttal.errors import Exit
+
+PERSON: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Ctx:
+    box: Box
+    uuid: str  # the task the case is about
+    other: str  # a second task, in another project
+
+
+@dataclass(frozen=True)
+class Case:
+    argv: Callable[[Ctx], list[str]]
+    code: Exit
+    says: str  # a fragment of the one-line error
+    env: Callable[[Ctx], dict[str, str]] = lambda ctx: PERSON
+    stage: str = "fresh"  # fresh, spawned, reviewing, lgtm: how far the task got first
+    task_args: tuple[str, ...] = ("project:api",)
+    prepare: Callable[[Ctx], None] = lambda ctx: None
+
+
+def _dirty(ctx: Ctx) -> None:
+    (by_hand.worktree(ctx.box, ctx.uuid) / "scratch.txt").write_text("wip\n", encoding="utf-8")
+
+
+def _go(ctx: Ctx) -> list[str]:
+    return ["go", ctx.uuid]
+
+
+CASES = {
+    "unknown-task": Case(lambda c: ["go", "999"], Exit.NOT_FOUND, "no task 999"),
+    "unknown-short-uuid": Case(lambda c: ["go", "0badf00d"], Exit.NOT_FOUND, "no task 0badf00d"),
+    "garbage-reference": Case(
+        lambda c: ["go", "1; rm -rf"], Exit.NOT_FOUND, "is not a task reference"
+    ),
+    "task-without-project": Case(_go, Exit.PRECONDITION, "has no project", task_args=()),
+    "task-with-unknown-project": Case(
+        _go, Exit.PRECONDITION, "unknown project 'nope'", task_args=("project:nope",)
+    ),
+    "worker-go-dirty-tree": Case(
+        _go, Exit.PRECONDITION, "uncommitted changes", lambda c: worker_env(c.uuid),
+        stage="spawned", prepare=_dirty,
+    ),  # fmt: skip
+    "worker-go-no-commits": Case(
+        _go, Exit.PRECONDITION, "no commits ahead of main", lambda c: worker_env(c.uuid),
+        stage="spawned",
+    ),  # fmt: skip
+    "review-approve-by-person": Case(
+        lambda c: ["review", "approve"], Exit.FORBIDDEN, "only a review lead", stage="reviewing"
+    ),
+    "review-approve-by-worker": Case(
+        lambda c: ["review", "approve"], Exit.FORBIDDEN, "only a review lead",
+        lambda c: worker_env(c.uuid), stage="reviewing",
+    ),  # fmt: skip
+    "reviewer-drives-another-task": Case(
+        lambda c: ["go", c.other], Exit.FORBIDDEN, "may only drive its own task",
+        lambda c: reviewer_env(c.uuid), stage="reviewing",
+    ),  # fmt: skip
+    "review-changes-empty": Case(
+        lambda c: ["review", "changes", ""], Exit.PRECONDITION, "the message is empty",
+        lambda c: reviewer_env(c.uuid), stage="reviewing",
+    ),  # fmt: skip
+    "worker-go-after-lgtm-cannot-merge": Case(
+        _go, Exit.FORBIDDEN, "a worker cannot merge", lambda c: worker_env(c.uuid), stage="lgtm"
+    ),
+    "human-approve-by-agent": Case(
+        lambda c: ["approve", c.uuid], Exit.FORBIDDEN, "only a person approves",
+        lambda c: worker_env(c.uuid), stage="spawned",
+    ),  # fmt: skip
+    "human-approve-not-at-human-gate": Case(
+        lambda c: ["approve", c.uuid], Exit.PRECONDITION, "is not at a human gate",
+        stage="reviewing",
+    ),  # fmt: skip
+}
+
+
+def reach(box: Box, uuid: str, stage: str) -> None:
+    """Drive the task by hand to `stage`, with idle agents so nothing moves on by itself."""
+    if stage == "fresh":
+        return
+    box.ttal("go", uuid, check=True)
+    if stage == "spawned":
+        return
+    commit(box, uuid, "feature.txt", "done\n")
+    box.ttal("go", uuid, env=worker_env(uuid), check=True)  # +coded, spawns the review lead
+    wait_for(lambda: f"r-{uuid[:8]}-implement" in box.sessions(), what="review lead")
+    if stage == "lgtm":
+        # The review lead's tag without `ttal review approve`, whose background `ttal go`
+        # would merge before the worker could try.
+        proc = box.task(uuid, "modify", "+lgtm", env=reviewer_env(uuid))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def assert_refused(proc: subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    shown = f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    assert proc.returncode == code, shown
+    lines = proc.stderr.splitlines()
+    assert lines and lines[0].startswith("ttal: "), shown
+    assert says in lines[0], shown
+    assert all(line.startswith("  hint: ") for line in lines[1:]) and len(lines) <= 2, shown
+    assert "Traceback" not in proc.stdout + proc.stderr, shown
+    assert proc.stdout == "", shown
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_refusal_changes_nothing(make_box: Callable[..., Box], tmp_path: Path, case: Case) -> None:
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuid = box.add("Edit the notes", *case.task_args)
+    ctx = Ctx(box, uuid, box.add("Another task", "project:web"))
+    reach(box, uuid, case.stage)
+    case.prepare(ctx)
+    before = by_hand.world(box)
+    proc = box.ttal(*case.argv(ctx), env=case.env(ctx))
+    assert_refused(proc, case.code, case.says)
+    assert by_hand.world(box) == before
+
+
+def test_person_go_during_review_waits(make_box: Callable[..., Box], tmp_path: Path) -> None:
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuid = box.add("Edit the notes", "project:api")
+    reach(box, uuid, "reviewing")
+    before = by_hand.world(box)
+    proc = box.ttal("go", uuid)
+    assert proc.returncode == Exit.WAITING, proc.stdout + proc.stderr
+    assert "waiting for the review lead" in proc.stdout
+    assert "done:" not in proc.stdout and "Traceback" not in proc.stderr
+    assert by_hand.world(box) == before
+
+
+def test_merge_conflict_refused_and_nothing_lost(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = by_hand.idle_box(make_box, tmp_path)
+    first = box.add("Greet with hello", "project:api")
+    second = box.add("Greet with howdy", "project:api")
+    for uuid, word in ((first, "hello"), (second, "howdy")):  # both branch off the same main
+        box.ttal("go", uuid, check=True)
+        commit(box, uuid, "greeting.txt", f"{word}\n", f"Greet with {word}")
+        box.ttal("go", uuid, env=worker_env(uuid), check=True)
+    box.ttal("review", "approve", env=reviewer_env(first), check=True)
+    wait_for(lambda: box.get(first)["status"] == "completed", what="first merge")
+    assert box.git("api", "show", "main:greeting.txt") == "hello\n"
+
+    box.ttal("review", "approve", env=reviewer_env(second), check=True)
+    wait_for(lambda: events(box, "merge-refused", second), what="background merge refused")
+    branch = box.get(second)["ttal_branch"]
+    base, tip = box.git("api", "rev-parse", "main"), box.git("api", "rev-parse", branch)
+    for _ in range(2):  # repeated: refused the same way, the spawner told only once
+        proc = box.ttal("go", second)
+        assert proc.returncode == Exit.CONFLICT, proc.stdout + proc.stderr
+        assert proc.stderr.startswith("ttal: ") and "would conflict in greeting.txt" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+    assert box.git("api", "rev-parse", "main") == base
+    assert box.git("api", "rev-parse", branch) == tip
+    assert "Greet with howdy" in box.git("api", "log", "--format=%s", f"main..{branch}")
+    assert by_hand.worktree(box, second).is_dir()
+    task = box.get(second)
+    assert task["status"] == "pending"
+    assert "lgtm" in task["tags"] and "merged" not in task["tags"]
+    told = by_hand.rows(box, "SELECT body FROM messages WHERE recipient = 'human' AND task = ? "
+                        "AND body LIKE '%conflict%'", second)  # fmt: skip
+    assert len(told) == 1, told
+    assert sum("merge refused" in a for a in by_hand.annotations(box, second)) == 1
+
+    proc = box.ttal("go", first)  # the merged one has nothing left to do
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "already merged" in proc.stdout
