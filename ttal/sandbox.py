@@ -42,7 +42,10 @@ class Sandbox:
 
     def env(self) -> dict[str, str]:
         """Environment for processes that act inside the sandbox as a person."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TTAL_", "TMUX"))}
+        # Keep TMUX_TMPDIR: it says where the `-L` socket lives, and tests point it at a
+        # private dir; dropping it put sandbox servers in /tmp where teardown never looked.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("TTAL_") and k not in ("TMUX", "TMUX_PANE")}  # fmt: skip
         env.update(TTAL_CONFIG=str(self.config), TASKRC=str(self.taskrc), **GIT_ENV)
         return env
 

@@ -7,8 +7,10 @@ parses YAML: {"pipelines": [{"name", "match_tags", "tags", "approve_tags"}]}.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the hook ~5 ms
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 RULES_FILE = "ttal-rules.json"
 # UDAs that record a person's decision; an agent must never write them.
@@ -55,7 +57,7 @@ def check_modify(
     removed = sorted((before - after) & all_tags)
     if removed:
         return f"refused on task {ident}: pipeline tag +{removed[0]} is never removed"
-    role = env.get("TTAL_ROLE", "") or "human"
+    role = _role(env)
     for uda in PERSON_ONLY_UDAS:
         if old.get(uda) != new.get(uda) and role != "human":
             return f"refused on task {ident}: only a person may change {uda} (you are a {role})"
@@ -90,9 +92,19 @@ def check_modify(
 
 
 def _approval_problem(tag: str, uuid: str, env: Mapping[str, str]) -> str:
-    role = env.get("TTAL_ROLE", "") or "human"
+    role = _role(env)
     if role != "reviewer":
         return f"+{tag} is added only by the review lead (`ttal review approve`); you are a {role}"
     if env.get("TTAL_TASK", "") != uuid:
-        return f"+{tag}: this review lead belongs to task {env.get('TTAL_TASK', '')[:8]}"
+        owner = env.get("TTAL_TASK", "")[:8] or "(none)"
+        return f"+{tag}: this review lead belongs to task {owner}"
     return ""
+
+
+def _role(env: Mapping[str, str]) -> str:
+    """Same reading as ttal.identity: no TTAL_AGENT is a person; an agent without a known
+    role counts as a manager."""
+    if not env.get("TTAL_AGENT", "").strip():
+        return "human"
+    role = env.get("TTAL_ROLE", "").strip()
+    return role if role in ("manager", "worker", "reviewer") else "manager"

@@ -24,6 +24,9 @@ def stage_label(app: App, task: dict[str, Any]) -> str:
     if not view.worker_session:
         return "pending"
     if stage.kind == "merge":
+        notes = [str(a.get("description", "")) for a in task.get("annotations") or []]
+        if notes and notes[-1].startswith("merge refused"):
+            return "merge refused (branch kept)"
         return "awaiting approval" if stage.gate == "human" else "merging"
     if stage.tag not in view.tags:
         return f"{stage.name}: working"
