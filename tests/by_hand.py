@@ -9,18 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ttal import sandbox
-
 from tests.conftest import Box
+from ttal import sandbox
 
 IDLE = "- idle: true\n"
 
 
-def idle_box(make_box: Callable[..., Box], tmp_path: Path) -> Box:
+def idle_box(make_box: Callable[..., Box], tmp_path: Path, extra_yaml: str = "") -> Box:
     """A sandbox whose worker and reviewer only idle: every step is driven by the test."""
     script = tmp_path / "idle.yaml"
     script.write_text(IDLE, encoding="utf-8")
-    return make_box(worker_script=script, reviewer_script=script)
+    return make_box(worker_script=script, reviewer_script=script, extra_yaml=extra_yaml)
 
 
 def worker_env(uuid: str) -> dict[str, str]:

@@ -48,8 +48,9 @@ def test_requested_changes_then_approved_in_round_two(box: Box) -> None:
     assert f"(ttal task {uuid[:8]})" in box.git("api", "log", "-1", "--format=%s", "main")
     subjects = box.git("api", "log", "--format=%s", "main^1..main^2").splitlines()
     assert subjects == [f"Test the rate limit ({uuid[:8]})", f"Add a rate limit ({uuid[:8]})"]
-    assert {"ratelimit.py", "test_ratelimit.py"} <= set(box.git("api", "ls-tree", "--name-only",
-                                                                "main").split())  # fmt: skip
+    assert {"ratelimit.py", "test_ratelimit.py"} <= set(
+        box.git("api", "ls-tree", "--name-only", "main").split()
+    )
     wait_for(lambda: not box.sessions(), what="sessions cleaned up")
     assert status_rows(box)[uuid]["stage"] == "merged"
     assert not box.git("api", "branch", "--list", "ttal/*").strip()

@@ -69,11 +69,17 @@ CASES = {
         "fresh", lambda c: ["go", c.stray], Exit.PRECONDITION, "unknown project 'nope'"
     ),
     "human-approve-by-agent": Case(
-        "spawned", lambda c: ["approve", c.uuid], Exit.FORBIDDEN, "only a person approves",
+        "spawned",
+        lambda c: ["approve", c.uuid],
+        Exit.FORBIDDEN,
+        "only a person approves",
         _as_worker,
-    ),  # fmt: skip
+    ),
     "worker-go-no-commits": Case(
         "spawned", _go, Exit.PRECONDITION, "no commits ahead of main", _as_worker
+    ),
+    "worker-limit-reached-waits": Case(
+        "spawned", lambda c: ["go", c.other], Exit.WAITING, "(limits.max_workers)"
     ),
     "worker-go-dirty-tree": Case(
         "spawned", _go, Exit.PRECONDITION, "uncommitted changes", _as_worker, prepare=_dirty
@@ -82,17 +88,26 @@ CASES = {
         "reviewing", lambda c: ["review", "approve"], Exit.FORBIDDEN, "only a review lead"
     ),
     "review-approve-by-worker": Case(
-        "reviewing", lambda c: ["review", "approve"], Exit.FORBIDDEN, "only a review lead",
+        "reviewing",
+        lambda c: ["review", "approve"],
+        Exit.FORBIDDEN,
+        "only a review lead",
         _as_worker,
-    ),  # fmt: skip
+    ),
     "reviewer-drives-another-task": Case(
-        "reviewing", lambda c: ["go", c.other], Exit.FORBIDDEN, "may only drive its own task",
+        "reviewing",
+        lambda c: ["go", c.other],
+        Exit.FORBIDDEN,
+        "may only drive its own task",
         _as_reviewer,
-    ),  # fmt: skip
+    ),
     "review-changes-empty": Case(
-        "reviewing", lambda c: ["review", "changes", ""], Exit.PRECONDITION,
-        "the message is empty", _as_reviewer,
-    ),  # fmt: skip
+        "reviewing",
+        lambda c: ["review", "changes", ""],
+        Exit.PRECONDITION,
+        "the message is empty",
+        _as_reviewer,
+    ),
     "human-approve-not-at-human-gate": Case(
         "reviewing", lambda c: ["approve", c.uuid], Exit.PRECONDITION, "is not at a human gate"
     ),
@@ -103,6 +118,7 @@ CASES = {
         "lgtm", _go, Exit.FORBIDDEN, "a worker cannot merge", _as_worker
     ),
 }
+ONE_WORKER = "limits:\n  max_workers: 1\n"  # a second worker must wait for the first
 STAGES = ("fresh", "spawned", "reviewing", "lgtm")
 
 
@@ -129,7 +145,8 @@ def assert_refused(proc: subprocess.CompletedProcess[str], code: int, says: str)
     assert "Traceback" not in proc.stdout + proc.stderr, shown
     if code == Exit.WAITING:  # not an error: the usual report, with nothing done
         assert proc.stderr == "", shown
-        assert f"now:  {says}" in proc.stdout and "done:" not in proc.stdout, shown
+        now = [line for line in proc.stdout.splitlines() if line.startswith("  now:  ")]
+        assert len(now) == 1 and says in now[0] and "done:" not in proc.stdout, shown
         return
     lines = proc.stderr.splitlines()
     assert lines and lines[0].startswith("ttal: ") and says in lines[0], shown
@@ -141,10 +158,13 @@ def assert_refused(proc: subprocess.CompletedProcess[str], code: int, says: str)
 def test_refusals_change_nothing(
     make_box: Callable[..., Box], tmp_path: Path, subtests: pytest.Subtests, stage: str
 ) -> None:
-    box = by_hand.idle_box(make_box, tmp_path)
+    box = by_hand.idle_box(make_box, tmp_path, extra_yaml=ONE_WORKER)
     uuid = box.add("Edit the notes", "project:api")
-    others = (box.add("Another task", "project:web"), box.add("Orphan"), box.add("Stray",
-              "project:nope"))  # fmt: skip
+    others = (
+        box.add("Another task", "project:web"),
+        box.add("Orphan"),
+        box.add("Stray", "project:nope"),
+    )
     ctx = Ctx(box, uuid, *others)
     reach(box, uuid, stage)
     for name, case in CASES.items():
@@ -177,10 +197,7 @@ def test_merge_conflict_refused_and_nothing_lost(
     branch = box.get(second)["ttal_branch"]
     base, tip = box.git("api", "rev-parse", "main"), box.git("api", "rev-parse", branch)
     for _ in range(2):  # repeated: refused the same way, the spawner told only once
-        proc = box.ttal("go", second)
-        assert proc.returncode == Exit.CONFLICT, proc.stdout + proc.stderr
-        assert proc.stderr.startswith("ttal: ") and "would conflict in greeting.txt" in proc.stderr
-        assert "Traceback" not in proc.stderr
+        assert_refused(box.ttal("go", second), Exit.CONFLICT, "would conflict in greeting.txt")
 
     assert box.git("api", "rev-parse", "main") == base
     assert box.git("api", "rev-parse", branch) == tip
@@ -189,8 +206,12 @@ def test_merge_conflict_refused_and_nothing_lost(
     task = box.get(second)
     assert task["status"] == "pending"
     assert "lgtm" in task["tags"] and "merged" not in task["tags"]
-    told = by_hand.rows(box, "SELECT body FROM messages WHERE recipient = 'human' AND task = ? "
-                        "AND body LIKE '%conflict%'", second)  # fmt: skip
+    told = by_hand.rows(
+        box,
+        "SELECT body FROM messages WHERE recipient = 'human' AND task = ? "
+        "AND body LIKE '%conflict%'",
+        second,
+    )
     assert len(told) == 1, told
     assert sum("merge refused" in a for a in by_hand.annotations(box, second)) == 1
 

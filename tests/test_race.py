@@ -19,9 +19,13 @@ def test_racing_go_spawns_one_worker(make_box: Callable[..., Box], tmp_path: Pat
     short = uuid[:8]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "ttal", "go", uuid], env=box.env, text=True,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [sys.executable, "-m", "ttal", "go", uuid],
+            env=box.env,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(RACERS)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]

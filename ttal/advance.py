@@ -86,7 +86,11 @@ def _take(app: App, task: dict[str, Any], step: Step, note: str, outcome: Outcom
             outcome.did.append(restarted)
         _wait(outcome, step.reason)
         return False
-    outcome.did.append(_act(app, task, step, stage, note))
+    try:
+        outcome.did.append(_act(app, task, step, stage, note))
+    except Waiting as err:  # e.g. limits.max_workers: stop here; retrying re-hits the limit
+        _wait(outcome, err.message)
+        return False
     return True
 
 
@@ -99,10 +103,7 @@ def _act(app: App, task: dict[str, Any], step: Step, stage: Any, note: str) -> s
         Action.NEW_ROUND: lambda: steps.new_round(app, task, stage),
         Action.MERGE: lambda: finish.merge_task(app, task, stage),
     }
-    try:
-        return handlers[step.action]()
-    except Waiting as err:
-        return f"waiting: {err.message}"
+    return handlers[step.action]()
 
 
 def _wait(outcome: Outcome, reason: str) -> None:
