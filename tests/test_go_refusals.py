@@ -13,6 +13,7 @@ import pytest
 from tests import by_hand
 from tests.by_hand import commit, events, reviewer_env, worker_env
 from tests.conftest import Box, wait_for
+from ttal import sandbox
 from ttal.errors import Exit
 
 PERSON: dict[str, str] = {}
@@ -218,3 +219,40 @@ def test_merge_conflict_refused_and_nothing_lost(
     proc = box.ttal("go", first)  # the merged one has nothing left to do
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "already merged" in proc.stdout
+
+
+def test_resolved_conflict_is_rereviewed_before_merge(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """After a refused merge the worker rebases; the approval was pinned to the old commit,
+    so nothing merges until the review lead has seen the new one."""
+    box = by_hand.idle_box(make_box, tmp_path)
+    first = box.add("Greet with hello", "project:api")
+    second = box.add("Greet with howdy", "project:api")
+    for uuid, word in ((first, "hello"), (second, "howdy")):
+        box.ttal("go", uuid, check=True)
+        commit(box, uuid, "greeting.txt", f"{word}\n", f"Greet with {word}")
+        box.ttal("go", uuid, env=worker_env(uuid), check=True)
+    box.ttal("review", "approve", env=reviewer_env(first), check=True)
+    wait_for(lambda: box.get(first)["status"] == "completed", what="first merge")
+    box.ttal("review", "approve", env=reviewer_env(second), check=True)
+    wait_for(lambda: events(box, "merge-refused", second), what="merge refused")
+    worker_told = by_hand.rows(
+        box, "SELECT body FROM messages WHERE recipient = ? AND body LIKE '%merge refused%'",
+        f"w-{second[:8]}",
+    )  # fmt: skip
+    assert len(worker_told) == 1
+
+    wt = by_hand.worktree(box, second)
+    sandbox.git(wt, "rebase", "-X", "theirs", "main")  # the worker resolves: keeps "howdy"
+    main_before = box.git("api", "rev-parse", "main")
+    proc = box.ttal("go", env=worker_env(second))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "round" in proc.stdout
+    assert box.git("api", "rev-parse", "main") == main_before  # nothing merged unreviewed
+    assert box.ttal("go", second).returncode == Exit.WAITING  # a person waits for the review
+
+    box.ttal("review", "approve", "--note", "rebased ok", env=reviewer_env(second), check=True)
+    wait_for(lambda: box.get(second)["status"] == "completed", what="merge after re-review")
+    assert box.git("api", "show", "main:greeting.txt") == "howdy\n"
+    assert "merged" in box.get(second)["tags"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -436,3 +436,27 @@ def test_pipeline_tags_are_in_stage_order() -> None:
     assert PLANNED.tags == (*PLAN_DONE, *BUILD_DONE, "shipped")
     assert PLANNED.approve_tags == ("plan_lgtm", "build_lgtm")
     assert GATED.tags == ("designed", "landed")
+
+
+@pytest.mark.parametrize(
+    ("review_state", "caller", "action"),
+    [
+        pytest.param("approved", WORKER, Action.NEW_ROUND, id="worker-asks-rereview"),
+        pytest.param("approved", HUMAN, Action.NEW_ROUND, id="person-asks-rereview"),
+        pytest.param("approved", REVIEWER, Action.WAIT, id="reviewer-waits-for-worker"),
+        pytest.param("reviewing", HUMAN, Action.AWAIT_REVIEW, id="rereview-in-progress"),
+        pytest.param("changes", WORKER, Action.NEW_ROUND, id="rereview-changes-answered"),
+    ],
+)
+def test_commits_after_approval_are_rereviewed(
+    review_state: str, caller: Caller, action: Action
+) -> None:
+    task = replace(busy(*DEFAULT_DONE), review_state=review_state, unreviewed=True)
+    step = next_step(task, DEFAULT, caller)
+    assert step.action is action
+    assert step.stage is not None and step.stage.name == "implement"
+
+
+def test_approved_commit_merges() -> None:
+    task = replace(busy(*DEFAULT_DONE), review_state="approved", unreviewed=False)
+    assert next_step(task, DEFAULT, HUMAN).action is Action.MERGE

@@ -13,7 +13,7 @@ from ttal import finish, hooks_install, locks, steps
 from ttal.app import App
 from ttal.errors import Exit, Forbidden, NotFound, Waiting
 from ttal.pipeline import Action, Step, current_stage, next_step
-from ttal.workflow import pipeline_for, resolve_task, task_view
+from ttal.workflow import branch_unreviewed, pipeline_for, resolve_task, task_view
 
 MAX_TURNS = 12
 
@@ -52,6 +52,8 @@ def _drive(app: App, uuid: str, note: str) -> Outcome:
         outcome.description = str(task.get("description", ""))
         pipeline = pipeline_for(app, task)
         view = task_view(task)
+        if (here := current_stage(pipeline, view)) and here.kind == "merge":
+            view = task_view(task, unreviewed=branch_unreviewed(app, task))
         step = next_step(view, pipeline, app.caller)
         stage = current_stage(pipeline, view)
         outcome.state = stage.name if stage else "merged"

@@ -44,6 +44,13 @@ def _report_conflict(app: App, task: dict[str, Any], message: str, base_tip: str
     if tell(app, spawner, f"task {task['uuid'][:8]}: {message}", key=key, task=task["uuid"]):
         app.tw.annotate(task["uuid"], f"merge refused: {message}")
         app.state.event("merge-refused", task["uuid"], app.caller.name, message)
+    worker = str(task.get("ttal_session") or "")
+    if worker:
+        text = (
+            f"merge refused: {message}. Rebase onto the base branch here, resolve, commit, "
+            "then run `ttal go`: the review lead re-reviews before the merge."
+        )
+        tell(app, worker, text, key=f"{key}:worker", task=task["uuid"])
 
 
 def finish(app: App, task: dict[str, Any]) -> str:

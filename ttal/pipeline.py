@@ -60,9 +60,10 @@ class TaskView:
     tags: frozenset[str] = frozenset()
     worker_session: str = ""  # set once a worker has been spawned
     briefed_stage: str = ""  # the stage the worker was last briefed for
-    review_state: str = ""  # "" | "reviewing" | "changes"
+    review_state: str = ""  # "" | "reviewing" | "changes" | "approved"
     review_round: int = 0
     approved: frozenset[str] = frozenset()  # stages a human approved (human gates)
+    unreviewed: bool = False  # the branch tip is not the commit the review lead approved
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,12 @@ def current_stage(pipeline: Pipeline, task: TaskView) -> Stage | None:
     return next((s for s in pipeline.stages if not stage_done(s, task)), None)
 
 
+def last_review_stage(pipeline: Pipeline, task: TaskView) -> Stage | None:
+    """The latest stage whose review has started: where a verdict applies."""
+    started = [s for s in pipeline.stages if s.gate == "review" and s.review_tag in task.tags]
+    return started[-1] if started else None
+
+
 def may_add_tag(pipeline: Pipeline, tags: frozenset[str] | set[str], tag: str) -> bool:
     """A pipeline tag may be added only when every tag before it is present."""
     order = pipeline.tags
@@ -152,8 +159,21 @@ def next_step(task: TaskView, pipeline: Pipeline, caller: Caller) -> Step:
     if stage is None:
         return Step(Action.FINISH, reason="every stage is done")
     if stage.kind == "merge":
+        rereview = last_review_stage(pipeline, task) if task.unreviewed else None
+        if rereview is not None:
+            return _rereview_step(rereview, task, caller)
         return _merge_step(stage, task, caller)
     return _work_step(stage, task, caller)
+
+
+def _rereview_step(stage: Stage, task: TaskView, caller: Caller) -> Step:
+    """Commits landed after the approval (say, a rebase after a refused merge): the review
+    lead sees them before anything merges. Tags stay; the approval is pinned to a commit."""
+    if task.review_state == "reviewing":
+        return Step(Action.AWAIT_REVIEW, stage, "waiting for the review lead to re-review")
+    if caller.role == "reviewer":
+        return Step(Action.WAIT, stage, "the branch changed after approval; waiting for the worker")
+    return Step(Action.NEW_ROUND, stage, "the branch changed after approval: new review round")
 
 
 def _work_step(stage: Stage, task: TaskView, caller: Caller) -> Step:

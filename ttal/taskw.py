@@ -35,6 +35,7 @@ UDAS: dict[str, tuple[str, str]] = {
     "ttal_stage": ("string", "ttal briefed stage"),
     "ttal_review": ("string", "ttal review state"),
     "ttal_round": ("numeric", "ttal review round"),
+    "ttal_reviewed": ("string", "ttal approved commit"),
     "ttal_approved": ("string", "ttal approved stages"),
     "ttal_owner": ("string", "ttal owner"),
     "ttal_session_id": ("string", "ttal runtime session"),

@@ -11,7 +11,7 @@ from ttal.pipeline import Pipeline, TaskView, select_pipeline
 from ttal.taskw import tags_of
 
 
-def task_view(task: dict[str, Any]) -> TaskView:
+def task_view(task: dict[str, Any], unreviewed: bool = False) -> TaskView:
     approved = str(task.get("ttal_approved") or "")
     return TaskView(
         uuid=task["uuid"],
@@ -22,7 +22,20 @@ def task_view(task: dict[str, Any]) -> TaskView:
         review_state=str(task.get("ttal_review") or "").split(":")[0],
         review_round=int(task.get("ttal_round") or 0),
         approved=frozenset(a for a in approved.split(",") if a),
+        unreviewed=unreviewed,
     )
+
+
+def branch_unreviewed(app: App, task: dict[str, Any]) -> bool:
+    """True when the review lead approved a commit and the branch has moved on since."""
+    reviewed = str(task.get("ttal_reviewed") or "")
+    branch = str(task.get("ttal_branch") or "")
+    if not reviewed or not branch or task.get("status") != "pending":
+        return False
+    from ttal import gitops
+
+    tip = gitops.rev(project_for(app, task).repo, f"refs/heads/{branch}")
+    return bool(tip) and tip != reviewed
 
 
 def pipeline_for(app: App, task: dict[str, Any]) -> Pipeline:

@@ -11,14 +11,14 @@ from ttal import advance, gitops, locks, prompts
 from ttal.app import App
 from ttal.errors import Forbidden, PreconditionFailed
 from ttal.notify import tell
-from ttal.pipeline import Stage, current_stage
+from ttal.pipeline import Stage, current_stage, last_review_stage
 from ttal.workflow import pipeline_for, resolve_task, task_view
 
 
 def _review_in_progress(app: App, task: dict[str, Any]) -> Stage:
     view = task_view(task)
-    stage = current_stage(pipeline_for(app, task), view)
-    if stage is None or stage.gate != "review" or stage.review_tag not in view.tags:
+    stage = last_review_stage(pipeline_for(app, task), view)
+    if stage is None or view.status != "pending":
         raise PreconditionFailed(
             f"task {task['uuid'][:8]} has no review in progress; nothing was changed",
             hint="`ttal status` shows where it is",
@@ -42,9 +42,16 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> dict[st
         task = app.tw.get(uuid)
         stage = _review_in_progress(app, task)
         rnd = int(task.get("ttal_round") or 1)
-        if stage.approve_tag not in task_view(task).tags:
-            text = f"approved by {app.caller.name} (round {rnd})" + (f": {note}" if note else "")
-            app.tw.add_tags(uuid, [stage.approve_tag])
+        view = task_view(task)
+        if stage.approve_tag not in view.tags or view.review_state != "approved":
+            head = gitops.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
+            text = f"approved by {app.caller.name} (round {rnd}, {head[:10]})"
+            text += f": {note}" if note else ""
+            # The approval is pinned to this commit: anything committed later is re-reviewed.
+            changes = ["ttal_review:approved", f"ttal_reviewed:{head}"]
+            if stage.approve_tag not in view.tags:
+                changes.append(f"+{stage.approve_tag}")
+            app.tw.modify(uuid, *changes)
             app.tw.annotate(uuid, f"review {stage.name}: {text}")
             app.state.event("approved", uuid, app.caller.name, text)
     if continue_in_background:
@@ -75,9 +82,9 @@ def request_changes(app: App, message: str) -> dict[str, Any]:
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
         task = app.tw.get(uuid)
         stage = _review_in_progress(app, task)
-        if stage.approve_tag in task_view(task).tags:
-            raise PreconditionFailed(f"task {uuid[:8]} is already approved; nothing was changed")
         view = task_view(task)
+        if view.review_state == "approved":
+            raise PreconditionFailed(f"task {uuid[:8]} is already approved; nothing was changed")
         rnd = view.review_round or 1
         if view.review_state != "changes":  # a second note in one round adds no round
             head = gitops.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
