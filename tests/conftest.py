@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -70,7 +69,9 @@ class Box:
             raise AssertionError(f"ttal {args} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def task(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def task(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["task", "rc.confirmation=no", "rc.verbose=nothing", *args],
             env={**self.env, **(env or {})},

@@ -38,6 +38,10 @@ class TtalError(Exception):
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
 
 
+class UsageError(TtalError):
+    exit_code = Exit.USAGE
+
+
 class ConfigError(TtalError):
     exit_code = Exit.CONFIG
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ttal.app import App
 from ttal.config import Project
-from ttal.errors import NotFound, PreconditionFailed, TtalError
+from ttal.errors import NotFound, PreconditionFailed, UsageError
 from ttal.pipeline import Pipeline, TaskView, select_pipeline
 from ttal.taskw import tags_of
 
@@ -63,7 +63,7 @@ def resolve_task(app: App, ref: str | None) -> dict[str, Any]:
     """The task named by `ref`, or the caller's own task inside a worker/reviewer session."""
     ref = ref or app.caller.task
     if not ref:
-        raise TtalError(
+        raise UsageError(
             "which task? give a task id or uuid",
             hint="inside a worker or reviewer session the task is implied",
         )

@@ -110,7 +110,11 @@ def human_approve(app: App, ref: str) -> advance.Outcome:
         task = app.tw.get(uuid)
         view = task_view(task)
         stage = current_stage(pipeline_for(app, task), view)
-        if stage is None or stage.gate != "human":
+        if view.status == "completed" or stage is None:
+            outcome = advance.Outcome(task=uuid, description=str(task.get("description", "")))
+            outcome.message = "already merged; nothing to approve"
+            return outcome
+        if stage.gate != "human":
             where = stage.name if stage else "finished"
             raise PreconditionFailed(f"task {uuid[:8]} is not at a human gate (stage: {where})")
         if stage.kind == "work" and stage.tag not in view.tags:
