@@ -8,7 +8,7 @@ from typing import Any
 from ttal import gitops, locks
 from ttal.app import App
 from ttal.errors import MergeConflict, PreconditionFailed
-from ttal.notify import tell
+from ttal.mesh import tell
 from ttal.pipeline import Stage
 from ttal.workflow import project_for
 
@@ -41,7 +41,8 @@ def merge_task(app: App, task: dict[str, Any], stage: Stage) -> str:
 def _report_conflict(app: App, task: dict[str, Any], message: str, base_tip: str) -> None:
     key = f"conflict:{task['uuid']}:{base_tip}"
     spawner = str(task.get("ttal_spawner") or "human")
-    if tell(app, spawner, f"task {task['uuid'][:8]}: {message}", key=key, task=task["uuid"]):
+    note = f"task {task['uuid'][:8]}: {message}"
+    if tell(app, spawner, note, key=key, task=task["uuid"], sender="ttal"):
         app.tw.annotate(task["uuid"], f"merge refused: {message}")
         app.state.event("merge-refused", task["uuid"], app.caller.name, message)
     worker = str(task.get("ttal_session") or "")
@@ -50,7 +51,7 @@ def _report_conflict(app: App, task: dict[str, Any], message: str, base_tip: str
             f"merge refused: {message}. Rebase onto the base branch here, resolve, commit, "
             "then run `ttal go`: the review lead re-reviews before the merge."
         )
-        tell(app, worker, text, key=f"{key}:worker", task=task["uuid"])
+        tell(app, worker, text, key=f"{key}:worker", task=task["uuid"], sender="ttal")
 
 
 def finish(app: App, task: dict[str, Any]) -> str:
@@ -61,7 +62,7 @@ def finish(app: App, task: dict[str, Any]) -> str:
     text = f"task {task['uuid'][:8]} merged into {project.name}/{project.base}: " + str(
         task.get("description", "")
     )
-    if tell(app, spawner, text, key=f"merged:{task['uuid']}", task=task["uuid"]):
+    if tell(app, spawner, text, key=f"merged:{task['uuid']}", task=task["uuid"], sender="ttal"):
         did.append(f"told {spawner}")
     if task.get("status") == "pending":
         app.tw.done(task["uuid"])

@@ -21,10 +21,19 @@ CREATE INDEX IF NOT EXISTS events_task ON events(task);
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
     body TEXT NOT NULL, task TEXT NOT NULL DEFAULT '', key TEXT NOT NULL UNIQUE,
-    delivered_ts REAL, read_ts REAL
+    digest TEXT NOT NULL DEFAULT '', file TEXT NOT NULL DEFAULT '',
+    attempted_ts REAL, delivered_ts REAL, read_ts REAL
 );
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, delivered_ts);
+CREATE INDEX IF NOT EXISTS messages_digest ON messages(digest, ts);
+CREATE TABLE IF NOT EXISTS agent_status (
+    agent TEXT PRIMARY KEY, state TEXT NOT NULL, since REAL NOT NULL,
+    seen REAL NOT NULL, source TEXT NOT NULL DEFAULT ''
+);
 """
+
+# Two identical messages (same sender, recipient, body) within this window are one resend.
+RESEND_WINDOW = 300.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,25 @@ class Message:
     body: str
     task: str
     delivered: bool
+    file: str = ""
+    attempted: bool = False
+    read: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "ts": self.ts, "from": self.sender, "to": self.recipient,
+            "body": self.body, "task": self.task, "file": self.file,
+            "delivered": self.delivered, "read": self.read,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    agent: str
+    state: str  # idle or busy, as the runtime last reported it
+    since: float  # when it entered that state
+    seen: float  # the last report
+    source: str
 
 
 class State:
@@ -65,28 +93,123 @@ class State:
         keys = ("ts", "task", "kind", "actor", "detail")
         return [dict(zip(keys, row, strict=True)) for row in reversed(rows)]
 
-    def add_message(self, sender: str, recipient: str, body: str, key: str, task: str = "") -> int:
-        """Store a message before any delivery is tried. Returns 0 if `key` was seen before."""
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO messages(ts, sender, recipient, body, task, key) "
-            "VALUES (?,?,?,?,?,?)",
-            (time.time(), sender, recipient, body, task, key),
-        )
-        return int(cur.lastrowid or 0) if cur.rowcount else 0
+    def add_message(
+        self,
+        sender: str,
+        recipient: str,
+        body: str,
+        key: str,
+        task: str = "",
+        digest: str = "",
+        file: str = "",
+    ) -> int:
+        """Store a message before any delivery is tried. Returns 0 for a resend: `key` seen
+        before, or the same `digest` within RESEND_WINDOW."""
+        now = time.time()
+        self.db.execute("BEGIN IMMEDIATE")  # the check and the insert are one step
+        try:
+            if (
+                digest
+                and self.db.execute(
+                    "SELECT 1 FROM messages WHERE digest = ? AND ts > ? LIMIT 1",
+                    (digest, now - RESEND_WINDOW),
+                ).fetchone()
+            ):
+                return 0
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO messages(ts, sender, recipient, body, task, key, digest, "
+                "file) VALUES (?,?,?,?,?,?,?,?)",
+                (now, sender, recipient, body, task, key, digest, file),
+            )
+            return int(cur.lastrowid or 0) if cur.rowcount else 0
+        finally:
+            self.db.execute("COMMIT")
+
+    def mark_attempted(self, ids: list[int]) -> None:
+        self._stamp("attempted_ts", ids)
 
     def mark_delivered(self, message_id: int) -> None:
-        self.db.execute(
-            "UPDATE messages SET delivered_ts = ? WHERE id = ? AND delivered_ts IS NULL",
-            (time.time(), message_id),
-        )
+        self._stamp("delivered_ts", [message_id])
 
-    def messages(self, recipient: str = "", undelivered: bool = False) -> list[Message]:
-        sql = "SELECT id, ts, sender, recipient, body, task, delivered_ts FROM messages WHERE 1=1"
+    def mark_delivered_many(self, ids: list[int]) -> None:
+        self._stamp("delivered_ts", ids)
+
+    def mark_read(self, ids: list[int]) -> None:
+        self._stamp("read_ts", ids)
+
+    def _stamp(self, column: str, ids: list[int]) -> None:
+        if ids:
+            marks = ",".join("?" * len(ids))
+            self.db.execute(
+                f"UPDATE messages SET {column} = ? WHERE id IN ({marks}) AND {column} IS NULL",
+                (time.time(), *ids),
+            )
+
+    def messages(
+        self, recipient: str = "", undelivered: bool = False, limit: int = 0
+    ) -> list[Message]:
+        sql = (
+            "SELECT id, ts, sender, recipient, body, task, delivered_ts, file, attempted_ts, "
+            "read_ts FROM messages WHERE 1=1"
+        )
         args: list[Any] = []
         if recipient:
             sql += " AND recipient = ?"
             args.append(recipient)
         if undelivered:
             sql += " AND delivered_ts IS NULL"
-        rows = self.db.execute(sql + " ORDER BY id", args).fetchall()
-        return [Message(r[0], r[1], r[2], r[3], r[4], r[5], r[6] is not None) for r in rows]
+        sql += " ORDER BY id"
+        if limit:
+            sql = f"SELECT * FROM ({sql.replace(' ORDER BY id', ' ORDER BY id DESC')} LIMIT ?)"
+            sql += " ORDER BY id"
+            args.append(limit)
+        rows = self.db.execute(sql, args).fetchall()
+        return [
+            Message(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6] is not None,
+                r[7],
+                r[8] is not None,
+                r[9] is not None,
+            )
+            for r in rows
+        ]
+
+    def recipients_with_queue(self) -> list[str]:
+        rows = self.db.execute(
+            "SELECT recipient FROM messages WHERE delivered_ts IS NULL GROUP BY recipient "
+            "ORDER BY MIN(id)"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def unread_counts(self) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT recipient, COUNT(*) FROM messages WHERE read_ts IS NULL AND "
+            "(delivered_ts IS NULL OR recipient = 'human') GROUP BY recipient"
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def set_status(self, agent: str, state: str, source: str) -> None:
+        """Record a runtime's idle/busy signal; `since` moves only when the state changes."""
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO agent_status(agent, state, since, seen, source) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(agent) DO UPDATE SET seen = excluded.seen, source = excluded.source, "
+            "since = CASE WHEN state = excluded.state THEN since ELSE excluded.since END, "
+            "state = excluded.state",
+            (agent, state, now, now, source),
+        )
+
+    def status(self, agent: str) -> AgentStatus | None:
+        row = self.db.execute(
+            "SELECT agent, state, since, seen, source FROM agent_status WHERE agent = ?", (agent,)
+        ).fetchone()
+        return AgentStatus(*row) if row else None
+
+    def clear_status(self, agent: str) -> None:
+        self.db.execute("DELETE FROM agent_status WHERE agent = ?", (agent,))

@@ -9,7 +9,7 @@ from typing import Any
 from ttal import gitops, locks, prompts
 from ttal.app import App
 from ttal.errors import PreconditionFailed, Waiting
-from ttal.notify import tell
+from ttal.mesh import tell
 from ttal.pipeline import Stage
 from ttal.sessions import SessionPlan, reviewer_session_name, start_session, worker_session_name
 from ttal.workflow import project_for
@@ -72,7 +72,9 @@ def brief_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
     if not app.tmux.has(name):
         spawn_worker(app, task, stage)
     text = prompts.brief(stage, task["uuid"][:8])
-    tell(app, name, text, key=f"brief:{task['uuid']}:{stage.name}", task=task["uuid"])
+    tell(
+        app, name, text, key=f"brief:{task['uuid']}:{stage.name}", task=task["uuid"], sender="ttal"
+    )
     app.tw.set(task["uuid"], ttal_stage=stage.name)
     return f"briefed worker {name} for stage {stage.name}"
 

@@ -10,7 +10,7 @@ from typing import Any
 from ttal import advance, gitops, locks, prompts
 from ttal.app import App
 from ttal.errors import Forbidden, PreconditionFailed
-from ttal.notify import tell
+from ttal.mesh import tell
 from ttal.pipeline import Stage, current_stage, last_review_stage
 from ttal.workflow import pipeline_for, resolve_task, task_view
 

@@ -1,0 +1,159 @@
+"""Messages between agents and people: stored first, delivered in order, never twice.
+
+Every message is written to ttal's SQLite state before any delivery is tried. Delivery types
+it into the recipient's pane as literal text (a tmux paste buffer: no key names, no shell).
+An offline or busy recipient's messages wait in the queue; they go out in order when it can
+take them: on `ttal up`, when its runtime reports idle, or from `ttal deliver`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from ttal import locks
+from ttal.app import App
+from ttal.errors import TtalError
+from ttal.state import Message
+
+INLINE_BYTES = 2048  # a larger body is stored as a file; the pane gets a preview and the path
+INLINE_LINE = 1000  # a tty in canonical mode truncates lines past 4095 bytes
+PREVIEW_LINES = 6
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def digest(sender: str, recipient: str, body: str) -> str:
+    return hashlib.sha256(f"{sender}\0{recipient}\0{body}".encode()).hexdigest()[:32]
+
+
+def post(
+    app: App, recipient: str, body: str, key: str = "", task: str = "", sender: str = ""
+) -> int:
+    """Store a message. Returns its id, or 0 when it is a resend (same key, or the same
+    sender, recipient and body within the resend window)."""
+    sender = sender or app.caller.name
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    sha = "" if key else digest(sender, recipient, body)
+    message_id = app.state.add_message(
+        sender, recipient, body, key or f"auto:{sha}:{time.time_ns()}", task, sha
+    )
+    if message_id and _too_big(body):
+        path = app.cfg.state_dir / "messages" / f"{message_id}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+        app.state.db.execute("UPDATE messages SET file = ? WHERE id = ?", (str(path), message_id))
+    return message_id
+
+
+def tell(app: App, recipient: str, body: str, key: str, task: str = "", sender: str = "") -> bool:
+    """Post and try to deliver at once. False if `key` was used before: nothing twice."""
+    if not post(app, recipient, body, key, task, sender):
+        return False
+    deliver(app, recipient)
+    return True
+
+
+def _too_big(body: str) -> bool:
+    lines = body.split("\n")
+    return len(body.encode()) > INLINE_BYTES or any(len(line) > INLINE_LINE for line in lines)
+
+
+def deliver(app: App, recipient: str) -> int:
+    """Deliver `recipient`'s queue, oldest first, if it can take it. Returns how many."""
+    if recipient == "human":
+        return _deliver_to_person(app)
+    lock = app.lock_dir / f"deliver-{hashlib.sha1(recipient.encode()).hexdigest()[:12]}.lock"
+    with locks.held(lock):
+        queue = app.state.messages(recipient, undelivered=True)
+        if not queue or not app.tmux.has(recipient) or is_busy(app, recipient):
+            return 0
+        queue = _drop_already_landed(app, recipient, queue)
+        if not queue:
+            return 0
+        ids = [m.id for m in queue]
+        app.state.mark_attempted(ids)  # a crash after the paste is detected on the next try
+        try:
+            app.tmux.send_text(recipient, render(app, queue))
+        except TtalError:
+            return 0  # still queued
+        app.state.mark_delivered_many(ids)
+        return len(ids)
+
+
+def _drop_already_landed(app: App, recipient: str, queue: list[Message]) -> list[Message]:
+    """A message whose paste was attempted before a crash may have landed: look for its
+    header in the pane rather than typing it twice."""
+    tried = [m for m in queue if m.attempted]
+    if not tried:
+        return queue
+    screen = app.tmux.capture(recipient, lines=5000)
+    landed = [m.id for m in tried if f"[ttal #{m.id} from " in screen]
+    app.state.mark_delivered_many(landed)
+    return [m for m in queue if m.id not in landed]
+
+
+def _deliver_to_person(app: App) -> int:
+    queue = app.state.messages("human", undelivered=True)
+    for message in queue:
+        _run_notify(app, message)
+    app.state.mark_delivered_many([m.id for m in queue])
+    return len(queue)
+
+
+def _run_notify(app: App, message: Message) -> None:
+    if not app.cfg.notify:
+        return
+    text = f"[ttal] from {message.sender}: {message.body}"
+    try:
+        subprocess.run(app.cfg.notify, shell=True, input=text, text=True, timeout=10,
+                       capture_output=True, check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as err:
+        app.state.event("notify-failed", message.task, "ttal", f"{app.cfg.notify}: {err}")
+
+
+def is_busy(app: App, agent: str) -> bool:
+    """Only an explicit busy signal from the runtime queues; no signal means type away."""
+    status = app.state.status(agent)
+    return status is not None and status.state == "busy"
+
+
+def sanitize(text: str) -> str:
+    """Control characters would act in the recipient's terminal (^C interrupts, ESC starts a
+    sequence, and could end a bracketed paste early): show them in caret notation instead."""
+    return CONTROL.sub(lambda m: "^" + chr((ord(m.group()) + 64) % 128), text)
+
+
+def render(app: App, queue: list[Message]) -> str:
+    return "\n".join(_render_one(app, m) for m in queue)
+
+
+def _render_one(app: App, message: Message) -> str:
+    body = message.body
+    if message.file:
+        lines = body.split("\n")
+        preview = [line[:200] for line in lines[:PREVIEW_LINES]]
+        size = len(body.encode())
+        body = "\n".join(
+            [
+                *preview,
+                f"[… {len(lines)} lines, {size} bytes in all; read the file: {message.file}]",
+            ]
+        )
+    about = f" re task {message.task[:8]}" if message.task else ""
+    header = f"[ttal #{message.id} from {message.sender}{about}]"
+    return f"{header}\n{sanitize(body)}\n{_hint(app, message)}"
+
+
+def _hint(app: App, message: Message) -> str:
+    if message.recipient.startswith(("w-", "r-")):
+        return '[reply with: ttal alert "..."]'
+    if message.sender in ("ttal", ""):
+        return "[from ttal itself; no reply needed]"
+    return f'[reply with: ttal send --to {message.sender} "..."]'
+
+
+def file_of(message: Message) -> Path | None:
+    return Path(message.file) if message.file else None
