@@ -117,10 +117,15 @@ BROKEN: dict[str, tuple[Edit, str, str]] = {
         "projects.api",
         "expected a mapping, got str",
     ),
-    "agent-unknown-role": (
-        set_key(("agents", "coder", "role"), "boss"),
+    "agent-bad-role": (
+        set_key(("agents", "coder", "role"), "big boss"),
         "agents.coder.role",
-        "unknown role 'boss'",
+        "role 'big boss' is not a plain name",
+    ),
+    "agent-reserved-name": (
+        set_key(("agents", "w-1"), {"role": "manager"}),
+        "agents.w-1",
+        "is reserved",
     ),
     "agent-missing-role": (drop_key(("agents", "coder", "role")), "agents.coder.role", "expected"),
     "agent-undefined-runtime": (
@@ -300,7 +305,7 @@ def assert_one_message(proc: subprocess.CompletedProcess[str]) -> str:
     [
         pytest.param("projects: [\n", "not valid YAML at line 2", id="invalid-yaml"),
         pytest.param("bogus: 1\n", "bogus: unknown key", id="unknown-key"),
-        pytest.param("agents:\n  x: {role: boss}\n", "agents.x.role", id="bad-role"),
+        pytest.param("agents:\n  x: {role: big boss}\n", "agents.x.role", id="bad-role"),
         pytest.param("- 1\n", "top level", id="not-a-mapping"),
     ],
 )

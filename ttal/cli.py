@@ -183,3 +183,149 @@ def demo(
 
     code = run_demo(keep=keep, directory=directory, as_json=json)
     _finish(code)
+
+
+@app.command()
+def send(
+    to: Annotated[str, typer.Option("--to", help="A manager, a worker session, or human.")],
+    message: Annotated[
+        str | None, typer.Argument(help="The message; `-` or nothing reads stdin.")
+    ] = None,
+    key: Annotated[str, typer.Option(help="Idempotency key: a resend with it is dropped.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Send a message. Stored first; typed into the recipient's session, or queued while it
+    is offline or busy. Never lost, never twice."""
+    from ttal.commands.send import read_body
+    from ttal.commands.send import send as run_send
+
+    result = run_send(_app(), to, read_body(message), key)
+    _message_result(result, json)
+
+
+@app.command()
+def alert(
+    message: Annotated[str | None, typer.Argument(help="What you need; `-` reads stdin.")] = None,
+    key: Annotated[str, typer.Option(help="Idempotency key.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """From a worker or review lead: ask the manager (or person) that spawned your task."""
+    from ttal.commands.send import alert as run_alert
+    from ttal.commands.send import read_body
+
+    result = run_alert(_app(), read_body(message), key)
+    _message_result(result, json)
+
+
+def _message_result(result: dict[str, Any], json: bool) -> None:
+    if json:
+        output.emit_json(result)
+    elif result["status"] == "duplicate":
+        output.say(f"not sent again: {result['detail']}")
+    else:
+        output.say(f"message #{result['id']} to {result['to']}: {result['status']} "
+                   f"({result['detail']})")  # fmt: skip
+
+
+@app.command()
+def inbox(
+    agent: Annotated[
+        str, typer.Argument(help="Whose inbox (default: yours; a person's is `human`).")
+    ] = "",
+    unread: Annotated[bool, typer.Option(help="Only what has not been read or delivered.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many, newest.")] = 50,
+    json: JsonOpt = False,
+) -> None:
+    """Messages to an agent or to you: history, and what is unread or still queued."""
+    from ttal.commands.inbox import inbox as run_inbox
+
+    data = run_inbox(_app(), agent, unread, limit)
+    if json:
+        output.emit_json(data)
+        return
+    rows = [{**m, "body": m["body"].splitlines()[0][:80] if m["body"] else ""}
+            for m in data["messages"]]  # fmt: skip
+    cols = ["id", "when", "from", "status", "body"]
+    output.say(output.table(rows, cols, title=f"Inbox of {data['agent']}"))
+
+
+@app.command()
+def up(
+    agents: Annotated[
+        list[str] | None, typer.Argument(help="Agents (default: every persistent one).")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Start managers (and other persistent agents) on ttal's tmux server, then deliver
+    what was queued for them. Idempotent."""
+    from ttal.commands.agents import up as run_up
+
+    results = run_up(_app(), agents or [])
+    if json:
+        output.emit_json(results)
+    for r in results if not json else []:
+        output.say(f"{r['agent']}: {r['action']}; {r['delivered']} queued message(s) delivered")
+
+
+@app.command()
+def down(
+    agents: Annotated[
+        list[str] | None, typer.Argument(help="Agents (default: every persistent one).")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Stop managers. Idempotent; their queued messages wait for the next `ttal up`."""
+    from ttal.commands.agents import down as run_down
+
+    results = run_down(_app(), agents or [])
+    if json:
+        output.emit_json(results)
+    for r in results if not json else []:
+        output.say(f"{r['agent']}: {r['action']}")
+
+
+@app.command("agents")
+def list_agents(json: JsonOpt = False) -> None:
+    """Every agent: idle, busy, offline or stuck, for how long, its task and unread count."""
+    from ttal.commands.agents import agents as run_agents
+
+    rows = run_agents(_app())
+    if json:
+        output.emit_json(rows)
+        return
+    output.say(output.table(rows, ["agent", "role", "state", "for", "task", "unread"]))
+
+
+@app.command()
+def report(
+    state: Annotated[str, typer.Argument(help="idle or busy.")],
+    agent: Annotated[str, typer.Option(help="Whose state (default: this session's).")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """The runtime's idle/busy signal (called by Claude Code's hooks and scripted agents).
+    Going idle delivers what was queued."""
+    from ttal.commands.agents import report as run_report
+
+    result = run_report(_app(), state, agent)
+    if json:
+        output.emit_json(result)
+
+
+@app.command()
+def deliver(
+    once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
+    json: JsonOpt = False,
+) -> None:
+    """Deliver queued messages to every recipient that can take them (a loop; ^C stops)."""
+    from ttal.commands.agents import deliver_all, deliver_loop
+
+    app_ = _app()
+    if once:
+        counts = deliver_all(app_)
+        if json:
+            output.emit_json(counts)
+        else:
+            output.say(f"delivered {sum(counts.values())} message(s)")
+        return
+    deliver_loop(app_, interval, output.say)

@@ -16,7 +16,7 @@ from ttal.errors import ConfigError
 from ttal.pipeline import GATES, Pipeline, Stage
 
 RUNTIME_KINDS = ("scripted", "command", "claude", "codex")
-ROLES = ("worker", "reviewer", "manager")
+EPHEMERAL_ROLES = ("worker", "reviewer")  # any other role is a persistent, manager-plane agent
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,40}$")
 TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -43,11 +43,17 @@ class Agent:
     role: str
     runtime: str
     prompt: Path | None = None
+    workdir: Path | None = None
+
+    @property
+    def persistent(self) -> bool:
+        return self.role not in EPHEMERAL_ROLES
 
 
 @dataclass(frozen=True)
 class Limits:
     max_workers: int = 16
+    stuck_after: int = 900  # seconds busy with no pane output before an agent counts as stuck
 
 
 @dataclass(frozen=True)
@@ -275,10 +281,16 @@ class _Parser:
             key = f"agents.{name}"
             self.name(name, key)
             data = self.mapping(body, key)
-            self.unknown_keys(data, {"role", "runtime", "prompt"}, key)
+            self.unknown_keys(data, {"role", "runtime", "prompt", "workdir"}, key)
+            if name.startswith(("w-", "r-")) or name in ("human", "ttal"):
+                raise self.fail(key, f"{name!r} is reserved", "w-/r- name ttal's own sessions")
             role = self.string(data.get("role"), f"{key}.role")
-            if role not in ROLES:
-                raise self.fail(f"{key}.role", f"unknown role {role!r}", f"use one of {ROLES}")
+            if not NAME_RE.match(role):
+                raise self.fail(
+                    f"{key}.role",
+                    f"role {role!r} is not a plain name",
+                    "worker, reviewer, manager, or a role of your own such as designer",
+                )
             runtime = self.string(data.get("runtime"), f"{key}.runtime", "claude")
             if runtime not in runtimes:
                 raise self.fail(
@@ -287,18 +299,26 @@ class _Parser:
                     f"declare it under runtimes:, or use one of {sorted(runtimes)}",
                 )
             prompt = self.path_of(data["prompt"], f"{key}.prompt") if data.get("prompt") else None
-            out[name] = Agent(name, role, runtime, prompt)
+            workdir = (
+                self.path_of(data["workdir"], f"{key}.workdir") if data.get("workdir") else None
+            )
+            out[name] = Agent(name, role, runtime, prompt, workdir)
         return out
 
     def limits(self, raw: Any) -> Limits:
         data = self.mapping(raw, "limits")
-        self.unknown_keys(data, {"max_workers"}, "limits")
-        value = data.get("max_workers", 16)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise self.fail(
-                "limits.max_workers", f"expected a positive integer, got {value!r}", "e.g. 8"
-            )
-        return Limits(max_workers=value)
+        self.unknown_keys(data, {"max_workers", "stuck_after"}, "limits")
+        values = {}
+        for key, default, example in (("max_workers", 16, "8"), ("stuck_after", 900, "600")):
+            value = data.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise self.fail(
+                    f"limits.{key}",
+                    f"expected a positive integer, got {value!r}",
+                    f"e.g. {example}",
+                )
+            values[key] = value
+        return Limits(**values)
 
     def pipelines(self, raw: Any, agents: dict[str, Agent]) -> dict[str, Pipeline]:
         data = self.mapping(raw, "pipelines")

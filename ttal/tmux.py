@@ -65,5 +65,15 @@ class Tmux:
         result = self.call("display-message", "-p", "-t", f"={name}:", "#{pane_pid}")
         return int(result.out.strip()) if result.ok and result.out.strip().isdigit() else 0
 
+    def activity(self) -> dict[str, float]:
+        """The last output time (epoch seconds) of each session's active window."""
+        result = self.call("list-sessions", "-F", "#{session_name} #{window_activity}")
+        found: dict[str, float] = {}
+        for line in result.out.splitlines() if result.ok else []:
+            name, _, stamp = line.rpartition(" ")
+            if stamp.isdigit():
+                found[name] = float(stamp)
+        return found
+
     def kill_server(self) -> None:
         self.call("kill-server")

@@ -1,0 +1,187 @@
+"""Persistent agents: `ttal up`, `ttal down`, `ttal agents`, and `ttal report` (the runtime's
+idle/busy signal), plus the delivery loop `ttal deliver`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ttal import mesh
+from ttal.app import App
+from ttal.config import Agent
+from ttal.errors import NotFound, UsageError
+from ttal.sessions import SessionPlan, start_session
+
+READY_TIMEOUT = 15.0
+
+
+def _persistent(app: App, names: list[str]) -> list[Agent]:
+    if not names:
+        return [a for a in app.cfg.agents.values() if a.persistent]
+    agents = [app.cfg.agent(n) for n in names]
+    for agent in agents:
+        if not agent.persistent:
+            raise UsageError(
+                f"{agent.name} is a {agent.role}: ttal starts those per task (`ttal go`)",
+                hint="`ttal up` starts managers and other persistent agents",
+            )
+    return agents
+
+
+def manager_prompt(agent: Agent) -> str:
+    if agent.prompt:
+        try:
+            return agent.prompt.read_text(encoding="utf-8")
+        except OSError as err:
+            raise NotFound(
+                f"agents.{agent.name}.prompt: cannot read {agent.prompt}: {err}"
+            ) from None
+    return (
+        f"You are {agent.name}, a ttal {agent.role}. You take requirements, create Taskwarrior "
+        "tasks (`task add ... project:<name>`), start them with `ttal go <id>`, and follow them "
+        "with `ttal status`. Messages from other agents and people arrive here as "
+        '"[ttal #N from NAME]"; answer with `ttal send --to NAME "..."`.'
+    )
+
+
+def up(app: App, names: list[str]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    started = []
+    for agent in _persistent(app, names):
+        if app.tmux.has(agent.name):
+            results.append({"agent": agent.name, "action": "already up"})
+            continue
+        workdir = session_workdir(app, agent)
+        workdir.mkdir(parents=True, exist_ok=True)
+        app.state.clear_status(agent.name)  # a new process: no signal until it reports
+        plan = SessionPlan(agent.name, agent.role, agent.runtime, workdir, manager_prompt(agent),
+                           meta={"description": "", "role": agent.role})  # fmt: skip
+        start_session(app, plan)
+        app.state.event("up", "", app.caller.name, agent.name)
+        results.append({"agent": agent.name, "action": "started"})
+        started.append(agent.name)
+    for name in started:
+        _wait_ready(app, name)
+    for result in results:
+        result["delivered"] = mesh.deliver(app, result["agent"])
+    return results
+
+
+def _wait_ready(app: App, name: str) -> None:
+    """Typing before the program reads its terminal can be lost: wait for its first idle
+    signal, or for its screen to settle when the runtime sends none."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    last, stable_since = "", time.monotonic()
+    while time.monotonic() < deadline and app.tmux.has(name):
+        status = app.state.status(name)
+        if status is not None and status.state == "idle":
+            return
+        screen = app.tmux.capture(name, lines=50)
+        if screen != last:
+            last, stable_since = screen, time.monotonic()
+        elif screen.strip() and time.monotonic() - stable_since > 1.0 and status is None:
+            return
+        time.sleep(0.1)
+
+
+def down(app: App, names: list[str]) -> list[dict[str, Any]]:
+    results = []
+    for agent in _persistent(app, names):
+        killed = app.tmux.kill(agent.name)
+        app.state.clear_status(agent.name)
+        if killed:
+            app.state.event("down", "", app.caller.name, agent.name)
+        results.append({"agent": agent.name, "action": "stopped" if killed else "already down"})
+    return results
+
+
+def report(app: App, state: str, agent: str = "") -> dict[str, Any]:
+    if state not in ("idle", "busy"):
+        raise UsageError(f"state must be idle or busy, not {state!r}")
+    name = agent or (app.caller.name if not app.caller.is_person else "")
+    if not name:
+        raise UsageError("who? run inside an agent session, or pass --agent NAME")
+    app.state.set_status(name, state, "runtime")
+    delivered = mesh.deliver(app, name) if state == "idle" else 0
+    return {"agent": name, "state": state, "delivered": delivered}
+
+
+def agents(app: App) -> list[dict[str, Any]]:
+    now = time.time()
+    sessions = set(app.tmux.sessions())
+    activity = app.tmux.activity()
+    unread = app.state.unread_counts()
+    owned = _owned_tasks(app)
+    rows = []
+    for agent in (a for a in app.cfg.agents.values() if a.persistent):
+        state, since = agent_state(app, agent.name, sessions, activity, now)
+        rows.append(_row(agent.name, agent.role, state, since, now, owned.get(agent.name, ""),
+                         unread.get(agent.name, 0)))  # fmt: skip
+    for name in sorted(s for s in sessions if s.startswith(("w-", "r-"))):
+        state, since = agent_state(app, name, sessions, activity, now)
+        role = "worker" if name.startswith("w-") else "reviewer"
+        rows.append(_row(name, role, state, since, now, name[2:10], unread.get(name, 0)))
+    return rows
+
+
+def agent_state(
+    app: App, name: str, sessions: set[str], activity: dict[str, float], now: float
+) -> tuple[str, float]:
+    """offline, idle, busy or stuck; and since when. The runtime's own signal wins; pane
+    activity is only the fallback (screen-scraping status is this field's commonest bug)."""
+    status = app.state.status(name)
+    if name not in sessions:
+        return "offline", status.seen if status else 0.0
+    last_output = activity.get(name, 0.0)
+    if status is None:
+        quiet = now - last_output
+        return ("busy", last_output) if quiet < 5 else ("idle", last_output)
+    if status.state == "busy" and now - max(last_output, status.seen) > app.cfg.limits.stuck_after:
+        return "stuck", max(last_output, status.seen)
+    return status.state, status.since
+
+
+def _row(
+    name: str, role: str, state: str, since: float, now: float, task: str, unread: int
+) -> dict[str, Any]:
+    return {
+        "agent": name,
+        "role": role,
+        "state": state,
+        "for": _ago(now - since) if since else "",
+        "seconds": round(now - since, 1) if since else None,
+        "task": task,
+        "unread": unread,
+    }
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{int(seconds)}s"
+    if seconds < 5400:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _owned_tasks(app: App) -> dict[str, str]:
+    owned: dict[str, str] = {}
+    for task in app.tw.export("status:pending", "ttal_owner.any:"):
+        owned.setdefault(str(task["ttal_owner"]), task["uuid"][:8])
+    return owned
+
+
+def deliver_all(app: App) -> dict[str, int]:
+    return {name: mesh.deliver(app, name) for name in app.state.recipients_with_queue()}
+
+
+def deliver_loop(app: App, interval: float, say: Any) -> None:
+    while True:
+        for name, count in deliver_all(app).items():
+            if count:
+                say(f"delivered {count} to {name}")
+        time.sleep(interval)
+
+
+def session_workdir(app: App, agent: Agent) -> Path:
+    return agent.workdir or app.cfg.state_dir / "agents" / agent.name

@@ -1,0 +1,113 @@
+"""`ttal send` between managers and people, and `ttal alert` from a worker to its spawner.
+
+The hierarchy: managers and people send to anyone; a worker or review lead talks only
+upward, to the manager (or person) that spawned its task.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+from ttal import mesh
+from ttal.app import App
+from ttal.errors import Forbidden, NotFound, PreconditionFailed, UsageError
+
+SESSION_RE = re.compile(r"^[wr]-[0-9a-f]{8}(-[A-Za-z0-9_]+)?$")
+
+
+def read_body(message: str | None) -> str:
+    if message is None or message == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("no message: give it as an argument, or pipe it in with `-`")
+        message = sys.stdin.read()
+    if not message.strip():
+        raise PreconditionFailed("the message is empty; nothing was sent")
+    return message
+
+
+def send(app: App, to: str, body: str, key: str = "") -> dict[str, Any]:
+    to = to.strip()
+    if app.caller.role in ("worker", "reviewer"):
+        spawner = _spawner(app)
+        if to != spawner:
+            raise Forbidden(
+                f"a {app.caller.role} talks only to the one that spawned its task ({spawner}); "
+                f"nothing was sent to {to!r}",
+                hint='use `ttal alert "<what you need>"`: it goes to your spawner',
+            )
+    _check_recipient(app, to)
+    if to == app.caller.name:
+        raise PreconditionFailed(f"{to} cannot send to itself; nothing was sent")
+    return _post_and_deliver(app, to, body, key, task=app.caller.task)
+
+
+def alert(app: App, body: str, key: str = "") -> dict[str, Any]:
+    if app.caller.role not in ("worker", "reviewer"):
+        raise Forbidden(
+            "`ttal alert` is for workers and review leads, to reach their spawner",
+            hint="managers and people use `ttal send --to NAME`",
+        )
+    spawner = _spawner(app)
+    result = _post_and_deliver(app, spawner, body, key, task=app.caller.task)
+    if result["id"]:
+        first = body.strip().splitlines()[0][:200]
+        app.tw.annotate(app.caller.task, f"alert from {app.caller.name} to {spawner}: {first}")
+    return result
+
+
+def _spawner(app: App) -> str:
+    task = app.tw.get(app.caller.task) if app.caller.task else {}
+    return str(task.get("ttal_spawner") or "human")
+
+
+def _check_recipient(app: App, to: str) -> None:
+    if to == "human":
+        return
+    if to in app.cfg.agents:
+        agent = app.cfg.agents[to]
+        if not agent.persistent:
+            raise NotFound(
+                f"{to} is a {agent.role} template, not a running agent",
+                hint="send to a worker by its session name (w-1a2b3c4d); `ttal status` lists them",
+            )
+        return
+    if SESSION_RE.match(to) and _task_session_exists(app, to):
+        return
+    known = sorted(n for n, a in app.cfg.agents.items() if a.persistent)
+    raise NotFound(
+        f"unknown recipient {to!r}; nothing was sent",
+        hint=f"send to a manager ({', '.join(known) or 'none configured'}), "
+        "a worker session (w-…), or human",
+    )
+
+
+def _task_session_exists(app: App, name: str) -> bool:
+    field = "ttal_session" if name.startswith("w-") else "ttal_reviewer"
+    return bool(app.tw.export("status:pending", f"{field}:{name}"))
+
+
+def _post_and_deliver(app: App, to: str, body: str, key: str, task: str) -> dict[str, Any]:
+    message_id = mesh.post(app, to, body, key=key, task=task)
+    if not message_id:
+        return {"id": 0, "to": to, "status": "duplicate", "detail": "a resend; not sent again"}
+    delivered = mesh.deliver(app, to) > 0
+    message = next(m for m in app.state.messages(to) if m.id == message_id)
+    status = "delivered" if message.delivered else "queued"
+    return {"id": message_id, "to": to, "status": status, "detail": _why(app, to, delivered),
+            "file": message.file}  # fmt: skip
+
+
+def _why(app: App, to: str, delivered: bool) -> str:
+    if to == "human":
+        return "in `ttal inbox human`" + (
+            " and sent to the notify command" if app.cfg.notify else ""
+        )
+    if delivered:
+        return f"typed into {to}'s session"
+    if not app.tmux.has(to):
+        return f"{to} is offline; delivered on `ttal up {to}`"
+    if mesh.is_busy(app, to):
+        return f"{to} is busy; delivered when it is idle"
+    return "queued"
