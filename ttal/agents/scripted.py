@@ -332,8 +332,22 @@ class Stdin:
 class Runner:
     log: Log
     stdin: Stdin
+    state: str = ""
+
+    def report(self, state: str) -> None:
+        """Tell ttal whether we can take messages now, as Claude Code's hooks do: busy while
+        running steps, idle while waiting for input. Going idle gets queued messages typed in."""
+        if state == self.state or not (
+            os.environ.get("TTAL_AGENT") and os.environ.get("TTAL_CONFIG")
+        ):
+            return
+        self.state = state
+        subprocess.run([sys.executable, "-m", "ttal", "report", state], stdin=subprocess.DEVNULL,
+                       capture_output=True, check=False)  # fmt: skip
+        self.log.write(f"reported {state}")
 
     def run(self, steps: list[Step]) -> int:
+        self.report("busy")
         for number, step in enumerate(steps, 1):
             tag = f"step {number}/{len(steps)} {step.label()}"
             self.log.write(f"{tag} start")
@@ -378,9 +392,11 @@ class Runner:
     def wait(self, step: Step) -> None:
         say(f"[scripted] waiting for a line containing {step.text!r}")
         deadline = time.monotonic() + step.seconds
+        self.report("idle")
         try:
             while (line := self.stdin.next_line(deadline)) is not None:
                 if step.text in line:
+                    self.report("busy")
                     return
         except EOFError:
             raise Stop(
@@ -393,6 +409,7 @@ class Runner:
 
     def idle(self, step: Step) -> int:
         say("[scripted] idle: reading stdin until killed")
+        self.report("idle")
         try:
             while True:
                 self.stdin.next_line(None)
