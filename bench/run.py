@@ -200,8 +200,9 @@ class Bench:
                 )
 
     def wait_idle(self, session: str, timeout: float = 15) -> None:
-        """Wait until the scripted agent in `session` has started and idles, so its
-        start-up does not compete with the timed command for the CPU."""
+        """Wait until the scripted agent in `session` has started, told ttal it is idle (when
+        it reports at all) and idles, so it does not compete with the timed command."""
+        log = self.box.state_dir / "run" / f"{session}.log"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             proc = subprocess.run(
@@ -211,7 +212,9 @@ class Bench:
                 text=True,
                 check=False,
             )
-            if "[scripted] idle" in proc.stdout:
+            logged = log.read_text(encoding="utf-8") if log.exists() else ""
+            reports = "reported busy" in logged
+            if "[scripted] idle" in proc.stdout and (not reports or "reported idle" in logged):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"agent in {session} did not reach idle in {timeout}s")

@@ -321,8 +321,47 @@ def test_next_step(case: Case) -> None:
     assert step.details.get("code", "") == case.code
 
 
+ROUTED = Pipeline(
+    "routed",
+    ("design",),
+    (
+        Stage("plan", "work", "planned", "auto", commits=False, role="designer"),
+        Stage("implement", "work", "coded", "review", "coder", "review-lead", "reviewing", "lgtm"),
+        Stage("merge", "merge", "merged", "auto"),
+    ),
+)
+DESIGNER = Caller("dana", "manager")
+
+
+@pytest.mark.parametrize(
+    ("task", "caller", "action", "stage"),
+    [
+        pytest.param(view(), HUMAN, Action.ASSIGN, "plan", id="assign-new"),
+        pytest.param(view(), MANAGER, Action.ASSIGN, "plan", id="assign-by-manager"),
+        pytest.param(view(), WORKER, Action.REFUSE, "plan", id="worker-cannot-assign"),
+        pytest.param(
+            replace(view(), owner="dana", owner_stage="plan"), HUMAN, Action.AWAIT_OWNER, "plan",
+            id="owner-is-on-it",
+        ),
+        pytest.param(
+            replace(view(), owner="dana", owner_stage="plan"), DESIGNER, Action.COMPLETE_WORK,
+            "plan", id="owner-completes",
+        ),
+        pytest.param(
+            replace(view("planned"), owner="dana", owner_stage="plan"), DESIGNER,
+            Action.SPAWN_WORKER, "implement", id="then-a-worker",
+        ),
+    ],
+)  # fmt: skip
+def test_role_stages(task: TaskView, caller: Caller, action: Action, stage: str) -> None:
+    step = next_step(task, ROUTED, caller)
+    assert step.action is action
+    assert step.stage is not None and step.stage.name == stage
+
+
 def test_every_action_is_covered() -> None:
-    assert {c.action for c in CASES.values()} == set(Action)
+    routed = {Action.ASSIGN, Action.AWAIT_OWNER}  # test_role_stages
+    assert {c.action for c in CASES.values()} | routed == set(Action)
 
 
 # ---- select_pipeline ------------------------------------------------------------------

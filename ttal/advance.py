@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ttal import finish, hooks_install, locks, steps
+from ttal import finish, hooks_install, locks, routing, steps
 from ttal.app import App
 from ttal.errors import Exit, Forbidden, NotFound, Waiting
 from ttal.pipeline import Action, Step, current_stage, next_step
 from ttal.workflow import branch_unreviewed, pipeline_for, resolve_task, task_view
 
 MAX_TURNS = 12
+# After these the stage belongs to an agent. Going on in this process could act as that
+# agent (an assignment made while the assignee reports idle would complete its own stage).
+HANDED_OVER = (Action.SPAWN_WORKER, Action.ASSIGN, Action.BRIEF_WORKER)
 
 
 @dataclass
@@ -79,6 +82,9 @@ def _take(app: App, task: dict[str, Any], step: Step, note: str, outcome: Outcom
         outcome.did.append(finish.finish(app, task))
         return True
     assert stage is not None
+    if act is Action.AWAIT_OWNER:
+        outcome.message = step.reason
+        return False
     if act is Action.ENSURE_WORKER:
         outcome.message = steps.ensure_worker(app, task, stage)
         return False
@@ -93,6 +99,9 @@ def _take(app: App, task: dict[str, Any], step: Step, note: str, outcome: Outcom
     except Waiting as err:  # e.g. limits.max_workers: stop here; retrying re-hits the limit
         _wait(outcome, err.message)
         return False
+    if act in HANDED_OVER:
+        outcome.message = f"{stage.name} is in an agent's hands now"
+        return False
     return True
 
 
@@ -102,7 +111,8 @@ def _act(app: App, task: dict[str, Any], step: Step, stage: Any, note: str) -> s
         Action.BRIEF_WORKER: lambda: steps.brief_worker(app, task, stage),
         Action.COMPLETE_WORK: lambda: steps.complete_work(app, task, stage, note),
         Action.SPAWN_REVIEWER: lambda: steps.spawn_reviewer(app, task, stage),
-        Action.NEW_ROUND: lambda: steps.new_round(app, task, stage),
+        Action.NEW_ROUND: lambda: steps.new_round(app, task, stage, note),
+        Action.ASSIGN: lambda: routing.assign(app, task, stage),
         Action.MERGE: lambda: finish.merge_task(app, task, stage),
     }
     return handlers[step.action]()

@@ -250,6 +250,24 @@ def inbox(
 
 
 @app.command()
+def ack(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Message ids; `-` reads text (e.g. a prompt) and takes its ids."),
+    ] = None,
+    agent: Annotated[str, typer.Option(help="Whose (default: this session's).")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Say which messages this agent has read (a runtime hook calls it). An agent that acks
+    gets what died unread with its pane typed again after a restart."""
+    from ttal.commands.inbox import ack as run_ack
+
+    result = run_ack(_app(), ids or [], agent)
+    if json:
+        output.emit_json(result)
+
+
+@app.command()
 def up(
     agents: Annotated[
         list[str] | None, typer.Argument(help="Agents (default: every persistent one).")
@@ -265,6 +283,7 @@ def up(
         output.emit_json(results)
     for r in results if not json else []:
         output.say(f"{r['agent']}: {r['action']}; {r['delivered']} queued message(s) delivered")
+    _finish(1 if any(r.get("failed") for r in results) else 0)
 
 
 @app.command()

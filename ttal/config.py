@@ -359,7 +359,8 @@ class _Parser:
 
     def stage(self, key: str, body: Any, agents: dict[str, Agent]) -> Stage:
         data = self.mapping(body, key)
-        allowed = {"name", "kind", "tag", "gate", "agent", "reviewer", "review_tag", "approve_tag"}
+        allowed = {"name", "kind", "tag", "gate", "agent", "assign", "reviewer", "review_tag",
+                   "approve_tag"}  # fmt: skip
         self.unknown_keys(data, allowed | {"commits"}, key)
         name = self.string(data.get("name"), f"{key}.name")
         if not TAG_RE.match(name):
@@ -371,7 +372,12 @@ class _Parser:
         if gate not in GATES:
             raise self.fail(f"{key}.gate", f"unknown gate {gate!r}", f"use one of {GATES}")
         tag = self.tag(data.get("tag"), f"{key}.tag", "merged" if kind == "merge" else "")
-        agent = self.role_agent(data.get("agent"), f"{key}.agent", agents, "worker", kind == "work")
+        role = self.assign_role(data.get("assign"), f"{key}.assign", agents, kind)
+        agent = self.role_agent(
+            data.get("agent"), f"{key}.agent", agents, "worker", kind == "work" and not role
+        )
+        if role and agent:
+            raise self.fail(key, "has both agent: and assign:", "a stage is a worker's or a role's")
         reviewer = review_tag = approve_tag = ""
         if gate == "review":
             if kind == "merge":
@@ -383,10 +389,25 @@ class _Parser:
             )
             review_tag = self.tag(data.get("review_tag"), f"{key}.review_tag", "")
             approve_tag = self.tag(data.get("approve_tag"), f"{key}.approve_tag", "")
-        commits = data.get("commits", kind == "work")
+        commits = data.get("commits", kind == "work" and not role)
         if not isinstance(commits, bool):
             raise self.fail(f"{key}.commits", f"expected true or false, got {commits!r}", "")
-        return Stage(name, kind, tag, gate, agent, reviewer, review_tag, approve_tag, commits)
+        return Stage(name, kind, tag, gate, agent, reviewer, review_tag, approve_tag, commits, role)
+
+    def assign_role(self, value: Any, key: str, agents: dict[str, Agent], kind: str) -> str:
+        if value is None:
+            return ""
+        role = self.string(value, key)
+        if kind != "work":
+            raise self.fail(key, "only a work stage can be assigned to a role", "remove it")
+        holders = [a.name for a in agents.values() if a.role == role]
+        if not holders or not all(agents[h].persistent for h in holders):
+            raise self.fail(
+                key,
+                f"no persistent agent has role {role!r}",
+                f"declare one under agents: with role: {role} (not worker or reviewer)",
+            )
+        return role
 
     def tag(self, value: Any, key: str, default: str) -> str:
         tag = self.string(value, key, default or None)

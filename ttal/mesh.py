@@ -4,6 +4,11 @@ Every message is written to ttal's SQLite state before any delivery is tried. De
 it into the recipient's pane as literal text (a tmux paste buffer: no key names, no shell).
 An offline or busy recipient's messages wait in the queue; they go out in order when it can
 take them: on `ttal up`, when its runtime reports idle, or from `ttal deliver`.
+
+"Delivered" means typed into a live pane; a program killed a moment later never reads it.
+A recipient that acknowledges what it has read (`ttal ack`, e.g. from a runtime hook) gets
+exactly-once across restarts: what was typed into a pane that died unacknowledged is typed
+again into the next one, and the recipient drops ids it has already seen.
 """
 
 from __future__ import annotations
@@ -12,17 +17,20 @@ import hashlib
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 from ttal import locks
 from ttal.app import App
 from ttal.errors import TtalError
 from ttal.state import Message
+from ttal.tmux import Pane
 
 INLINE_BYTES = 2048  # a larger body is stored as a file; the pane gets a preview and the path
 INLINE_LINE = 1000  # a tty in canonical mode truncates lines past 4095 bytes
 PREVIEW_LINES = 6
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+HEADER = re.compile(r"\[ttal #(\d+) from ")
 
 
 def digest(sender: str, recipient: str, body: str) -> str:
@@ -37,15 +45,22 @@ def post(
     sender = sender or app.caller.name
     body = body.replace("\r\n", "\n").replace("\r", "\n")
     sha = "" if key else digest(sender, recipient, body)
+    # The file is written before the row exists: a delivery racing this post must never
+    # see a big message without its file and type it all in (a tty truncates long lines).
+    file = _store_big(app, body) if _too_big(body) else None
     message_id = app.state.add_message(
-        sender, recipient, body, key or f"auto:{sha}:{time.time_ns()}", task, sha
+        sender, recipient, body, key or f"auto:{sha}:{time.time_ns()}", task, sha, str(file or "")
     )
-    if message_id and _too_big(body):
-        path = app.cfg.state_dir / "messages" / f"{message_id}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body, encoding="utf-8")
-        app.state.db.execute("UPDATE messages SET file = ? WHERE id = ?", (str(path), message_id))
+    if not message_id and file:
+        file.unlink(missing_ok=True)
     return message_id
+
+
+def _store_big(app: App, body: str) -> Path:
+    path = app.cfg.state_dir / "messages" / f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return path
 
 
 def tell(app: App, recipient: str, body: str, key: str, task: str = "", sender: str = "") -> bool:
@@ -65,42 +80,77 @@ def deliver(app: App, recipient: str) -> int:
     """Deliver `recipient`'s queue, oldest first, if it can take it. Returns how many."""
     if recipient == "human":
         return _deliver_to_person(app)
-    lock = app.lock_dir / f"deliver-{hashlib.sha1(recipient.encode()).hexdigest()[:12]}.lock"
-    with locks.held(lock):
+    with locks.held(_lock(app, recipient)):
         queue = app.state.messages(recipient, undelivered=True)
-        if not queue or not app.tmux.has(recipient) or is_busy(app, recipient):
+        since = app.state.acking_since(recipient)
+        unacked = app.state.unacked(recipient, since) if since is not None else []
+        if not (queue or unacked) or is_busy(app, recipient):
             return 0
-        queue = _drop_already_landed(app, recipient, queue)
+        pane = app.tmux.agent_pane(recipient)
+        if pane is None:
+            return 0
+        if _requeue_lost(app, recipient, pane, unacked):
+            queue = app.state.messages(recipient, undelivered=True)
+        queue = _drop_already_landed(app, pane, queue)
         if not queue:
             return 0
         ids = [m.id for m in queue]
         app.state.mark_attempted(ids)  # a crash after the paste is detected on the next try
         try:
-            app.tmux.send_text(recipient, render(app, queue))
+            app.tmux.paste(pane.id, render(app, queue))
         except TtalError:
             return 0  # still queued
-        app.state.mark_delivered_many(ids)
+        app.state.mark_delivered_many(ids, pane.incarnation)
         return len(ids)
 
 
-def _drop_already_landed(app: App, recipient: str, queue: list[Message]) -> list[Message]:
+def _lock(app: App, recipient: str) -> Path:
+    return app.lock_dir / f"deliver-{hashlib.sha1(recipient.encode()).hexdigest()[:12]}.lock"
+
+
+def _requeue_lost(app: App, recipient: str, pane: Pane, unacked: list[tuple[int, str]]) -> bool:
+    """Messages typed into an earlier pane of an acknowledging recipient and never
+    acknowledged died with that pane's program: queue them again, in their old order."""
+    lost = [message_id for message_id, to in unacked if to != pane.incarnation]
+    if lost:
+        app.state.requeue(lost)
+        app.state.event("requeued", "", "ttal", f"{recipient}: {lost}")
+    return bool(lost)
+
+
+def _drop_already_landed(app: App, pane: Pane, queue: list[Message]) -> list[Message]:
     """A message whose paste was attempted before a crash may have landed: look for its
     header in the pane rather than typing it twice."""
     tried = [m for m in queue if m.attempted]
     if not tried:
         return queue
-    screen = app.tmux.capture(recipient, lines=5000)
+    screen = app.tmux.capture(pane.id, lines=5000)
     landed = [m.id for m in tried if f"[ttal #{m.id} from " in screen]
-    app.state.mark_delivered_many(landed)
+    app.state.mark_delivered_many(landed, pane.incarnation)
     return [m for m in queue if m.id not in landed]
 
 
 def _deliver_to_person(app: App) -> int:
-    queue = app.state.messages("human", undelivered=True)
-    for message in queue:
-        _run_notify(app, message)
-    app.state.mark_delivered_many([m.id for m in queue])
-    return len(queue)
+    # Under the lock: two deliveries at once would run the notify command twice.
+    with locks.held(_lock(app, "human")):
+        queue = app.state.messages("human", undelivered=True)
+        for message in queue:
+            _run_notify(app, message)
+            app.state.mark_delivered_many([message.id])
+        return len(queue)
+
+
+def ack(app: App, ids: list[int], agent: str = "") -> int:
+    """`agent` (default: the caller) has read messages `ids`. Calling it at all, even with
+    no ids, declares the agent an acknowledging recipient. Returns how many were new."""
+    name = agent or app.caller.name
+    app.state.declare_acking(name)
+    return app.state.ack(name, ids)
+
+
+def ids_in(text: str) -> list[int]:
+    """The ids of the message headers in `text` (a prompt a runtime hook received)."""
+    return sorted({int(n) for n in HEADER.findall(text)})
 
 
 def _run_notify(app: App, message: Message) -> None:
@@ -123,7 +173,14 @@ def is_busy(app: App, agent: str) -> bool:
 def sanitize(text: str) -> str:
     """Control characters would act in the recipient's terminal (^C interrupts, ESC starts a
     sequence, and could end a bracketed paste early): show them in caret notation instead."""
-    return CONTROL.sub(lambda m: "^" + chr((ord(m.group()) + 64) % 128), text)
+    return CONTROL.sub(_caret, text)
+
+
+def _caret(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code >= 0x80:  # C1: as `cat -v` shows the byte
+        return "M-^" + chr(code - 0x80 + 64)
+    return "^" + chr((code + 64) % 128)
 
 
 def render(app: App, queue: list[Message]) -> str:

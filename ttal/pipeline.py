@@ -24,6 +24,7 @@ class Stage:
     review_tag: str = ""  # added when the review lead is spawned
     approve_tag: str = ""  # added by the reviewer's approval
     commits: bool = True  # work stages: must the branch have commits ahead of base?
+    role: str = ""  # work stages done by whichever persistent agent of this role is idle
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -64,6 +65,8 @@ class TaskView:
     review_round: int = 0
     approved: frozenset[str] = frozenset()  # stages a human approved (human gates)
     unreviewed: bool = False  # the branch tip is not the commit the review lead approved
+    owner: str = ""  # the persistent agent a role stage was assigned to
+    owner_stage: str = ""  # the stage it was assigned for
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class Caller:
 
 
 class Action(Enum):
+    ASSIGN = "assign"  # give a role stage to an idle agent of that role, or queue it
+    AWAIT_OWNER = "await-owner"  # the assigned agent is on it
     SPAWN_WORKER = "spawn-worker"
     ENSURE_WORKER = "worker-busy"  # the worker is on it; respawn only if its session is gone
     BRIEF_WORKER = "brief-worker"  # a later work stage for the same worker
@@ -176,7 +181,24 @@ def _rereview_step(stage: Stage, task: TaskView, caller: Caller) -> Step:
     return Step(Action.NEW_ROUND, stage, "the branch changed after approval: new review round")
 
 
+def _role_step(stage: Stage, task: TaskView, caller: Caller) -> Step | None:
+    """The part of a role stage before its gate; None once its tag is there."""
+    if task.owner_stage != stage.name:
+        if caller.role in ("worker", "reviewer"):
+            return Step(Action.REFUSE, stage, "only a manager or a person starts work",
+                        {"code": "forbidden"})  # fmt: skip
+        return Step(Action.ASSIGN, stage, f"assign stage {stage.name} to an idle {stage.role}")
+    if stage.tag in task.tags:
+        return None
+    if caller.name == task.owner:
+        return Step(Action.COMPLETE_WORK, stage, f"finish stage {stage.name}")
+    return Step(Action.AWAIT_OWNER, stage, f"{task.owner} ({stage.role}) is on stage {stage.name}")
+
+
 def _work_step(stage: Stage, task: TaskView, caller: Caller) -> Step:
+    if stage.role:
+        step = _role_step(stage, task, caller)
+        return step or _gate_step(stage, task, caller)
     if not task.worker_session:
         if caller.role in ("worker", "reviewer"):
             return Step(Action.REFUSE, stage, "only a manager or a person starts work",
@@ -190,6 +212,11 @@ def _work_step(stage: Stage, task: TaskView, caller: Caller) -> Step:
         if caller.role == "reviewer":
             return Step(Action.WAIT, stage, f"the worker has not finished {stage.name} yet")
         return Step(Action.ENSURE_WORKER, stage, f"the worker is on stage {stage.name}")
+    return _gate_step(stage, task, caller)
+
+
+def _gate_step(stage: Stage, task: TaskView, caller: Caller) -> Step:
+    """The stage's work is done (its tag is there): what its gate needs."""
     if stage.gate == "human":
         return Step(Action.WAIT, stage, f"waiting for a person: `ttal approve {task.uuid[:8]}`")
     if stage.review_tag not in task.tags:

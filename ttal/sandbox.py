@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import textwrap
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +74,16 @@ def make_repo(path: Path, files: dict[str, str], base: str = "main") -> Path:
     return path
 
 
-def config_yaml(box: Sandbox, worker_script: Path, reviewer_script: Path, extra: str = "") -> str:
+def config_yaml(
+    box: Sandbox,
+    worker_script: Path,
+    reviewer_script: Path,
+    extra: str = "",
+    runtimes: str = "",
+    agents: str = "",
+) -> str:
+    """`runtimes` and `agents` are extra entries (YAML lines indented two spaces) for those
+    blocks: a second `agents:` key in `extra` would replace the block, not add to it."""
     projects = "\n".join(f"  {n}:\n    repo: {p}\n    base: main" for n, p in box.repos.items())
     return f"""\
 state_dir: {box.state_dir}
@@ -87,11 +97,11 @@ projects:
 runtimes:
   scripted-worker: {{kind: scripted, script: {worker_script}}}
   scripted-reviewer: {{kind: scripted, script: {reviewer_script}}}
-agents:
+{runtimes}agents:
   coder: {{role: worker, runtime: scripted-worker}}
   review-lead: {{role: reviewer, runtime: scripted-reviewer}}
   plan-lead: {{role: reviewer, runtime: scripted-reviewer}}
-pipelines:
+{agents}pipelines:
   default:
     stages:
       - {{name: implement, agent: coder, tag: coded, gate: review, reviewer: review-lead,
@@ -114,6 +124,8 @@ def build(
     worker_script: Path | None = None,
     reviewer_script: Path | None = None,
     extra_yaml: str = "",
+    runtimes_yaml: str = "",
+    agents_yaml: str = "",
 ) -> Sandbox:
     """Create the sandbox under `root` (made if missing)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -131,7 +143,14 @@ def build(
     reviewer = reviewer_script or EXAMPLES / "reviewer.yaml"
     shutil.copy(worker, scripts / "worker.yaml")
     shutil.copy(reviewer, scripts / "reviewer.yaml")
-    text = config_yaml(box, scripts / "worker.yaml", scripts / "reviewer.yaml", extra_yaml)
+    text = config_yaml(box, scripts / "worker.yaml", scripts / "reviewer.yaml", extra_yaml,
+                       _block(runtimes_yaml), _block(agents_yaml))  # fmt: skip
     box.config.write_text(text, encoding="utf-8")
     box.taskrc.write_text(f"data.location={box.task_data}\n", encoding="utf-8")
     return box
+
+
+def _block(lines: str) -> str:
+    """Entries for a block of the config: indented two spaces, ending in a newline."""
+    text = textwrap.indent(textwrap.dedent(lines).strip("\n"), "  ")
+    return text + "\n" if text.strip() else ""

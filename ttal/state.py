@@ -22,15 +22,34 @@ CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
     body TEXT NOT NULL, task TEXT NOT NULL DEFAULT '', key TEXT NOT NULL UNIQUE,
     digest TEXT NOT NULL DEFAULT '', file TEXT NOT NULL DEFAULT '',
-    attempted_ts REAL, delivered_ts REAL, read_ts REAL
+    attempted_ts REAL, delivered_ts REAL, read_ts REAL,
+    delivered_to TEXT NOT NULL DEFAULT '', acked_ts REAL
 );
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, delivered_ts);
 CREATE INDEX IF NOT EXISTS messages_digest ON messages(digest, ts);
+CREATE TABLE IF NOT EXISTS assign_queue (
+    task TEXT NOT NULL, stage TEXT NOT NULL, role TEXT NOT NULL, ts REAL NOT NULL,
+    PRIMARY KEY (task, stage)
+);
+CREATE TABLE IF NOT EXISTS acking (
+    agent TEXT PRIMARY KEY, since REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS agent_status (
     agent TEXT PRIMARY KEY, state TEXT NOT NULL, since REAL NOT NULL,
     seen REAL NOT NULL, source TEXT NOT NULL DEFAULT ''
 );
 """
+
+# Columns added after the first release: (table, column, declaration) for older databases.
+ADDED_COLUMNS = (
+    ("messages", "delivered_to", "TEXT NOT NULL DEFAULT ''"),
+    ("messages", "acked_ts", "REAL"),
+)
+
+MESSAGE_COLUMNS = (
+    "id, ts, sender, recipient, body, task, delivered_ts, file, attempted_ts, read_ts, "
+    "delivered_to, acked_ts"
+)
 
 # Two identical messages (same sender, recipient, body) within this window are one resend.
 RESEND_WINDOW = 300.0
@@ -48,12 +67,14 @@ class Message:
     file: str = ""
     attempted: bool = False
     read: bool = False
+    delivered_to: str = ""  # the incarnation of the recipient's pane it was typed into
+    acked: bool = False  # the recipient said it has read it
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "ts": self.ts, "from": self.sender, "to": self.recipient,
             "body": self.body, "task": self.task, "file": self.file,
-            "delivered": self.delivered, "read": self.read,
+            "delivered": self.delivered, "read": self.read, "acked": self.acked,
         }  # fmt: skip
 
 
@@ -74,6 +95,19 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Bring a database made by an older ttal up to date (CREATE IF NOT EXISTS does not)."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(messages)")}
+        for table, column, decl in ADDED_COLUMNS:
+            if column in have:
+                continue
+            try:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            except sqlite3.OperationalError as err:
+                if "duplicate column" not in str(err):  # another process added it first
+                    raise
 
     def close(self) -> None:
         self.db.close()
@@ -131,8 +165,55 @@ class State:
     def mark_delivered(self, message_id: int) -> None:
         self._stamp("delivered_ts", [message_id])
 
-    def mark_delivered_many(self, ids: list[int]) -> None:
-        self._stamp("delivered_ts", ids)
+    def mark_delivered_many(self, ids: list[int], to: str = "") -> None:
+        """`to` is the incarnation of the pane they were typed into (see Tmux.agent_pane)."""
+        if ids:
+            marks = ",".join("?" * len(ids))
+            self.db.execute(
+                "UPDATE messages SET delivered_ts = ?, delivered_to = ? "
+                f"WHERE id IN ({marks}) AND delivered_ts IS NULL",
+                (time.time(), to, *ids),
+            )
+
+    def requeue(self, ids: list[int]) -> None:
+        """Back into the queue: typed into a pane whose program died before acknowledging."""
+        if ids:
+            marks = ",".join("?" * len(ids))
+            self.db.execute(
+                "UPDATE messages SET delivered_ts = NULL, attempted_ts = NULL, delivered_to = '' "
+                f"WHERE id IN ({marks}) AND acked_ts IS NULL",
+                ids,
+            )
+
+    def declare_acking(self, agent: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO acking(agent, since) VALUES (?, ?)",
+                        (agent, time.time()))  # fmt: skip
+
+    def acking_since(self, agent: str) -> float | None:
+        """When `agent` first said it acknowledges what it reads; None if it never did."""
+        row = self.db.execute("SELECT since FROM acking WHERE agent = ?", (agent,)).fetchone()
+        return float(row[0]) if row else None
+
+    def ack(self, agent: str, ids: list[int]) -> int:
+        """Mark `agent`'s messages `ids` as read by it. Returns how many were new."""
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        cur = self.db.execute(
+            f"UPDATE messages SET acked_ts = ? WHERE recipient = ? AND id IN ({marks}) "
+            "AND acked_ts IS NULL",
+            (time.time(), agent, *ids),
+        )
+        return cur.rowcount
+
+    def unacked(self, agent: str, since: float) -> list[tuple[int, str]]:
+        """(id, delivered_to) of `agent`'s messages delivered since `since`, not acknowledged."""
+        rows = self.db.execute(
+            "SELECT id, delivered_to FROM messages WHERE recipient = ? AND delivered_ts >= ? "
+            "AND acked_ts IS NULL ORDER BY id",
+            (agent, since),
+        ).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
 
     def mark_read(self, ids: list[int]) -> None:
         self._stamp("read_ts", ids)
@@ -148,10 +229,7 @@ class State:
     def messages(
         self, recipient: str = "", undelivered: bool = False, limit: int = 0
     ) -> list[Message]:
-        sql = (
-            "SELECT id, ts, sender, recipient, body, task, delivered_ts, file, attempted_ts, "
-            "read_ts FROM messages WHERE 1=1"
-        )
+        sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1=1"
         args: list[Any] = []
         if recipient:
             sql += " AND recipient = ?"
@@ -163,27 +241,20 @@ class State:
             sql = f"SELECT * FROM ({sql.replace(' ORDER BY id', ' ORDER BY id DESC')} LIMIT ?)"
             sql += " ORDER BY id"
             args.append(limit)
-        rows = self.db.execute(sql, args).fetchall()
-        return [
-            Message(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6] is not None,
-                r[7],
-                r[8] is not None,
-                r[9] is not None,
-            )
-            for r in rows
-        ]
+        return [_message(r) for r in self.db.execute(sql, args).fetchall()]
+
+    def message(self, message_id: int) -> Message | None:
+        sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
+        row = self.db.execute(sql, (message_id,)).fetchone()
+        return _message(row) if row else None
 
     def recipients_with_queue(self) -> list[str]:
+        """Recipients with messages to type in: queued ones, and, for acknowledging agents,
+        delivered ones not yet acknowledged (re-sent if the pane they went to has died)."""
         rows = self.db.execute(
-            "SELECT recipient FROM messages WHERE delivered_ts IS NULL GROUP BY recipient "
-            "ORDER BY MIN(id)"
+            "SELECT m.recipient FROM messages m LEFT JOIN acking a ON a.agent = m.recipient "
+            "WHERE m.delivered_ts IS NULL OR (m.acked_ts IS NULL AND m.delivered_ts >= a.since) "
+            "GROUP BY m.recipient ORDER BY MIN(m.id)"
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -211,5 +282,34 @@ class State:
         ).fetchone()
         return AgentStatus(*row) if row else None
 
+    def enqueue_assignment(self, task: str, stage: str, role: str) -> int:
+        """Queue a role stage (once); returns its 1-based position among its role's queue."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO assign_queue(task, stage, role, ts) VALUES (?,?,?,?)",
+            (task, stage, role, time.time()),
+        )
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM assign_queue WHERE role = ? AND ts <= "
+            "(SELECT ts FROM assign_queue WHERE task = ? AND stage = ?)",
+            (role, task, stage),
+        ).fetchone()
+        return int(row[0])
+
+    def dequeue_assignment(self, task: str, stage: str) -> None:
+        self.db.execute("DELETE FROM assign_queue WHERE task = ? AND stage = ?", (task, stage))
+
+    def assignments(self) -> list[tuple[str, str, str]]:
+        """Queued (task, stage, role), oldest first."""
+        rows = self.db.execute("SELECT task, stage, role FROM assign_queue ORDER BY ts").fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
     def clear_status(self, agent: str) -> None:
         self.db.execute("DELETE FROM agent_status WHERE agent = ?", (agent,))
+
+
+def _message(r: tuple[Any, ...]) -> Message:
+    return Message(
+        id=r[0], ts=r[1], sender=r[2], recipient=r[3], body=r[4], task=r[5],
+        delivered=r[6] is not None, file=r[7], attempted=r[8] is not None,
+        read=r[9] is not None, delivered_to=r[10], acked=r[11] is not None,
+    )  # fmt: skip

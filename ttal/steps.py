@@ -80,7 +80,10 @@ def brief_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
 
 
 def check_branch_ready(app: App, task: dict[str, Any], stage: Stage) -> str:
-    """Commits ahead of base and a clean tree; returns the worktree HEAD."""
+    """Commits ahead of base and a clean tree; returns the worktree HEAD. A stage without
+    commits (a plan, say) records its result as a note instead: nothing to check."""
+    if not stage.commits:
+        return ""
     project = project_for(app, task)
     worktree = Path(str(task.get("ttal_worktree") or ""))
     if not worktree.is_dir():
@@ -94,7 +97,7 @@ def check_branch_ready(app: App, task: dict[str, Any], stage: Stage) -> str:
             f"uncommitted changes in {worktree}: {shown}; nothing was changed",
             hint="commit them (or remove them), then run `ttal go` again",
         )
-    if stage.commits and gitops.ahead(worktree, project.base) == 0:
+    if gitops.ahead(worktree, project.base) == 0:
         raise PreconditionFailed(
             f"no commits ahead of {project.base} on {task.get('ttal_branch')}; nothing was changed",
             hint="commit your work on this branch, then run `ttal go` again",
@@ -117,7 +120,9 @@ def _start_reviewer(app: App, task: dict[str, Any], stage: Stage, rnd: int) -> s
     name = reviewer_session_name(task["uuid"], stage.name)
     branch = str(task.get("ttal_branch") or "")
     prompt = prompts.reviewer_prompt(task, stage, project.base, branch, rnd)
-    worktree = Path(str(task.get("ttal_worktree")))
+    worktree = Path(str(task.get("ttal_worktree") or project.repo))
+    if not worktree.is_dir():  # a role stage (a plan) can come before any worktree exists
+        worktree = project.repo
     plan = SessionPlan(name, "reviewer", agent.runtime, worktree, prompt, task["uuid"],
                        _meta(task, stage, rnd), read_only=True)  # fmt: skip
     start_session(app, plan)
@@ -141,20 +146,22 @@ def await_review(app: App, task: dict[str, Any], stage: Stage) -> str:
     return f"review lead session was gone; restarted {name} (round {rnd})"
 
 
-def new_round(app: App, task: dict[str, Any], stage: Stage) -> str:
+def new_round(app: App, task: dict[str, Any], stage: Stage, note: str = "") -> str:
     head = check_branch_ready(app, task, stage)
     asked_at = str(task.get("ttal_review") or "").partition(":")[2]
-    if asked_at and head == asked_at:
+    if stage.commits and asked_at and head == asked_at:
         raise PreconditionFailed(
             "no new commit since the review lead asked for changes; nothing was changed",
             hint="address the requested changes, commit, then run `ttal go`",
         )
     rnd = int(task.get("ttal_round") or 1)
+    if note:
+        app.tw.annotate(task["uuid"], f"{stage.name} round {rnd} by {app.caller.name}: {note}")
     app.tw.set(task["uuid"], ttal_review="reviewing")
     name = str(task.get("ttal_reviewer") or reviewer_session_name(task["uuid"], stage.name))
     if not app.tmux.has(name):
         _start_reviewer(app, task, stage, rnd)
-    note = prompts.new_round_note(task["uuid"][:8], rnd, head)
+    note = prompts.new_round_note(task["uuid"][:8], rnd, head or "(no commits)")
     tell(app, name, note, key=f"round:{task['uuid']}:{stage.name}:{rnd}", task=task["uuid"])
     app.state.event("review-round", task["uuid"], app.caller.name, str(rnd))
     return f"asked {name} for review round {rnd}"

@@ -38,6 +38,7 @@ UDAS: dict[str, tuple[str, str]] = {
     "ttal_reviewed": ("string", "ttal approved commit"),
     "ttal_approved": ("string", "ttal approved stages"),
     "ttal_owner": ("string", "ttal owner"),
+    "ttal_owner_stage": ("string", "ttal owner stage"),
     "ttal_session_id": ("string", "ttal runtime session"),
     "ttal_health": ("string", "ttal health"),
 }

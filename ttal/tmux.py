@@ -15,6 +15,14 @@ from pathlib import Path
 from ttal.errors import ExternalError, NotFound
 from ttal.proc import Result, run
 
+PANE_OPTION = "@ttal_pane"  # session option: the id (%N) of the pane ttal started the agent in
+
+
+@dataclass(frozen=True)
+class Pane:
+    id: str  # %N, unique for the server's life
+    incarnation: str  # "<server pid>:<pane id>": changes whenever the agent is restarted
+
 
 @dataclass(frozen=True)
 class Tmux:
@@ -35,30 +43,49 @@ class Tmux:
         args = ["new-session", "-d", "-s", name, "-c", str(cwd), "-x", "220", "-y", "50"]
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
-        result = self.call(*args, command)
+        # Remember the agent's own pane: a person who attaches and opens a window (or splits)
+        # makes that the active pane, and text for the agent must never reach their shell.
+        result = self.call(*args, command, ";", "set-option", "-F", PANE_OPTION, "#{pane_id}")
         if not result.ok and not self.has(name):
             raise ExternalError(f"tmux could not start session {name}: {result.err.strip()}")
 
     def kill(self, name: str) -> bool:
         return self.call("kill-session", "-t", f"={name}").ok
 
+    def agent_pane(self, name: str) -> Pane | None:
+        """The pane the session's agent runs in, or None when the session is gone."""
+        result = self.call("display-message", "-p", "-t", f"={name}:",
+                           f"#{{pid}} #{{{PANE_OPTION}}} #{{pane_id}}")  # fmt: skip
+        words = result.out.split() if result.ok else []
+        if len(words) not in (2, 3):
+            return None
+        pane = words[1] if len(words) == 3 else words[-1]  # sessions older than PANE_OPTION
+        return Pane(pane, f"{words[0]}:{pane}")
+
     def send_text(self, name: str, text: str, enter: bool = True) -> None:
-        """Type `text` into the session's active pane, literally, then Enter."""
-        if not self.has(name):
+        """Type `text` into the session's agent pane, literally, then Enter."""
+        pane = self.agent_pane(name)
+        if pane is None:
             raise NotFound(f"no tmux session {name} on socket {self.socket}")
+        self.paste(pane.id, text, enter)
+
+    def paste(self, pane: str, text: str, enter: bool = True) -> None:
+        """One tmux command: load the text, paste it (bracketed when the program asked for
+        it), then Enter. One client instead of four, and the server runs them in order."""
         buffer = f"ttal-{uuid.uuid4().hex[:12]}"
-        loaded = self.call("load-buffer", "-b", buffer, "-", stdin=text)
-        if not loaded.ok:
-            raise ExternalError(f"tmux load-buffer failed: {loaded.err.strip()}")
-        pasted = self.call("paste-buffer", "-d", "-p", "-b", buffer, "-t", f"={name}:")
-        if not pasted.ok:
-            self.call("delete-buffer", "-b", buffer)
-            raise ExternalError(f"tmux paste into {name} failed: {pasted.err.strip()}")
+        args = ["load-buffer", "-b", buffer, "-", ";",
+                "paste-buffer", "-d", "-p", "-b", buffer, "-t", pane]  # fmt: skip
         if enter:
-            self.call("send-keys", "-t", f"={name}:", "Enter")
+            args += [";", "send-keys", "-t", pane, "Enter"]
+        result = self.call(*args, stdin=text)
+        if not result.ok:
+            self.call("delete-buffer", "-b", buffer)
+            raise ExternalError(f"tmux paste into {pane} failed: {result.err.strip()}")
 
     def capture(self, name: str, lines: int = 200) -> str:
-        result = self.call("capture-pane", "-p", "-J", "-S", f"-{lines}", "-t", f"={name}:")
+        """The screen and history of a session's active pane, or of a pane by id (%N)."""
+        target = name if name.startswith("%") else f"={name}:"
+        result = self.call("capture-pane", "-p", "-J", "-S", f"-{lines}", "-t", target)
         return result.out if result.ok else ""
 
     def pane_pid(self, name: str) -> int:

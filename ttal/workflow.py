@@ -23,6 +23,8 @@ def task_view(task: dict[str, Any], unreviewed: bool = False) -> TaskView:
         review_round=int(task.get("ttal_round") or 0),
         approved=frozenset(a for a in approved.split(",") if a),
         unreviewed=unreviewed,
+        owner=str(task.get("ttal_owner") or ""),
+        owner_stage=str(task.get("ttal_owner_stage") or ""),
     )
 
 
@@ -59,9 +61,24 @@ def project_for(app: App, task: dict[str, Any]) -> Project:
         raise PreconditionFailed(str(err.message), hint=err.hint) from None
 
 
+def _owned_task(app: App) -> str:
+    """A manager-plane agent's task: the one stage assigned to it and not yet done."""
+    if app.caller.role != "manager":
+        return ""
+    open_ = []
+    for task in app.tw.export("status:pending", f"ttal_owner:{app.caller.name}"):
+        stage = pipeline_for(app, task).stage(str(task.get("ttal_owner_stage") or ""))
+        if stage is not None and stage.tag not in (task.get("tags") or []):
+            open_.append(task["uuid"])
+    if len(open_) > 1:
+        shown = ", ".join(u[:8] for u in open_)
+        raise UsageError(f"you own several open stages ({shown}); say which task")
+    return open_[0] if open_ else ""
+
+
 def resolve_task(app: App, ref: str | None) -> dict[str, Any]:
     """The task named by `ref`, or the caller's own task inside a worker/reviewer session."""
-    ref = ref or app.caller.task
+    ref = ref or app.caller.task or _owned_task(app)
     if not ref:
         raise UsageError(
             "which task? give a task id or uuid",

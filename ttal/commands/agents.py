@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ttal import mesh
+from ttal import mesh, routing
 from ttal.app import App
 from ttal.config import Agent
 from ttal.errors import NotFound, UsageError
@@ -64,8 +64,20 @@ def up(app: App, names: list[str]) -> list[dict[str, Any]]:
     for name in started:
         _wait_ready(app, name)
     for result in results:
-        result["delivered"] = mesh.deliver(app, result["agent"])
+        name = result["agent"]
+        if not app.tmux.has(name):
+            code = _exit_code(app, name)
+            result["action"] = f"exited at start (status {code}); see {app.run_dir / name}.log"
+            result["failed"] = True
+        result["delivered"] = mesh.deliver(app, name)
     return results
+
+
+def _exit_code(app: App, name: str) -> str:
+    try:
+        return (app.run_dir / f"{name}.exit").read_text(encoding="utf-8").strip()
+    except OSError:
+        return "unknown"
 
 
 def _wait_ready(app: App, name: str) -> None:
@@ -104,7 +116,8 @@ def report(app: App, state: str, agent: str = "") -> dict[str, Any]:
         raise UsageError("who? run inside an agent session, or pass --agent NAME")
     app.state.set_status(name, state, "runtime")
     delivered = mesh.deliver(app, name) if state == "idle" else 0
-    return {"agent": name, "state": state, "delivered": delivered}
+    routed = routing.route_queued(app) if state == "idle" and app.state.assignments() else []
+    return {"agent": name, "state": state, "delivered": delivered, "routed": routed}
 
 
 def agents(app: App) -> list[dict[str, Any]]:
@@ -172,7 +185,10 @@ def _owned_tasks(app: App) -> dict[str, str]:
 
 
 def deliver_all(app: App) -> dict[str, int]:
-    return {name: mesh.deliver(app, name) for name in app.state.recipients_with_queue()}
+    counts = {name: mesh.deliver(app, name) for name in app.state.recipients_with_queue()}
+    if app.state.assignments():
+        routing.route_queued(app)
+    return counts
 
 
 def deliver_loop(app: App, interval: float, say: Any) -> None:

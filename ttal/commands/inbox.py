@@ -1,11 +1,15 @@
-"""`ttal inbox [AGENT]`: an agent's or a person's messages, newest last."""
+"""`ttal inbox [AGENT]`: an agent's or a person's messages, newest last; and `ttal ack`, a
+recipient saying which of them it has read."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
+from ttal import mesh
 from ttal.app import App
+from ttal.errors import UsageError
 
 
 def inbox(app: App, agent: str, unread_only: bool, limit: int) -> dict[str, Any]:
@@ -28,3 +32,20 @@ def _status(row: dict[str, Any], name: str) -> str:
     if name == "human":
         return "unread"
     return "delivered" if row["delivered"] else "queued"
+
+
+def ack(app: App, words: list[str], agent: str = "") -> dict[str, Any]:
+    """Words are ids (`12` or `#12`), or `-`: read text (a prompt) and take its headers' ids."""
+    name = agent or ("" if app.caller.is_person else app.caller.name)
+    if not name:
+        raise UsageError("who? run inside an agent session, or pass --agent NAME")
+    ids: set[int] = set()
+    for word in words:
+        if word == "-":
+            ids.update(mesh.ids_in(sys.stdin.read()))
+        elif word.lstrip("#").isdigit():
+            ids.add(int(word.lstrip("#")))
+        else:
+            raise UsageError(f"{word!r} is not a message id", hint="e.g. `ttal ack 12 13`")
+    new = mesh.ack(app, sorted(ids), name)
+    return {"agent": name, "acked": sorted(ids), "new": new}

@@ -90,7 +90,9 @@ def request_changes(app: App, message: str) -> dict[str, Any]:
             head = gitops.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
             app.tw.set(uuid, ttal_review=f"changes:{head}", ttal_round=rnd + 1)
             app.tw.annotate(uuid, f"review {stage.name} round {rnd}: changes requested: {message}")
-        worker = str(task.get("ttal_session") or f"w-{uuid[:8]}")
+        # A role stage (a designer's plan) goes back to its owner; code goes to the worker.
+        worker = str(task.get("ttal_owner") if stage.role else task.get("ttal_session") or "")
+        worker = worker or f"w-{uuid[:8]}"
         key = f"changes:{uuid}:{rnd}:{message}"
         tell(app, worker, prompts.changes_note(app.caller.name, rnd, message), key, uuid)
         app.state.event("changes-requested", uuid, app.caller.name, message)

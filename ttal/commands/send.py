@@ -21,7 +21,8 @@ def read_body(message: str | None) -> str:
     if message is None or message == "-":
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError("no message: give it as an argument, or pipe it in with `-`")
-        message = sys.stdin.read()
+        # Like $(...) in a shell, drop the newline that ends piped text: `echo hi |` means "hi".
+        message = sys.stdin.read().removesuffix("\n")
     if not message.strip():
         raise PreconditionFailed("the message is empty; nothing was sent")
     return message
@@ -93,10 +94,10 @@ def _post_and_deliver(app: App, to: str, body: str, key: str, task: str) -> dict
     if not message_id:
         return {"id": 0, "to": to, "status": "duplicate", "detail": "a resend; not sent again"}
     delivered = mesh.deliver(app, to) > 0
-    message = next(m for m in app.state.messages(to) if m.id == message_id)
-    status = "delivered" if message.delivered else "queued"
+    message = app.state.message(message_id)
+    status = "delivered" if message and message.delivered else "queued"
     return {"id": message_id, "to": to, "status": status, "detail": _why(app, to, delivered),
-            "file": message.file}  # fmt: skip
+            "file": message.file if message else ""}  # fmt: skip
 
 
 def _why(app: App, to: str, delivered: bool) -> str:

@@ -1,0 +1,96 @@
+"""A recipient for delivery tests: records exactly what arrives on its terminal.
+
+    python tests/recorder.py --out LINES.hex [--acks]
+
+It reads fd 0 raw (no buffered reader, no readline: either could change what a line holds)
+and appends each line, as hex, to LINES.hex: one line of input per line of output, so a
+test can compare bytes. It runs no other program.
+
+With --acks it also acts as an acknowledging recipient, the way a real runtime's hook would:
+when a whole message (its `[ttal #N from X]` header through its reply hint) has arrived, it
+appends `MSG <id>` to LINES.hex.msgs and only then acknowledges the id in ttal's state
+(`ttal.mesh.ack`, in-process). A message that is delivered again (ttal re-sends what was
+never acknowledged to a restarted recipient) and was already recorded is noted as `DUP <id>`
+and not recorded twice: the recipient's half of exactly-once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+HEADER = re.compile(rb"^\[ttal #(\d+) from ")
+FOOTER = (b"[reply with:", b"[from ttal itself")
+
+
+class Acker:
+    """Whole messages, recorded once each, then acknowledged to ttal."""
+
+    def __init__(self, log: Path) -> None:
+        from ttal import mesh
+        from ttal.app import App
+
+        self.mesh = mesh
+        self.app = App.load()
+        self.log = log
+        self.seen = {int(line.split()[1]) for line in _lines(log) if line.startswith("MSG ")}
+        self.current: int | None = None
+        self.mesh.ack(self.app, [])  # says "I acknowledge": ttal may re-send to me
+
+    def line(self, raw: bytes) -> None:
+        header = HEADER.match(raw)
+        if header:
+            self.current = int(header.group(1))
+        elif self.current is not None and raw.startswith(FOOTER):
+            done, self.current = self.current, None
+            self.complete(done)
+
+    def complete(self, message_id: int) -> None:
+        if message_id in self.seen:
+            _append(self.log, f"DUP {message_id}\n")
+        else:
+            _append(self.log, f"MSG {message_id}\n")
+            self.seen.add(message_id)
+        self.mesh.ack(self.app, [message_id])
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _append(path: Path, text: str) -> None:
+    # One write per record with O_APPEND: a kill never leaves half a record.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--acks", action="store_true")
+    args = parser.parse_args()
+    acker: Any = Acker(args.out.with_suffix(".msgs")) if args.acks else None
+    print("recorder ready", flush=True)
+    buffer = b""
+    while chunk := os.read(0, 65536):
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            _append(args.out, raw.hex() + "\n")
+            if acker:
+                acker.line(raw)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
