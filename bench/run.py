@@ -40,6 +40,8 @@ from ttal import sandbox  # noqa: E402
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 REPO_FILES = 50
 HOOK_FACTOR = 3  # the hook row is a difference of two ~10 ms numbers: take more samples
+RECIPIENT = "benchmgr"  # a manager whose program is `cat`: the tty shows what is typed
+POLL = 0.002  # seconds between capture-pane polls while waiting for text to show
 KEEPALIVE = "bench-keepalive"  # keeps the tmux server warm while sessions come and go
 IDLE_SCRIPT = "- idle: true\n"  # a script is a list of steps, or `cases:`
 UDA_FACTS = {
@@ -56,6 +58,7 @@ class Row:
     note: str
     max_ratio: float | None = None  # target: ttal / floor
     max_added_ms: float | None = None  # target: ttal - floor
+    max_ms: float | None = None  # target: ttal's median itself
     ttal: list[float] = field(default_factory=list)
     floor: list[float] = field(default_factory=list)
 
@@ -81,6 +84,8 @@ class Row:
             return f"<= {self.max_ratio:g}x"
         if self.max_added_ms is not None:
             return f"<= {self.max_added_ms:g} ms added"
+        if self.max_ms is not None:
+            return f"<= {self.max_ms:g} ms"
         return ""
 
     def verdict(self) -> str:
@@ -88,6 +93,8 @@ class Row:
             return "ok" if self.ratio <= self.max_ratio else "MISS"
         if self.max_added_ms is not None:
             return "ok" if self.added_ms <= self.max_added_ms else "MISS"
+        if self.max_ms is not None:
+            return "ok" if self.ttal_ms <= self.max_ms else "MISS"
         return ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +104,8 @@ class Row:
             "floor_ms": round(self.floor_ms, 2),
             "added_ms": round(self.added_ms, 2),
             "ratio": round(self.ratio, 2),
+            "ttal_min_ms": round(min(self.ttal), 2),
+            "floor_min_ms": round(min(self.floor), 2),
             "target": self.target,
             "verdict": self.verdict(),
             "note": self.note,
@@ -116,6 +125,8 @@ class Bench:
             worker_script=self._script("worker.yaml"),
             reviewer_script=self._script("reviewer.yaml"),
             extra_yaml="limits:\n  max_workers: 1000\n",
+            runtimes_yaml="bench-cat: {kind: command, command: cat}",
+            agents_yaml=f"{RECIPIENT}: {{role: manager, runtime: bench-cat}}",
         )
         # Pinned: the tmux server must live under tmp, where the cleanup looks for it.
         self.env = {**self.box.env(), "TMUX_TMPDIR": os.environ["TMUX_TMPDIR"]}
@@ -309,6 +320,33 @@ class Bench:
         )
         return ms, floor
 
+    def visible_ms(self, start: float, marker: str, pane: str) -> float:
+        """Milliseconds from `start` until `marker` shows in `pane` (polled with capture-pane)."""
+        deadline = start + 10
+        while time.perf_counter() < deadline:
+            screen = subprocess.run(self.tmux("capture-pane", "-p", "-t", pane), env=self.env,
+                                    capture_output=True, text=True, check=False)  # fmt: skip
+            if marker in screen.stdout:
+                return (time.perf_counter() - start) * 1000
+            time.sleep(POLL)
+        raise RuntimeError(f"bench: {marker!r} never showed in {pane}")
+
+    def send_pair(self) -> tuple[float, float]:
+        """`ttal send` starting until its text shows in the recipient's pane, against
+        `tmux send-keys -l` + Enter, polled the same way."""
+        self.run(self.tmux("clear-history", "-t", f"={RECIPIENT}:"))
+        marker = f"bench message {self.next_id()} end"
+        start = time.perf_counter()
+        proc = subprocess.Popen(self.ttal("send", "--to", RECIPIENT, marker), env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
+        ms = self.visible_ms(start, marker, f"={RECIPIENT}:")
+        expect(proc.wait(timeout=30) == 0, "ttal send failed")
+        marker = f"floor message {self.next_id()} end"
+        start = time.perf_counter()
+        self.run(self.tmux("send-keys", "-t", f"={RECIPIENT}:", "-l", marker))
+        self.run(self.tmux("send-keys", "-t", f"={RECIPIENT}:", "Enter"))
+        return ms, self.visible_ms(start, marker, f"={RECIPIENT}:")
+
     def python_pair(self) -> tuple[float, float]:
         """Reference: interpreter start-up alone, and with ttal's CLI imported."""
         ms = self.timed([[sys.executable, "-c", "import ttal.cli"]])
@@ -395,6 +433,7 @@ def bench(runs: int) -> list[Row]:
         b.run(b.ttal("doctor", "--fix"))
         b.run(b.tmux("new-session", "-d", "-s", KEEPALIVE, "sleep 100000"))
         hook_task = b.add_task("bench hook")
+        b.run(b.ttal("up", RECIPIENT))
         steps: list[tuple[Row, Callable[[], tuple[float, float]], int]] = [
             (
                 Row("spawn", "`ttal go <uuid>` on a fresh task", max_ratio=3),
@@ -418,6 +457,16 @@ def bench(runs: int) -> list[Row]:
             (
                 Row("status", "`ttal status` vs its two exports and a list-sessions"),
                 b.status_pair,
+                runs,
+            ),
+            (
+                Row(
+                    "send",
+                    "`ttal send` until its text shows in the recipient's pane, vs "
+                    "`tmux send-keys -l` + Enter until it shows",
+                    max_ms=100,
+                ),
+                b.send_pair,
                 runs,
             ),
             (
@@ -458,7 +507,8 @@ The floor is the raw `task`/`git`/`tmux` commands doing the same external work i
 same run (Taskwarrior with `rc.hooks=off`); `added` = ttal − floor.
 
 Machine: {info["nproc"]} cores, {info["os"]}, Python {info["python"]}, Taskwarrior
-{info["task"]}, git {info["git"]}, tmux {info["tmux"]}; load average at start {info["loadavg"]}.
+{info["task"]}, git {info["git"]}, tmux {info["tmux"]}; load average {info["loadavg"]} at the
+start, {info["loadavg_end"]} at the end (other work on the machine inflates both columns).
 
 ```
 {table(rows)}
@@ -481,6 +531,7 @@ def main() -> int:
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     start = time.perf_counter()
     rows = bench(args.runs)
+    info["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     progress(f"total {time.perf_counter() - start:.1f}s\n")
     RESULTS_MD.write_text(results_md(rows, info, args.runs, when), encoding="utf-8")
     if args.json:

@@ -18,10 +18,10 @@ FOOTERS = (b"[reply with:", b"[from ttal itself")
 
 def recorder_box(
     make_box: Callable[..., Box], out_dir: Path, names: list[str], acks: bool = False,
-    extra_yaml: str = "",
+    **kwargs: Any,
 ) -> Box:  # fmt: skip
-    """A sandbox whose managers `names` each run tests/recorder.py, writing to
-    out_dir/<name>.hex (the runtime's {workdir} is the agent's own directory)."""
+    """A sandbox whose managers `names` each run tests/recorder.py, writing what they read
+    to out_dir/<name>.hex. `kwargs` go to sandbox.build."""
     out_dir.mkdir(parents=True, exist_ok=True)
     command = shlex.join([sys.executable, str(RECORDER), "--out", f"{out_dir}/AGENT.hex"])
     command += " --acks" if acks else ""
@@ -30,7 +30,7 @@ def recorder_box(
         for n in names
     )
     agents = "\n".join(f"{n}: {{role: manager, runtime: rec-{n}}}" for n in names)
-    return make_box(runtimes_yaml=runtimes, agents_yaml=agents, extra_yaml=extra_yaml)
+    return make_box(runtimes_yaml=runtimes, agents_yaml=agents, **kwargs)
 
 
 def send(
@@ -56,7 +56,7 @@ def recorded(path: Path) -> list[bytes]:
     """Every line the recorder read, as bytes."""
     if not path.exists():
         return []
-    return [bytes.fromhex(h) for h in path.read_text(encoding="ascii").split()]
+    return [bytes.fromhex(h) for h in path.read_text(encoding="ascii").splitlines()]
 
 
 def body_of(lines: list[bytes], message_id: int) -> list[str] | None:

@@ -7,11 +7,11 @@ and appends each line, as hex, to LINES.hex: one line of input per line of outpu
 test can compare bytes. It runs no other program.
 
 With --acks it also acts as an acknowledging recipient, the way a real runtime's hook would:
-when a whole message (its `[ttal #N from X]` header through its reply hint) has arrived, it
-appends `MSG <id>` to LINES.hex.msgs and only then acknowledges the id in ttal's state
-(`ttal.mesh.ack`, in-process). A message that is delivered again (ttal re-sends what was
-never acknowledged to a restarted recipient) and was already recorded is noted as `DUP <id>`
-and not recorded twice: the recipient's half of exactly-once.
+it reports idle once at start (then `ttal up` may type in), and when a whole message (its
+`[ttal #N from X]` header through its reply hint) has arrived, it appends `MSG <id>` to
+LINES.msgs and only then acknowledges the id (`ttal.mesh.ack`, in-process). A message typed
+again (ttal re-sends what a dead pane never acknowledged) that was already recorded is
+noted as `DUP <id>` and not recorded twice: the recipient's half of exactly-once.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ class Acker:
         self.seen = {int(line.split()[1]) for line in _lines(log) if line.startswith("MSG ")}
         self.current: int | None = None
         self.mesh.ack(self.app, [])  # says "I acknowledge": ttal may re-send to me
+        from ttal.commands.agents import report
+
+        report(self.app, "idle")  # ready for input, as a runtime's hook says it
 
     def line(self, raw: bytes) -> None:
         header = HEADER.match(raw)
