@@ -91,9 +91,17 @@ def test_resends_are_dropped(team: Box) -> None:
     assert first["status"] == "queued" and again == {**again, "id": 0, "status": "duplicate"}
     keyed = [sent(send(team, "mgr", f"attempt {n}", "--key", "K1")) for n in (1, 2)]
     assert [k["status"] for k in keyed] == ["queued", "duplicate"]
-    assert [m[2] for m in messages(team)] == ["same words", "attempt 1"]
     other = sent(send(team, "boss", "same words"))  # another recipient: another message
-    assert other["status"] == "queued"
+    # A key is its sender's, per recipient: nobody else's K1 drops these.
+    to_boss = sent(send(team, "boss", "attempt 1", "--key", "K1"))
+    as_mgr = {"TTAL_AGENT": "mgr", "TTAL_ROLE": "manager"}
+    from_mgr = sent(send(team, "boss", "from mgr", "--key", "K1", env=as_mgr))
+    assert [r["status"] for r in (other, to_boss, from_mgr)] == ["queued"] * 3
+    assert messages(team) == [
+        ("human", "mgr", "same words"), ("human", "mgr", "attempt 1"),
+        ("human", "boss", "same words"), ("human", "boss", "attempt 1"),
+        ("mgr", "boss", "from mgr"),
+    ]  # fmt: skip
 
 
 def test_refusals_write_nothing(team: Box) -> None:
@@ -247,3 +255,13 @@ def by_hand_sql(box: Box, sql: str, *args: Any) -> None:
             db.execute(sql, args)
     finally:
         db.close()
+
+
+def test_unread_is_not_hidden_by_the_limit(team: Box) -> None:
+    as_mgr = {"TTAL_AGENT": "mgr", "TTAL_ROLE": "manager"}
+    older, newer = (sent(send(team, "human", b, env=as_mgr))["id"] for b in ("older", "newer"))
+    team.ttal("inbox", "human", "--limit", "1", check=True)  # a person reads the newest
+    proc = team.ttal("inbox", "human", "--unread", "--limit", "1", "--json", check=True)
+    assert [m["id"] for m in json.loads(proc.stdout)["messages"]] == [older]
+    assert [m["status"] for m in inbox(team, "human")] == ["read", "read"]
+    assert newer > older

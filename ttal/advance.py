@@ -6,6 +6,7 @@ the task and does only what is missing, so 16 racing calls give exactly one work
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from ttal.errors import Exit, Forbidden, NotFound, Waiting
 from ttal.pipeline import Action, Step, current_stage, next_step
 from ttal.workflow import branch_unreviewed, pipeline_for, resolve_task, task_view
 
+FULL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_TURNS = 12
 # After these the stage belongs to an agent. Going on in this process could act as that
 # agent (an assignment made while the assignee reports idle would complete its own stage).
@@ -43,7 +45,8 @@ class Outcome:
 
 def go(app: App, ref: str | None, note: str = "") -> Outcome:
     hooks_install.refresh_rules(app.cfg)
-    uuid = resolve_task(app, ref)["uuid"]
+    # A full uuid needs no lookup: the loop reads the task under its lock anyway.
+    uuid = ref if ref and FULL_UUID.match(ref) else resolve_task(app, ref)["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
         return _drive(app, uuid, note)
 

@@ -34,7 +34,9 @@ class App:
 
     @cached_property
     def tw(self) -> Taskwarrior:
-        return Taskwarrior(self.cfg.taskrc, self.cfg.task_data, self.lock_dir)
+        from ttal.hooks_install import rules_dict
+
+        return Taskwarrior(self.cfg.taskrc, self.cfg.task_data, self.lock_dir, rules_dict(self.cfg))
 
     @cached_property
     def tmux(self) -> Tmux:

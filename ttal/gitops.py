@@ -80,17 +80,22 @@ def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
         if existing[str(path)] != f"refs/heads/{branch}":
             raise PreconditionFailed(f"{path} is a worktree of another branch", hint="remove it")
         return False
-    git(repo, "worktree", "prune")
     if path.exists() and any(path.iterdir()):
         raise PreconditionFailed(
             f"{path} exists and is not a worktree of {branch}; nothing was changed",
             hint="move it away, or run `ttal gc`",
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    if rev(repo, f"refs/heads/{branch}"):
-        check(git(repo, "worktree", "add", str(path), branch), "git worktree add")
-    else:
-        check(git(repo, "worktree", "add", "-b", branch, str(path), base), "git worktree add")
+    # The usual case first (a new branch), then the rarer ones: one git call, not four.
+    result = git(repo, "worktree", "add", "-b", branch, str(path), base)
+    if not result.ok and "already exists" in result.err:  # the branch survived a crash
+        result = git(repo, "worktree", "add", str(path), branch)
+    if not result.ok and "already registered" in result.err:  # a stale record of the path
+        git(repo, "worktree", "prune")
+        result = git(repo, "worktree", "add", str(path), branch)
+    if not result.ok:
+        check_repo(repo, base)  # a clearer error for a missing repo or base
+        check(result, "git worktree add")
     return True
 
 

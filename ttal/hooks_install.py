@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import ttal
 from ttal.config import Config
@@ -18,6 +19,11 @@ def hook_source_dir() -> Path:
     pkg = Path(ttal.__file__).resolve().parent
     bundled = pkg / "_hooks"  # wheel installs
     return bundled if bundled.is_dir() else pkg.parent / "hooks"
+
+
+def rules_dict(cfg: Config) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(rules_json(cfg))
+    return data
 
 
 def rules_json(cfg: Config) -> str:

@@ -25,10 +25,10 @@ class SessionPlan:
     read_only: bool = False
 
 
-def start_session(app: App, plan: SessionPlan) -> str:
-    """Start the session unless it already runs. Returns the runtime session id used
-    ("" when the session was already running)."""
-    if app.tmux.has(plan.name):
+def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) -> str:
+    """Start the session unless it already runs (`running`: the sessions, if the caller just
+    listed them). Returns the runtime session id used ("" when it was already running)."""
+    if plan.name in running if running is not None else app.tmux.has(plan.name):
         return ""
     app.run_dir.mkdir(parents=True, exist_ok=True)
     prompt_file = app.run_dir / f"{plan.name}.prompt.md"

@@ -29,12 +29,12 @@ def _meta(task: dict[str, Any], stage: Stage, rnd: int = 0) -> dict[str, Any]:
 def spawn_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
     uuid, short = task["uuid"], task["uuid"][:8]
     project = project_for(app, task)
-    gitops.check_repo(project.repo, project.base)
     agent = app.cfg.agent(stage.agent) if stage.agent else None
     if agent is None:
         raise PreconditionFailed(f"stage {stage.name} names no worker agent", hint="set its agent:")
     name = worker_session_name(uuid)
-    busy = [s for s in app.tmux.sessions() if s.startswith("w-") and s != name]
+    running = set(app.tmux.sessions())
+    busy = [s for s in running if s.startswith("w-") and s != name]
     if len(busy) >= app.cfg.limits.max_workers:
         raise Waiting(f"{len(busy)} workers running (limits.max_workers); task {short} waits")
     branch = task.get("ttal_branch") or gitops.branch_name(short, task.get("description", ""))
@@ -49,13 +49,13 @@ def spawn_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
         gitops.ensure_worktree(project.repo, worktree, branch, project.base)
     prompt = prompts.worker_prompt(task, stage, project.base, branch)
     plan = SessionPlan(name, "worker", agent.runtime, worktree, prompt, uuid, _meta(task, stage))
-    session_id = start_session(app, plan)
+    session_id = start_session(app, plan, running)
     updates: dict[str, str] = {"ttal_session": name, "ttal_stage": stage.name}
     if session_id:
         updates["ttal_session_id"] = session_id
-    app.tw.set(uuid, **updates)
     if not task.get("start"):
-        app.tw.start(uuid)
+        updates["start"] = "now"  # `task start` in the same write
+    app.tw.set(uuid, **updates)
     app.state.event("spawned", uuid, app.caller.name, f"{name} on {branch}")
     return f"spawned worker {name} on {branch} ({worktree})"
 

@@ -14,9 +14,12 @@ from ttal.errors import UsageError
 
 def inbox(app: App, agent: str, unread_only: bool, limit: int) -> dict[str, Any]:
     name = agent or ("human" if app.caller.is_person else app.caller.name)
-    messages = app.state.messages(name, limit=limit)
+    # --unread filters before the limit: an unread message older than the newest `limit`
+    # messages is still unread.
+    messages = app.state.messages(name, limit=0 if unread_only else limit)
     if unread_only:
         messages = [m for m in messages if not (m.read or (m.delivered and name != "human"))]
+        messages = messages[-limit:] if limit else messages
     rows = [m.as_dict() for m in messages]
     for row in rows:
         row["when"] = time.strftime("%m-%d %H:%M:%S", time.localtime(row["ts"]))

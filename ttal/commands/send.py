@@ -90,7 +90,10 @@ def _task_session_exists(app: App, name: str) -> bool:
 
 
 def _post_and_deliver(app: App, to: str, body: str, key: str, task: str) -> dict[str, Any]:
-    message_id = mesh.post(app, to, body, key=key, task=task)
+    # A --key is its sender's, per recipient: two senders (or one sender writing to two
+    # recipients) who pick the same key must not drop each other's messages.
+    scoped = f"send:{app.caller.name}:{to}:{key}" if key else ""
+    message_id = mesh.post(app, to, body, key=scoped, task=task)
     if not message_id:
         return {"id": 0, "to": to, "status": "duplicate", "detail": "a resend; not sent again"}
     delivered = mesh.deliver(app, to) > 0
