@@ -84,18 +84,9 @@ def go(
     json: JsonOpt = False,
 ) -> None:
     """Do the next step of a task's pipeline: spawn, advance, review, merge. Safe to repeat."""
-    from ttal.advance import go as run_go
+    from ttal.commands.go import run
 
-    outcome = run_go(_app(), task, note)
-    if json:
-        output.emit_json(outcome.as_dict())
-    else:
-        output.say(f"task {outcome.task[:8]} ({outcome.description})")
-        for line in outcome.did:
-            output.say(f"  done: {line}")
-        if outcome.message:
-            output.say(f"  now:  {outcome.message}")
-    _finish(outcome.exit_code)
+    _finish(run(task, note, json))
 
 
 @review_app.command("approve")
@@ -196,11 +187,9 @@ def send(
 ) -> None:
     """Send a message. Stored first; typed into the recipient's session, or queued while it
     is offline or busy. Never lost, never twice."""
-    from ttal.commands.send import read_body
-    from ttal.commands.send import send as run_send
+    from ttal.commands.send import run_send
 
-    result = run_send(_app(), to, read_body(message), key)
-    _message_result(result, json)
+    _finish(run_send(to, message, key, json))
 
 
 @app.command()
@@ -210,21 +199,9 @@ def alert(
     json: JsonOpt = False,
 ) -> None:
     """From a worker or review lead: ask the manager (or person) that spawned your task."""
-    from ttal.commands.send import alert as run_alert
-    from ttal.commands.send import read_body
+    from ttal.commands.send import run_alert
 
-    result = run_alert(_app(), read_body(message), key)
-    _message_result(result, json)
-
-
-def _message_result(result: dict[str, Any], json: bool) -> None:
-    if json:
-        output.emit_json(result)
-    elif result["status"] == "duplicate":
-        output.say(f"not sent again: {result['detail']}")
-    else:
-        output.say(f"message #{result['id']} to {result['to']}: {result['status']} "
-                   f"({result['detail']})")  # fmt: skip
+    _finish(run_alert(message, key, json))
 
 
 @app.command()
@@ -323,11 +300,9 @@ def report(
 ) -> None:
     """The runtime's idle/busy signal (called by Claude Code's hooks and scripted agents).
     Going idle delivers what was queued."""
-    from ttal.commands.agents import report as run_report
+    from ttal.commands.agents import run_report
 
-    result = run_report(_app(), state, agent)
-    if json:
-        output.emit_json(result)
+    _finish(run_report(state, agent, json))
 
 
 @app.command()

@@ -14,6 +14,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     try:
+        from ttal.fastpath import runner
+
+        fast = runner(args)
+        if fast is not None:
+            return fast()
         from ttal.cli import app
 
         # Without standalone mode typer *returns* the code of a `typer.Exit` (e.g. 16 for

@@ -201,3 +201,12 @@ def deliver_loop(app: App, interval: float, say: Any) -> None:
 
 def session_workdir(app: App, agent: Agent) -> Path:
     return agent.workdir or app.cfg.state_dir / "agents" / agent.name
+
+
+def run_report(state: str, agent: str, as_json: bool) -> int:
+    from ttal import output
+
+    result = report(App.load(), state, agent)
+    if as_json:
+        output.emit_json(result)
+    return 0

@@ -115,3 +115,25 @@ def _why(app: App, to: str, delivered: bool) -> str:
     if mesh.is_busy(app, to):
         return f"{to} is busy; delivered when it is idle"
     return "queued"
+
+
+def print_result(result: dict[str, Any], as_json: bool) -> None:
+    from ttal import output
+
+    if as_json:
+        output.emit_json(result)
+    elif result["status"] == "duplicate":
+        output.say(f"not sent again: {result['detail']}")
+    else:
+        output.say(f"message #{result['id']} to {result['to']}: {result['status']} "
+                   f"({result['detail']})")  # fmt: skip
+
+
+def run_send(to: str, message: str | None, key: str, as_json: bool) -> int:
+    print_result(send(App.load(), to, read_body(message), key), as_json)
+    return 0
+
+
+def run_alert(message: str | None, key: str, as_json: bool) -> int:
+    print_result(alert(App.load(), read_body(message), key), as_json)
+    return 0
