@@ -14,6 +14,7 @@ from ttal import finish, hooks_install, locks, routing, steps
 from ttal.app import App
 from ttal.errors import Exit, Forbidden, NotFound, Waiting
 from ttal.pipeline import Action, Step, current_stage, next_step
+from ttal.recover import recover
 from ttal.workflow import branch_unreviewed, pipeline_for, resolve_task, task_view
 
 FULL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -48,7 +49,10 @@ def go(app: App, ref: str | None, note: str = "") -> Outcome:
     # A full uuid needs no lookup: the loop reads the task under its lock anyway.
     uuid = ref if ref and FULL_UUID.match(ref) else resolve_task(app, ref)["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        return _drive(app, uuid, note)
+        settled = recover(app, uuid)  # what a crashed run of this task left half done
+        outcome = _drive(app, uuid, note)
+    outcome.did[:0] = [f"recovered #{s['id']} {s['action']}: {s['note']}" for s in settled]
+    return outcome
 
 
 def _drive(app: App, uuid: str, note: str) -> Outcome:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ttal import gitops, locks
+from ttal import faults, gitops, journal, locks
 from ttal.app import App
 from ttal.errors import MergeConflict, PreconditionFailed
 from ttal.mesh import tell
@@ -28,11 +29,15 @@ def merge_task(app: App, task: dict[str, Any], stage: Stage) -> str:
     with locks.held(locks.repo_lock(app.lock_dir, project.repo)):
         base_tip = gitops.rev(project.repo, f"refs/heads/{project.base}")
         try:
-            result = gitops.merge(project.repo, branch, project.base, message)
+            with journal.intent(app, "merge", f"merge:{branch}", uuid, repo=str(project.repo),
+                                base=project.base, branch=branch) as intent_id:  # fmt: skip
+                record = partial(journal.update, app, intent_id)
+                result = gitops.merge(project.repo, branch, project.base, message, record)
         except MergeConflict as err:
             _report_conflict(app, task, str(err.message), base_tip)
             raise
     app.tw.add_tags(uuid, [stage.tag])
+    faults.point("merge.tagged")
     how = "was already on" if result.already else "merged into"
     app.state.event("merged", uuid, app.caller.name, f"{branch} {how} {project.base}")
     return f"{branch} {how} {project.base} ({result.commit[:10]}); +{stage.tag}"
@@ -64,6 +69,7 @@ def finish(app: App, task: dict[str, Any]) -> str:
     )
     if tell(app, spawner, text, key=f"merged:{task['uuid']}", task=task["uuid"], sender="ttal"):
         did.append(f"told {spawner}")
+    faults.point("finish.told")
     if task.get("status") == "pending":
         app.tw.done(task["uuid"])
         did.append("task done")
@@ -77,8 +83,10 @@ def cleanup(app: App, task: dict[str, Any]) -> list[str]:
     ours = [s for s in app.tmux.sessions() if s == f"w-{short}" or s.startswith(f"r-{short}-")]
     # Our own session last: killing it first would end this very command.
     for name in sorted(ours, key=lambda s: s == app.caller.name):
-        if app.tmux.kill(name):
-            did.append(f"killed {name}")
+        with journal.intent(app, "session.kill", f"kill:{name}", task["uuid"], name=name):
+            if app.tmux.kill(name):
+                did.append(f"killed {name}")
+    faults.point("cleanup.sessions")
     project = project_for(app, task)
     branch = str(task.get("ttal_branch") or "")
     worktree = Path(str(task.get("ttal_worktree") or ""))
@@ -86,10 +94,17 @@ def cleanup(app: App, task: dict[str, Any]) -> list[str]:
     if tip and not gitops.is_ancestor(project.repo, tip, f"refs/heads/{project.base}"):
         return [*did, f"kept {branch}: it has commits not on {project.base}"]
     with locks.held(locks.repo_lock(app.lock_dir, project.repo)):
-        if str(worktree) != "." and gitops.remove_worktree(project.repo, worktree):
-            did.append(f"removed worktree {worktree}")
-        elif worktree.is_dir() and str(worktree) != ".":
-            did.append(f"kept worktree {worktree}: uncommitted changes")
-        if branch and gitops.delete_merged_branch(project.repo, branch, project.base):
-            did.append(f"deleted branch {branch}")
+        if str(worktree) != "." and worktree.is_dir():
+            with journal.intent(app, "worktree.remove", f"rm:{worktree}", task["uuid"],
+                                path=str(worktree), repo=str(project.repo)):  # fmt: skip
+                removed = gitops.remove_worktree(project.repo, worktree)
+            did.append(f"removed worktree {worktree}" if removed else
+                       f"kept worktree {worktree}: uncommitted changes")  # fmt: skip
+        faults.point("cleanup.worktree")
+        if branch and tip:
+            with journal.intent(app, "branch.delete", f"rm:{branch}", task["uuid"],
+                                repo=str(project.repo), branch=branch, tip=tip):  # fmt: skip
+                if gitops.delete_merged_branch(project.repo, branch, project.base):
+                    did.append(f"deleted branch {branch}")
+        faults.point("cleanup.branch")
     return did

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ttal import faults
 from ttal.errors import ExternalError, MergeConflict, PreconditionFailed
 from ttal.proc import Result, check, run
 
@@ -116,10 +118,17 @@ class MergeResult:
     already: bool
 
 
-def merge(repo: Path, branch: str, base: str, message: str) -> MergeResult:
+def merge(
+    repo: Path,
+    branch: str,
+    base: str,
+    message: str,
+    record: Callable[..., None] = lambda **_: None,
+) -> MergeResult:
     """Merge branch into base without touching any worktree but base's own checkout.
 
     Refuses, changing nothing, on conflicts, on a moved base, or on a dirty base checkout.
+    `record` gets the facts a crash recovery needs (old, new, checkout) before they matter.
     """
     base_ref, tip = f"refs/heads/{base}", rev(repo, f"refs/heads/{branch}")
     old = rev(repo, base_ref)
@@ -139,15 +148,18 @@ def merge(repo: Path, branch: str, base: str, message: str) -> MergeResult:
     new = check(
         git(repo, "commit-tree", tree, "-p", old, "-p", tip, "-m", message, env=env), "commit-tree"
     ).out.strip()
+    record(old=old, new=new, checkout=str(checkout) if checkout else "")
     swap = git(repo, "update-ref", "-m", f"ttal: {message}", base_ref, new, old)
     if not swap.ok:
         raise MergeConflict(
             f"{base} moved while merging {branch}; nothing was changed",
             hint="run `ttal go` again to re-check against the new base",
         )
+    faults.point("merge.cas")
     if checkout:
         # The base ref moved under a checkout; bring its index and files along.
         check(git(checkout, "read-tree", "-m", "-u", old, new), f"updating checkout {checkout}")
+    faults.point("merge.checkout")
     return MergeResult(new, already=False)
 
 

@@ -27,6 +27,13 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, delivered_ts);
 CREATE INDEX IF NOT EXISTS messages_digest ON messages(digest, ts);
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, key TEXT NOT NULL, action TEXT NOT NULL,
+    task TEXT NOT NULL DEFAULT '', tier TEXT NOT NULL, blast TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}', pid INTEGER NOT NULL, state TEXT NOT NULL,
+    done_ts REAL, note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS intents_state ON intents(state, key);
 CREATE TABLE IF NOT EXISTS assign_queue (
     task TEXT NOT NULL, stage TEXT NOT NULL, role TEXT NOT NULL, ts REAL NOT NULL,
     PRIMARY KEY (task, stage)

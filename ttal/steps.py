@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ttal import gitops, locks, prompts
+from ttal import faults, gitops, journal, locks, prompts
 from ttal.app import App
 from ttal.errors import PreconditionFailed, Waiting
 from ttal.mesh import tell
@@ -45,11 +45,26 @@ def spawn_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
     missing = {k: v for k, v in facts.items() if not task.get(k)}
     if missing:  # recorded first, so a crash later still knows where the work lives
         app.tw.set(uuid, **missing)
-    with locks.held(locks.repo_lock(app.lock_dir, project.repo)):
+    faults.point("spawn.facts")
+    with (
+        locks.held(locks.repo_lock(app.lock_dir, project.repo)),
+        journal.intent(
+            app,
+            "worktree.add",
+            f"wt:{worktree}",
+            uuid,
+            path=str(worktree),
+            repo=str(project.repo),
+            branch=branch,
+        ),  # fmt: skip
+    ):
         gitops.ensure_worktree(project.repo, worktree, branch, project.base)
+    faults.point("spawn.worktree")
     prompt = prompts.worker_prompt(task, stage, project.base, branch)
     plan = SessionPlan(name, "worker", agent.runtime, worktree, prompt, uuid, _meta(task, stage))
-    session_id = start_session(app, plan, running)
+    with journal.intent(app, "session.start", f"session:{name}", uuid, name=name):
+        session_id = start_session(app, plan, running)
+    faults.point("spawn.session")
     updates: dict[str, str] = {"ttal_session": name, "ttal_stage": stage.name}
     if session_id:
         updates["ttal_session_id"] = session_id
@@ -110,6 +125,7 @@ def complete_work(app: App, task: dict[str, Any], stage: Stage, note: str) -> st
     if note:
         app.tw.annotate(task["uuid"], f"{stage.name} by {app.caller.name}: {note}")
     app.tw.add_tags(task["uuid"], [stage.tag])
+    faults.point("advance.coded")
     app.state.event("tagged", task["uuid"], app.caller.name, stage.tag)
     return f"+{stage.tag}"
 
@@ -125,12 +141,14 @@ def _start_reviewer(app: App, task: dict[str, Any], stage: Stage, rnd: int) -> s
         worktree = project.repo
     plan = SessionPlan(name, "reviewer", agent.runtime, worktree, prompt, task["uuid"],
                        _meta(task, stage, rnd), read_only=True)  # fmt: skip
-    start_session(app, plan)
+    with journal.intent(app, "session.start", f"session:{name}", task["uuid"], name=name):
+        start_session(app, plan)
     return name
 
 
 def spawn_reviewer(app: App, task: dict[str, Any], stage: Stage) -> str:
     name = _start_reviewer(app, task, stage, 1)
+    faults.point("advance.reviewer")
     app.tw.modify(task["uuid"], f"ttal_reviewer:{name}", "ttal_review:reviewing", "ttal_round:1",
                   f"+{stage.review_tag}")  # fmt: skip
     app.state.event("review-started", task["uuid"], app.caller.name, name)

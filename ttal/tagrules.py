@@ -38,6 +38,8 @@ def loads(text: str) -> Any:
         import json
 
         return json.loads(text)
+
+
 # UDAs that record a person's decision; an agent must never write them.
 PERSON_ONLY_UDAS = ("ttal_approved",)
 

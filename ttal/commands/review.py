@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ttal import advance, gitops, locks, prompts
+from ttal import advance, faults, gitops, locks, prompts
 from ttal.app import App
 from ttal.errors import Forbidden, PreconditionFailed
 from ttal.mesh import tell
@@ -52,6 +52,7 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> dict[st
             if stage.approve_tag not in view.tags:
                 changes.append(f"+{stage.approve_tag}")
             app.tw.modify(uuid, *changes)
+            faults.point("review.approved")
             app.tw.annotate(uuid, f"review {stage.name}: {text}")
             app.state.event("approved", uuid, app.caller.name, text)
     if continue_in_background:

@@ -1,0 +1,28 @@
+"""Fault injection for the crash tests: `TTAL_FAULT=<point>` kills ttal at that point, as a
+`kill -9` would (no cleanup, no finally blocks). Off unless the variable is set."""
+
+from __future__ import annotations
+
+import os
+
+# Every point the crash test covers, in pipeline order (README "Reliability" lists them).
+POINTS = (
+    "spawn.facts",  # task facts recorded, no worktree yet
+    "spawn.worktree",  # worktree made, no session
+    "spawn.session",  # session started, task not yet updated
+    "advance.coded",  # +coded, no review lead
+    "advance.reviewer",  # review lead started, +reviewing not yet added
+    "review.approved",  # +lgtm, before the merge is started
+    "merge.cas",  # base branch moved, its checkout not yet updated
+    "merge.checkout",  # checkout updated, +merged not yet added
+    "merge.tagged",  # +merged, nothing cleaned up
+    "cleanup.sessions",  # sessions killed, worktree still there
+    "cleanup.worktree",  # worktree removed, branch still there
+    "cleanup.branch",  # branch deleted, spawner not told
+    "finish.told",  # spawner told, task not yet done
+)
+
+
+def point(name: str) -> None:
+    if os.environ.get("TTAL_FAULT") == name:
+        os._exit(137)
