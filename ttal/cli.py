@@ -323,3 +323,123 @@ def deliver(
             output.say(f"delivered {sum(counts.values())} message(s)")
         return
     deliver_loop(app_, interval, output.say)
+
+
+journal_app = typer.Typer(help="The action journal: intents a crash left open, and settling them.")
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.callback(invoke_without_command=True)
+def journal_list(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """List pending and flagged intents (external mutations not known to be finished)."""
+    if ctx.invoked_subcommand:
+        return
+    from ttal.journal import listing
+
+    rows = [i.as_dict() for i in listing(_app())]
+    if json:
+        output.emit_json(rows)
+        return
+    for row in rows:
+        row["detail"] = ", ".join(f"{k}={v}" for k, v in row["detail"].items())[:70]
+    cols = ["id", "state", "action", "tier", "blast", "task", "note", "detail"]
+    output.say(output.table(rows, cols, title="Open intents"))
+
+
+@journal_app.command("resolve")
+def journal_resolve(
+    intent_id: Annotated[int, typer.Argument(help="The intent's id (from `ttal journal`).")],
+    note: Annotated[str, typer.Option(help="What you checked or did.")] = "",
+) -> None:
+    """Settle a flagged intent by hand, once you have checked the world yourself."""
+    from ttal.journal import resolve
+
+    item = resolve(_app(), intent_id, note)
+    output.say(f"intent #{item.id} ({item.action}) resolved")
+
+
+@app.command()
+def recover(json: JsonOpt = False) -> None:
+    """Settle every intent a crash left pending: check the world, then complete, skip or
+    flag each. `ttal go` does this for its own task."""
+    from ttal.recover import recover as run_recover
+
+    settled = run_recover(_app())
+    if json:
+        output.emit_json(settled)
+        return
+    for item in settled:
+        output.say(f"#{item['id']} {item['action']}: {item['state']}: {item['note']}")
+    if not settled:
+        output.say("nothing to recover")
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option(help="Show what would go; change nothing.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Remove what finished tasks left: their sessions, clean worktrees and merged branches
+    (unmerged ones are archived under refs/ttal/archive/), and stale lock files."""
+    from ttal.commands.gc import gc as run_gc
+
+    items = [item.as_dict() for item in run_gc(_app(), dry_run)]
+    if json:
+        output.emit_json(items)
+        return
+    title = "ttal gc --dry-run (nothing was changed)" if dry_run else "ttal gc"
+    output.say(output.table(items, ["kind", "name", "action", "reason"], title=title))
+
+
+@app.command()
+def heartbeat(
+    note: Annotated[str, typer.Argument(help="What you are doing (optional).")] = "",
+    agent: Annotated[str, typer.Option(help="Whose (default: this session's).")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """From an agent: "still working". `ttal watch` counts it as activity, so a long quiet
+    step is not reported as stuck."""
+    from ttal.commands.watch import heartbeat as run_heartbeat
+
+    result = run_heartbeat(_app(), note, agent)
+    if json:
+        output.emit_json(result)
+
+
+@app.command()
+def watch(
+    once: Annotated[bool, typer.Option(help="One pass, then exit (for cron and tests).")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 10.0,
+    json: JsonOpt = False,
+) -> None:
+    """The watchdog: restart dead agents (within limits, with backoff), alert spawners about
+    deaths, stuck agents and idle workers with uncommitted changes, and deliver what was
+    queued. Records each task's health in its ttal_health UDA. A loop; ^C stops."""
+    from ttal.commands.watch import watch_loop, watch_pass
+
+    if once:
+        rows = watch_pass(_app())
+        if json:
+            output.emit_json(rows)
+        else:
+            output.say(_watch_table(rows))
+        return
+
+    def show(rows: list[dict[str, Any]]) -> None:  # a quiet pass prints nothing
+        import json as jsonlib
+
+        news = [r for r in rows if r["did"] or r["health"] not in ("", "ok")]
+        if json:
+            output.say(jsonlib.dumps(rows, default=str))  # one line per pass
+        elif news:
+            output.say(_watch_table(news))
+
+    watch_loop(_app(), max(interval, 0.1), show, lambda text: output.warn(f"ttal: {text}"))
+
+
+def _watch_table(rows: list[dict[str, Any]]) -> str:
+    import time
+
+    shown = [{**r, "task": r["task"][:8], "did": "; ".join(r["did"])} for r in rows]
+    cols = ["agent", "kind", "task", "state", "health", "did"]
+    return output.table(shown, cols, title=f"ttal watch {time.strftime('%H:%M:%S')}")

@@ -25,4 +25,7 @@ POINTS = (
 
 def point(name: str) -> None:
     if os.environ.get("TTAL_FAULT") == name:
+        if log := os.environ.get("TTAL_FAULT_LOG"):  # proof for the tests that it fired
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"{name} {os.getpid()}\n")
         os._exit(137)

@@ -116,13 +116,21 @@ def resolve(app: App, intent_id: int, note: str) -> Intent:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return pid != 0
+    # A killed ttal whose parent is gone can stay a zombie where nothing reaps orphans
+    # (seen in containers): it answers kill(0) but will never finish its intent.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def stale(app: App, task: str = "") -> list[Intent]:
