@@ -153,6 +153,10 @@ def status(json: JsonOpt = False) -> None:
     output.say("")
     output.say(output.table(data["sessions"], ["session", "kind"],
                             title=f"Sessions (tmux -L {data['socket']})"))  # fmt: skip
+    if data["queue"]:
+        output.say("")
+        output.say(output.table(data["queue"], ["position", "task", "project", "reason"],
+                                title="Waiting to spawn (started by `ttal watch`)"))  # fmt: skip
 
 
 @app.command()

@@ -26,6 +26,8 @@ class Project:
     name: str
     repo: Path
     base: str = "main"
+    max_workers: int = 0  # 0: only the global limit applies
+    spawn_spacing: float = 0.0  # seconds between two spawns in this project
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Runtime:
     command: str = ""  # executable (claude/codex) or template (command)
     args: tuple[str, ...] = ()
     script: Path | None = None  # scripted runtime only
+    spawn_spacing: float = 0.0  # seconds between two launches of this runtime (rate limits)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Agent:
 class Limits:
     max_workers: int = 16
     stuck_after: int = 900  # seconds busy with no pane output before an agent counts as stuck
+    restart_limit: int = 3  # `ttal watch` restarts a dead agent at most this often, then alerts
+    restart_backoff: int = 30  # seconds before its second restart; doubled for each one after
 
 
 @dataclass(frozen=True)
@@ -235,13 +240,19 @@ class _Parser:
             key = f"projects.{name}"
             self.name(name, key)
             data = self.mapping(body, key)
-            self.unknown_keys(data, {"repo", "base"}, key)
+            self.unknown_keys(data, {"repo", "base", "max_workers", "spawn_spacing"}, key)
             if "repo" not in data:
                 raise self.fail(
                     f"{key}.repo", "missing", "set it to the path of the git repository"
                 )
             base = self.string(data.get("base"), f"{key}.base", "main")
-            out[name] = Project(name, self.path_of(data["repo"], f"{key}.repo"), base)
+            out[name] = Project(
+                name,
+                self.path_of(data["repo"], f"{key}.repo"),
+                base,
+                int(self.seconds(data.get("max_workers"), f"{key}.max_workers")),
+                self.seconds(data.get("spawn_spacing"), f"{key}.spawn_spacing"),
+            )
         return out
 
     def runtimes(self, raw: Any) -> dict[str, Runtime]:
@@ -250,7 +261,7 @@ class _Parser:
             key = f"runtimes.{name}"
             self.name(name, key)
             data = self.mapping(body, key)
-            self.unknown_keys(data, {"kind", "command", "args", "script"}, key)
+            self.unknown_keys(data, {"kind", "command", "args", "script", "spawn_spacing"}, key)
             kind = self.string(data.get("kind"), f"{key}.kind", name)
             if kind not in RUNTIME_KINDS:
                 raise self.fail(
@@ -270,7 +281,8 @@ class _Parser:
                 )
             default_cmd = kind if kind in ("claude", "codex") else ""
             command = str(data.get("command") or default_cmd)
-            out[name] = Runtime(name, kind, command, tuple(args), script)
+            spacing = self.seconds(data.get("spawn_spacing"), f"{key}.spawn_spacing")
+            out[name] = Runtime(name, kind, command, tuple(args), script, spacing)
         for builtin in ("claude", "codex"):
             out.setdefault(builtin, Runtime(builtin, builtin, builtin))
         return out
@@ -305,11 +317,21 @@ class _Parser:
             out[name] = Agent(name, role, runtime, prompt, workdir)
         return out
 
+    def seconds(self, value: Any, key: str) -> float:
+        """A non-negative number (0 when unset)."""
+        if value is None:
+            return 0.0
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise self.fail(key, f"expected a number >= 0, got {value!r}", "e.g. 5")
+        return float(value)
+
     def limits(self, raw: Any) -> Limits:
         data = self.mapping(raw, "limits")
-        self.unknown_keys(data, {"max_workers", "stuck_after"}, "limits")
+        known = (("max_workers", 16, "8"), ("stuck_after", 900, "600"),
+                 ("restart_limit", 3, "3"), ("restart_backoff", 30, "30"))  # fmt: skip
+        self.unknown_keys(data, {k for k, _, _ in known}, "limits")
         values = {}
-        for key, default, example in (("max_workers", 16, "8"), ("stuck_after", 900, "600")):
+        for key, default, example in known:
             value = data.get(key, default)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise self.fail(

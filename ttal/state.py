@@ -34,6 +34,12 @@ CREATE TABLE IF NOT EXISTS intents (
     done_ts REAL, note TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS intents_state ON intents(state, key);
+CREATE TABLE IF NOT EXISTS spawns (
+    ts REAL NOT NULL, task TEXT NOT NULL, project TEXT NOT NULL, runtime TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spawn_queue (
+    task TEXT PRIMARY KEY, project TEXT NOT NULL, ts REAL NOT NULL, reason TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS assign_queue (
     task TEXT NOT NULL, stage TEXT NOT NULL, role TEXT NOT NULL, ts REAL NOT NULL,
     PRIMARY KEY (task, stage)
@@ -45,6 +51,17 @@ CREATE TABLE IF NOT EXISTS agent_status (
     agent TEXT PRIMARY KEY, state TEXT NOT NULL, since REAL NOT NULL,
     seen REAL NOT NULL, source TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS heartbeats (
+    agent TEXT PRIMARY KEY, ts REAL NOT NULL, note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS watch (
+    agent TEXT PRIMARY KEY, health TEXT NOT NULL DEFAULT 'ok',
+    deaths INTEGER NOT NULL DEFAULT 0, restarts INTEGER NOT NULL DEFAULT 0,
+    dead_at REAL NOT NULL DEFAULT 0, restarted_at REAL NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL DEFAULT 0, stuck_at REAL NOT NULL DEFAULT 0,
+    dirty_at REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind, detail);
 """
 
 # Columns added after the first release: (table, column, declaration) for older databases.
@@ -313,6 +330,44 @@ class State:
     def clear_status(self, agent: str) -> None:
         self.db.execute("DELETE FROM agent_status WHERE agent = ?", (agent,))
 
+    def heartbeat(self, agent: str, note: str = "") -> None:
+        """An agent says it is still working. Also refreshes its runtime status's `seen`, so
+        `ttal agents` does not call it stuck either."""
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO heartbeats(agent, ts, note) VALUES (?,?,?) ON CONFLICT(agent) "
+            "DO UPDATE SET ts = excluded.ts, note = excluded.note",
+            (agent, now, note),
+        )
+        self.db.execute("UPDATE agent_status SET seen = ? WHERE agent = ?", (now, agent))
+
+    def heartbeats(self) -> dict[str, tuple[float, str]]:
+        """agent -> (time, note) of its last heartbeat."""
+        rows = self.db.execute("SELECT agent, ts, note FROM heartbeats").fetchall()
+        return {r[0]: (float(r[1]), str(r[2])) for r in rows}
+
+    def started_by(self, agent: str) -> str | None:
+        """Who started persistent agent `agent` with the `ttal up` since its last `ttal down`;
+        None when it is down or was never up. Later `up`s (a restart) keep the first one."""
+        row = self.db.execute(
+            "SELECT actor FROM events WHERE kind = 'up' AND detail = ? AND id > "
+            "(SELECT COALESCE(MAX(id), 0) FROM events WHERE kind = 'down' AND detail = ?) "
+            "ORDER BY id LIMIT 1",
+            (agent, agent),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def watch_record(self, agent: str) -> WatchRecord:
+        cols = ", ".join(WATCH_COLUMNS)
+        row = self.db.execute(f"SELECT {cols} FROM watch WHERE agent = ?", (agent,)).fetchone()
+        return WatchRecord(*row) if row else WatchRecord(agent)
+
+    def save_watch(self, record: WatchRecord) -> None:
+        values = [getattr(record, c) for c in WATCH_COLUMNS]
+        marks = ",".join("?" * len(values))
+        self.db.execute(f"INSERT OR REPLACE INTO watch({', '.join(WATCH_COLUMNS)}) "
+                        f"VALUES ({marks})", values)  # fmt: skip
+
 
 def _message(r: tuple[Any, ...]) -> Message:
     return Message(
@@ -320,3 +375,23 @@ def _message(r: tuple[Any, ...]) -> Message:
         delivered=r[6] is not None, file=r[7], attempted=r[8] is not None,
         read=r[9] is not None, delivered_to=r[10], acked=r[11] is not None,
     )  # fmt: skip
+
+
+WATCH_COLUMNS = ("agent", "health", "deaths", "restarts", "dead_at", "restarted_at", "next_at",
+                 "stuck_at", "dirty_at")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    """What `ttal watch` remembers about one agent between passes (times are epoch seconds,
+    0 when unset)."""
+
+    agent: str
+    health: str = "ok"  # ok, dead or failed (gave up restarting)
+    deaths: int = 0  # deaths seen, ever: each death's alert has its own idempotency key
+    restarts: int = 0  # restarts since it was last stable
+    dead_at: float = 0.0  # when the current death was first seen
+    restarted_at: float = 0.0  # the last restart by the watchdog
+    next_at: float = 0.0  # no restart before this (backoff)
+    stuck_at: float = 0.0  # the last activity of the stuck period already alerted
+    dirty_at: float = 0.0  # since when it is idle with uncommitted changes (warned)

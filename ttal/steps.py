@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ttal import faults, gitops, journal, locks, prompts
+from ttal import faults, gitops, journal, limits, locks, prompts
 from ttal.app import App
-from ttal.errors import PreconditionFailed, Waiting
+from ttal.config import Agent, Project
+from ttal.errors import PreconditionFailed
 from ttal.mesh import tell
 from ttal.pipeline import Stage
 from ttal.sessions import SessionPlan, reviewer_session_name, start_session, worker_session_name
@@ -27,16 +28,24 @@ def _meta(task: dict[str, Any], stage: Stage, rnd: int = 0) -> dict[str, Any]:
 
 
 def spawn_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
-    uuid, short = task["uuid"], task["uuid"][:8]
     project = project_for(app, task)
     agent = app.cfg.agent(stage.agent) if stage.agent else None
     if agent is None:
         raise PreconditionFailed(f"stage {stage.name} names no worker agent", hint="set its agent:")
+    # One spawn at a time: the limits below count what is running, and two spawns must not
+    # both take the last slot.
+    with locks.held(app.lock_dir / "spawn.lock"):
+        return _spawn_worker(app, task, stage, project, agent)
+
+
+def _spawn_worker(
+    app: App, task: dict[str, Any], stage: Stage, project: Project, agent: Agent
+) -> str:
+    uuid, short = task["uuid"], task["uuid"][:8]
     name = worker_session_name(uuid)
     running = set(app.tmux.sessions())
-    busy = [s for s in running if s.startswith("w-") and s != name]
-    if len(busy) >= app.cfg.limits.max_workers:
-        raise Waiting(f"{len(busy)} workers running (limits.max_workers); task {short} waits")
+    if name not in running:
+        limits.check_spawn(app, uuid, project, app.cfg.runtimes[agent.runtime], running)
     branch = task.get("ttal_branch") or gitops.branch_name(short, task.get("description", ""))
     default_wt = app.cfg.worktree_root / project.name / branch.removeprefix("ttal/")
     worktree = Path(task.get("ttal_worktree") or default_wt)
@@ -71,6 +80,8 @@ def spawn_worker(app: App, task: dict[str, Any], stage: Stage) -> str:
     if not task.get("start"):
         updates["start"] = "now"  # `task start` in the same write
     app.tw.set(uuid, **updates)
+    if session_id:
+        limits.record_spawn(app, uuid, project.name, agent.runtime)
     app.state.event("spawned", uuid, app.caller.name, f"{name} on {branch}")
     return f"spawned worker {name} on {branch} ({worktree})"
 

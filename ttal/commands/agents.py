@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ttal import mesh, routing
+from ttal import limits, mesh, routing
 from ttal.app import App
 from ttal.config import Agent
 from ttal.errors import NotFound, UsageError
@@ -54,7 +54,9 @@ def up(app: App, names: list[str]) -> list[dict[str, Any]]:
             continue
         workdir = session_workdir(app, agent)
         workdir.mkdir(parents=True, exist_ok=True)
-        app.state.clear_status(agent.name)  # a new process: no signal until it reports
+        # A new process: until it reports (or its screen settles), deliveries queue. A TUI
+        # that switches its terminal to raw mode may flush what was typed before it did.
+        app.state.set_status(agent.name, "starting", "ttal")
         plan = SessionPlan(agent.name, agent.role, agent.runtime, workdir, manager_prompt(agent),
                            meta={"description": "", "role": agent.role})  # fmt: skip
         start_session(app, plan)
@@ -63,6 +65,9 @@ def up(app: App, names: list[str]) -> list[dict[str, Any]]:
         started.append(agent.name)
     for name in started:
         _wait_ready(app, name)
+        status = app.state.status(name)
+        if status is not None and status.state == "starting":
+            app.state.clear_status(name)  # ready by its screen: no signal from this runtime
     for result in results:
         name = result["agent"]
         if not app.tmux.has(name):
@@ -89,10 +94,11 @@ def _wait_ready(app: App, name: str) -> None:
         status = app.state.status(name)
         if status is not None and status.state == "idle":
             return
+        reported = status is not None and status.state != "starting"
         screen = app.tmux.capture(name, lines=50)
         if screen != last:
             last, stable_since = screen, time.monotonic()
-        elif screen.strip() and time.monotonic() - stable_since > 1.0 and status is None:
+        elif screen.strip() and time.monotonic() - stable_since > 1.0 and not reported:
             return
         time.sleep(0.1)
 
@@ -102,8 +108,9 @@ def down(app: App, names: list[str]) -> list[dict[str, Any]]:
     for agent in _persistent(app, names):
         killed = app.tmux.kill(agent.name)
         app.state.clear_status(agent.name)
-        if killed:
-            app.state.event("down", "", app.caller.name, agent.name)
+        # Recorded even when it was already gone (it died): `ttal watch` restarts an agent
+        # that is up by intent, and must learn that a person wants this one down.
+        app.state.event("down", "", app.caller.name, agent.name)
         results.append({"agent": agent.name, "action": "stopped" if killed else "already down"})
     return results
 
@@ -188,6 +195,8 @@ def deliver_all(app: App) -> dict[str, int]:
     counts = {name: mesh.deliver(app, name) for name in app.state.recipients_with_queue()}
     if app.state.assignments():
         routing.route_queued(app)
+    if limits.queue(app):
+        limits.start_queued(app)
     return counts
 
 

@@ -61,7 +61,11 @@ def status(app: App) -> dict[str, Any]:
             }
         )
     agents = [{"session": s, "kind": _kind(s)} for s in sorted(sessions)]
-    return {"tasks": rows, "sessions": agents, "socket": app.cfg.tmux_socket}
+    from ttal.limits import queue
+
+    waiting = [{"position": i + 1, "task": t, "project": p, "reason": r}
+               for i, (t, p, r) in enumerate(queue(app))]  # fmt: skip
+    return {"tasks": rows, "sessions": agents, "queue": waiting, "socket": app.cfg.tmux_socket}
 
 
 def _alive(name: str, sessions: set[str]) -> str:
