@@ -18,14 +18,31 @@ from pathlib import Path
 def held(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing) for the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _locked(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())  # who holds it, for `ttal gc`
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _locked(path: Path) -> int:
+    """An fd holding the lock on the file `path` names now. `ttal gc` unlinks stale lock
+    files while holding them; a process that opened the file just before would otherwise
+    lock the unlinked inode while the next one locks a new file: two holders."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
         os.close(fd)
 
 

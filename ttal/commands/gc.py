@@ -14,14 +14,16 @@ import fcntl
 import os
 import re
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttal import gitops, locks
+from ttal import gitops, journal, locks
 from ttal.app import App
 from ttal.config import Project
 from ttal.errors import TtalError
+from ttal.proc import check
 
 ARCHIVE = "refs/ttal/archive/"
 FINISHED = ("completed", "deleted")
@@ -39,6 +41,9 @@ class Item:
     task: str = ""  # the task's uuid, when it is known
     ref: str = ""  # the archive ref of an archived branch
 
+    def keep(self, why: str) -> None:
+        self.action, self.reason = "keep", f"{self.reason}; {why}"
+
     def as_dict(self) -> dict[str, str]:
         row = {"kind": self.kind, "name": self.name, "action": self.action, "reason": self.reason}
         return row | {k: v for k, v in (("task", self.task), ("ref", self.ref)) if v}
@@ -46,8 +51,9 @@ class Item:
 
 @dataclass
 class Tasks:
-    """What Taskwarrior says, keyed by short uuid, branch, worktree path and session name.
-    Live (not completed or deleted) tasks protect their keys; finished ones explain why."""
+    """What Taskwarrior says, keyed by short uuid, branch and worktree path (sessions are
+    named after the short uuid). Live (not completed or deleted) tasks protect their keys;
+    finished ones explain why their things go."""
 
     live: set[str] = field(default_factory=set)
     finished: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -75,8 +81,8 @@ class Tasks:
         return f"no task {short}" if short else "no ttal task"
 
 
-def keys(short: str = "", branch: str = "", path: str = "", session: str = "") -> list[str]:
-    pairs = (("short", short), ("branch", branch), ("path", path), ("session", session))
+def keys(short: str = "", branch: str = "", path: str = "") -> list[str]:
+    pairs = (("short", short), ("branch", branch), ("path", path))
     return [f"{kind}:{value}" for kind, value in pairs if value]
 
 
@@ -84,7 +90,6 @@ def _keys_of(task: dict[str, Any]) -> list[str]:
     path = str(task.get("ttal_worktree") or "")
     return keys(task["uuid"][:8], str(task.get("ttal_branch") or ""),
                 os.path.realpath(path) if path else "")  # fmt: skip
-    # sessions are named after the short uuid, so the short key covers them
 
 
 def _short(text: str) -> str:
@@ -92,12 +97,28 @@ def _short(text: str) -> str:
     return match.group(1) if match else ""
 
 
+@dataclass(frozen=True)
+class Run:
+    app: App
+    tasks: Tasks
+    dry_run: bool
+    repo_locks: set[Path] = field(default_factory=set)  # the repo locks this gc takes
+
+    def intent(
+        self, action: str, key: str, item: Item, **detail: str
+    ) -> AbstractContextManager[int]:
+        """Journalled like every other mutation, so `ttal recover` settles a crash mid-gc."""
+        return journal.intent(self.app, action, key, item.task, **detail)
+
+
 def gc(app: App, dry_run: bool = False) -> list[Item]:
-    tasks = Tasks.load(app)
-    items = sweep_sessions(app, tasks, dry_run)
+    run = Run(app, Tasks.load(app), dry_run)
+    items = sweep_sessions(run)
     for repo, projects in _repos(app).items():
-        items += sweep_repo(app, repo, projects, tasks, dry_run)
-    items += sweep_locks(app.lock_dir, dry_run)
+        items += sweep_repo(run, repo, projects)
+    # Skipping the repo locks we take ourselves keeps the dry run exact: the real run has
+    # just written its own pid into them.
+    items += sweep_locks(app.lock_dir, dry_run, skip=run.repo_locks)
     if not dry_run:
         _record(app, items)
     return items
@@ -110,21 +131,28 @@ def _record(app: App, items: list[Item]) -> None:
             app.state.event("gc", item.task, app.caller.name, detail)
 
 
+def _item(run: Run, kind: str, name: str, action: str, found: list[str]) -> Item:
+    task = run.tasks.task(found)
+    return Item(kind, name, action, run.tasks.why(found), task["uuid"] if task else "")
+
+
 # ---- sessions ----------------------------------------------------------------------------
-def sweep_sessions(app: App, tasks: Tasks, dry_run: bool) -> list[Item]:
+def sweep_sessions(run: Run) -> list[Item]:
     """Kill w-*/r-* sessions whose task is not pending. Managers are never touched."""
     items = []
-    names = [s for s in app.tmux.sessions() if s not in app.cfg.agents]
+    tmux = run.app.tmux
+    names = [s for s in tmux.sessions() if s not in run.app.cfg.agents]
     # Our own session last: killing it first would end this very command.
-    for name in sorted(names, key=lambda s: s == app.caller.name):
+    for name in sorted(names, key=lambda s: s == run.app.caller.name):
         match = SESSION_RE.match(name)
         found = keys(short=match.group(1) or match.group(2)) if match else []
-        if not found or tasks.is_live(found):
+        if not found or run.tasks.is_live(found):
             continue
-        task = tasks.task(found)
-        item = Item("session", name, "kill", tasks.why(found), task["uuid"] if task else "")
-        if not dry_run and not app.tmux.kill(name) and app.tmux.has(name):
-            item.action, item.reason = "keep", f"{item.reason}; tmux kill-session failed"
+        item = _item(run, "session", name, "kill", found)
+        if not run.dry_run:
+            with run.intent("session.kill", f"kill:{name}", item, name=name):
+                if not tmux.kill(name) and tmux.has(name):
+                    item.keep("tmux kill-session failed")
         items.append(item)
     return items
 
@@ -137,83 +165,77 @@ def _repos(app: App) -> dict[Path, list[Project]]:
     return by_repo
 
 
-def sweep_repo(
-    app: App, repo: Path, projects: list[Project], tasks: Tasks, dry_run: bool
-) -> list[Item]:
+def sweep_repo(run: Run, repo: Path, projects: list[Project]) -> list[Item]:
     try:
         gitops.check_repo(repo, projects[0].base)
     except TtalError as err:
         return [Item("repo", str(repo), "skip", err.message)]
-    # Parallel `git worktree add/remove` on one repo races (§3.3); the dry run takes no lock,
-    # since taking it writes the lock file.
-    lock = locks.held(locks.repo_lock(app.lock_dir, repo))
-    with contextlib.nullcontext() if dry_run else lock:
-        items, removed = sweep_worktrees(app, repo, projects, tasks, dry_run)
-        items += prune_worktrees(repo, dry_run)
-        items += sweep_branches(repo, projects, tasks, removed, dry_run)
+    # Parallel `git worktree add/remove` on one repo races (§3.3). The dry run takes no lock:
+    # taking it writes the lock file.
+    lock = locks.repo_lock(run.app.lock_dir, repo)
+    run.repo_locks.add(lock)
+    with contextlib.nullcontext() if run.dry_run else locks.held(lock):
+        items, removed = sweep_worktrees(run, repo, projects)
+        items += prune_worktrees(repo, run.dry_run)
+        items += sweep_branches(run, repo, projects, removed)
     return items
 
 
 def _worktree_records(repo: Path) -> Iterator[dict[str, str]]:
-    out = gitops.check(gitops.git(repo, "worktree", "list", "--porcelain"), "git worktree list")
-    for record in out.out.strip().split("\n\n"):
+    out = check(gitops.git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
+    for record in out.strip().split("\n\n"):
         fields = dict(line.partition(" ")[::2] for line in record.splitlines() if line)
         if "worktree" in fields:
             yield fields
 
 
-def _base_of(task: dict[str, Any] | None, projects: list[Project]) -> str:
+def _base_of(run: Run, found: list[str], projects: list[Project]) -> str:
+    """The base of the task's project when it is on this repo, else the repo's first."""
+    task = run.tasks.task(found) or {}
     by_name = {p.name: p.base for p in projects}
-    return by_name.get(str((task or {}).get("project") or ""), projects[0].base)
+    return by_name.get(str(task.get("project") or ""), projects[0].base)
 
 
-def sweep_worktrees(
-    app: App, repo: Path, projects: list[Project], tasks: Tasks, dry_run: bool
-) -> tuple[list[Item], set[str]]:
+def sweep_worktrees(run: Run, repo: Path, projects: list[Project]) -> tuple[list[Item], set[str]]:
     """Remove clean worktrees of finished tasks under worktree_root. Returns the removed."""
-    root = os.path.realpath(app.cfg.worktree_root) + os.sep
+    root = os.path.realpath(run.app.cfg.worktree_root) + os.sep
     items, removed = [], set()
     for record in _worktree_records(repo):
         path = os.path.realpath(record["worktree"])
         if not path.startswith(root) or "prunable" in record or not os.path.isdir(path):
             continue
         branch = record.get("branch", "").removeprefix("refs/heads/")
-        short = _short(branch.removeprefix("ttal/")) or _short(Path(path).name)
-        found = keys(short, branch, path)
-        if tasks.is_live(found):
+        found = keys(_short(branch.removeprefix("ttal/")) or _short(Path(path).name), branch, path)
+        if run.tasks.is_live(found):
             continue
-        task = tasks.task(found)
-        item = Item("worktree", path, "remove", tasks.why(found), task["uuid"] if task else "")
-        _remove_worktree(repo, record, item, _base_of(task, projects), dry_run)
+        item = _item(run, "worktree", path, "remove", found)
+        _remove_worktree(run, repo, record, item, _base_of(run, found, projects))
         removed.update([path] if item.action == "remove" else [])
         items.append(item)
     return items, removed
 
 
-def _remove_worktree(
-    repo: Path, record: dict[str, str], item: Item, base: str, dry_run: bool
-) -> None:
+def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, base: str) -> None:
     """`git worktree remove` without --force: git itself refuses a tree that became dirty
-    after our check, so uncommitted work is never lost."""
-    path = Path(item.name)
+    after our look, so uncommitted work is never lost."""
     try:
-        dirty = gitops.dirty_paths(path)
+        dirty = gitops.dirty_paths(Path(item.name))
     except TtalError as err:
-        item.action, item.reason = "keep", f"{item.reason}; {err.message}"
+        item.keep(err.message)
         return
     head = record.get("HEAD", "")
     if dirty:
         more = f" and {len(dirty) - 1} more" if len(dirty) > 1 else ""
-        item.action, item.reason = "keep", f"{item.reason}; uncommitted changes ({dirty[0]}{more})"
+        item.keep(f"uncommitted changes ({dirty[0]}{more})")
     elif "locked" in record:
-        item.action, item.reason = "keep", f"{item.reason}; locked: {record['locked'] or '-'}"
+        item.keep(f"locked: {record['locked'] or '-'}")
     elif "detached" in record and not gitops.is_ancestor(repo, head, f"refs/heads/{base}"):
-        item.action = "keep"
-        item.reason = f"{item.reason}; detached HEAD {head[:10]} is not on {base}"
-    elif not dry_run:
-        result = gitops.git(repo, "worktree", "remove", str(path))
+        item.keep(f"detached at {head[:10]}, not on {base}")
+    elif not run.dry_run:
+        with run.intent("worktree.remove", f"rm:{item.name}", item, path=item.name, repo=str(repo)):
+            result = gitops.git(repo, "worktree", "remove", item.name)
         if not result.ok:
-            item.action, item.reason = "keep", f"{item.reason}; {result.err.strip()}"
+            item.keep(result.err.strip())
 
 
 def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
@@ -221,68 +243,92 @@ def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
     items = [Item("worktree", r["worktree"], "prune", r["prunable"] or "directory is gone")
              for r in _worktree_records(repo) if "prunable" in r]  # fmt: skip
     if not dry_run:
-        gitops.check(gitops.git(repo, "worktree", "prune"), "git worktree prune")
+        check(gitops.git(repo, "worktree", "prune"), "git worktree prune")
     return items
 
 
-def sweep_branches(
-    repo: Path, projects: list[Project], tasks: Tasks, removed: set[str], dry_run: bool
-) -> list[Item]:
+def sweep_branches(run: Run, repo: Path, projects: list[Project], removed: set[str]) -> list[Item]:
     """ttal/* branches of finished tasks: delete when merged, else archive, then delete."""
-    checked_out = {
-        r.get("branch", "").removeprefix("refs/heads/"): r["worktree"]
-        for r in _worktree_records(repo)
-        if "prunable" not in r and os.path.realpath(r["worktree"]) not in removed
-    }
+    checked_out = _checked_out(repo, removed)
     items = []
-    listing = gitops.git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/ttal/")
-    for line in gitops.check(listing, "git for-each-ref").out.splitlines():
-        tip, _, ref = line.partition(" ")
-        branch = ref.removeprefix("refs/heads/")
-        found = keys(short=_short(branch.removeprefix("ttal/")), branch=branch)
-        task = tasks.task(found)
-        if tasks.is_live(found) or (task is None and not found[:-1]):
+    for tip, branch in _ttal_branches(repo):
+        short = _short(branch.removeprefix("ttal/"))
+        found = keys(short, branch)
+        if run.tasks.is_live(found) or not (short or run.tasks.task(found)):
             continue  # a pending task's, or a branch ttal did not make
-        item = Item("branch", branch, "delete", tasks.why(found), task["uuid"] if task else "")
+        item = _item(run, "branch", branch, "delete", found)
         if branch in checked_out:
-            item.action, item.reason = "keep", f"{item.reason}; checked out at {checked_out[branch]}"
+            item.keep(f"checked out at {checked_out[branch]}")
         else:
-            _drop_branch(repo, branch, tip, _base_of(task, projects), item, dry_run)
+            _drop_branch(run, repo, tip, _base_of(run, found, projects), item)
         items.append(item)
     return items
 
 
-def _drop_branch(repo: Path, branch: str, tip: str, base: str, item: Item, dry_run: bool) -> None:
-    """Delete a merged branch; archive an unmerged one first. Both by compare-and-swap on
-    its tip, so a commit made meanwhile keeps the branch."""
+def _checked_out(repo: Path, removed: set[str]) -> dict[str, str]:
+    """Branch -> the worktree it stays checked out in (after this gc's removals)."""
+    found = {}
+    for record in _worktree_records(repo):
+        if "prunable" not in record and os.path.realpath(record["worktree"]) not in removed:
+            found[record.get("branch", "").removeprefix("refs/heads/")] = record["worktree"]
+    return found
+
+
+def _ttal_branches(repo: Path) -> list[tuple[str, str]]:
+    """(tip, branch name) of every ttal/* branch."""
+    fmt = "--format=%(objectname) %(refname:strip=2)"
+    out = check(gitops.git(repo, "for-each-ref", fmt, "refs/heads/ttal/"), "git for-each-ref").out
+    return [(tip, name) for tip, _, name in (line.partition(" ") for line in out.splitlines())]
+
+
+def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
+    """Delete a merged branch; archive an unmerged one first. The delete is a compare-and-swap
+    on the tip we looked at, so a commit made meanwhile keeps the branch."""
     if gitops.is_ancestor(repo, tip, f"refs/heads/{base}"):
         item.reason += f"; merged into {base}"
     else:
         count = gitops.git(repo, "rev-list", "--count", f"refs/heads/{base}..{tip}").out.strip()
-        item.action, item.ref = "archive", ARCHIVE + branch
-        item.reason += f"; {count} commit(s) not on {base}, kept as {item.ref} ({tip[:10]})"
-        if not dry_run and not _archive(repo, item.ref, tip):
-            item.action = "keep"
-            item.reason = f"{item.reason.split(';')[0]}; {item.ref} already names another commit"
+        ref, why = ARCHIVE + item.name, f"{count or 'some'} commit(s) not on {base}"
+        if not _archivable(repo, ref, tip):
+            item.keep(f"{why}; {ref} holds other work")
             return
-    if dry_run:
+        item.action, item.ref = "archive", ref
+        item.reason += f"; {why}, kept as {ref} ({tip[:10]})"
+    if run.dry_run:
         return
-    if not gitops.git(repo, "update-ref", "-d", f"refs/heads/{branch}", tip).ok:
-        item.reason += "; the branch moved during gc, so it was kept"
-        item.action = "archive" if item.ref else "keep"
+    with run.intent("branch.delete", f"rm:{item.name}", item, repo=str(repo), branch=item.name,
+                    tip=tip, archive=item.ref):  # fmt: skip
+        deleted = (
+            _archive(repo, item.ref, tip)
+            and gitops.git(repo, "update-ref", "-d", f"refs/heads/{item.name}", tip).ok
+        )
+    if not deleted:
+        item.keep("the branch or its archive ref moved during gc")
+
+
+def _archivable(repo: Path, ref: str, tip: str) -> bool:
+    """The archive ref is free, or already reaches only commits that tip reaches too (an
+    earlier gc archived an older tip and the branch moved on)."""
+    old = gitops.rev(repo, ref)
+    return not old or old == tip or gitops.is_ancestor(repo, old, tip)
 
 
 def _archive(repo: Path, ref: str, tip: str) -> bool:
-    """Create ref at tip, or find it already there (a gc interrupted before the delete)."""
-    created = gitops.git(repo, "update-ref", "-m", "ttal gc: archive", ref, tip, NO_REF)
-    return created.ok or gitops.rev(repo, ref) == tip
+    """Point ref at tip, by compare-and-swap on what it held ("" for no archive wanted)."""
+    if not ref:
+        return True
+    old = gitops.rev(repo, ref)
+    if old == tip:
+        return True
+    return gitops.git(repo, "update-ref", "-m", "ttal gc: archive", ref, tip, old or NO_REF).ok
 
 
 # ---- locks ---------------------------------------------------------------------------------
-def sweep_locks(lock_dir: Path, dry_run: bool) -> list[Item]:
+def sweep_locks(lock_dir: Path, dry_run: bool, skip: set[Path]) -> list[Item]:
     """Lock files nobody holds and whose last holder is gone. Locks in use are not reported:
     they need nothing from a person."""
-    found = (_stale_lock(path, dry_run) for path in sorted(lock_dir.glob("*.lock")))
+    paths = sorted(set(lock_dir.glob("*.lock")) - skip)
+    found = (_stale_lock(path, dry_run) for path in paths)
     return [item for item in found if item is not None]
 
 
