@@ -438,7 +438,7 @@ def watch(
         elif news:
             output.say(_watch_table(news))
 
-    watch_loop(_app(), max(interval, 0.1), show, lambda text: output.warn(f"ttal: {text}"))
+    watch_loop(_app, max(interval, 0.1), show, lambda text: output.warn(f"ttal: {text}"))
 
 
 def _watch_table(rows: list[dict[str, Any]]) -> str:

@@ -19,6 +19,7 @@ RUNTIME_KINDS = ("scripted", "command", "claude", "codex")
 EPHEMERAL_ROLES = ("worker", "reviewer")  # any other role is a persistent, manager-plane agent
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,40}$")
 TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+MAX_SECONDS = 10**9  # a bound for numbers in the config: float() of a huge int overflows
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,29 @@ def parse_config(text: str, path: Path) -> Config:
         except yaml.YAMLError:
             raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
+        where, position = getattr(err, "problem_mark", None), getattr(err, "position", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        at = at or (f" at character {position + 1}" if position is not None else "")
+        # A ReaderError (a control character in the file) has no `problem`; its str() is
+        # two lines.
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(
-            f"{path}: not valid YAML{at}: {getattr(err, 'problem', err)}",
+            f"{path}: not valid YAML{at}: {_one_line(str(problem))}",
             hint="fix the syntax there; `ttal init --print` shows a valid example",
         ) from None
+    except (ValueError, RecursionError) as err:
+        # PyYAML's constructors raise these, not YAMLError: a date like 2020-13-45, an int
+        # past Python's 4300-digit limit, thousands of nested brackets (tests/test_bad_input).
+        raise ConfigError(
+            f"{path}: not valid YAML: {_one_line(str(err))[:200]}",
+            hint="fix that value; quote it if it is meant as text",
+        ) from None
     return _Parser(path).config(raw)
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a YAML key, say) shown escaped: an error is one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class _Parser:
@@ -148,7 +165,7 @@ class _Parser:
         self.base = path.parent
 
     def fail(self, key: str, problem: str, fix: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {key}: {problem}", hint=fix)
+        return ConfigError(f"{self.path}: {_one_line(key)}: {_one_line(problem)}", hint=fix)
 
     def mapping(self, value: Any, key: str) -> dict[str, Any]:
         if value is None:
@@ -169,8 +186,16 @@ class _Parser:
             raise self.fail(key, f"expected a non-empty string, got {value!r}", "set a value")
         return value
 
+    def optional_string(self, value: Any, key: str) -> str:
+        """Unset or a string: `notify: {a: 1}` once became the command "{'a': 1}"."""
+        if value is None or value == "":
+            return ""
+        return self.string(value, key)
+
     def path_of(self, value: Any, key: str, default: str | None = None) -> Path:
         text = self.string(value, key, default)
+        if "\0" in text:  # os calls raise ValueError on it, at the first mkdir or stat
+            raise self.fail(key, f"{text!r} contains a NUL character", "remove it")
         expanded = Path(os.path.expandvars(text)).expanduser()
         return expanded if expanded.is_absolute() else (self.base / expanded).resolve()
 
@@ -186,8 +211,10 @@ class _Parser:
     def unknown_keys(self, data: dict[str, Any], allowed: set[str], key: str) -> None:
         extra = sorted(set(data) - allowed)
         if extra:
+            # Quoted when odd: an empty key read "ttal.yaml: : unknown key".
+            name = extra[0] if re.fullmatch(r"[\w.-]+", extra[0]) else repr(extra[0])
             raise self.fail(
-                f"{key}.{extra[0]}" if key else extra[0],
+                f"{key}.{name}" if key else name,
                 "unknown key",
                 f"allowed keys here: {', '.join(sorted(allowed))}",
             )
@@ -231,7 +258,7 @@ class _Parser:
             runtimes=runtimes,
             pipelines=self.pipelines(top.get("pipelines"), agents),
             limits=self.limits(top.get("limits")),
-            notify=str(top.get("notify") or ""),
+            notify=self.optional_string(top.get("notify"), "notify"),
         )
 
     def projects(self, raw: Any) -> dict[str, Project]:
@@ -280,7 +307,7 @@ class _Parser:
                     f"{key}.command", "missing", "set a command line; {prompt_file} is replaced"
                 )
             default_cmd = kind if kind in ("claude", "codex") else ""
-            command = str(data.get("command") or default_cmd)
+            command = self.optional_string(data.get("command"), f"{key}.command") or default_cmd
             spacing = self.seconds(data.get("spawn_spacing"), f"{key}.spawn_spacing")
             out[name] = Runtime(name, kind, command, tuple(args), script, spacing)
         for builtin in ("claude", "codex"):
@@ -321,8 +348,12 @@ class _Parser:
         """A non-negative number (0 when unset)."""
         if value is None:
             return 0.0
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.fail(key, f"expected a number >= 0, got {value!r}", "e.g. 5")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        # Written so .nan fails too; .inf and a 400-digit int broke int() and float() later.
+        if not number or not 0 <= value <= MAX_SECONDS:
+            raise self.fail(
+                key, f"expected a number from 0 to {MAX_SECONDS}, got {value!r}", "e.g. 5"
+            )
         return float(value)
 
     def limits(self, raw: Any) -> Limits:
