@@ -9,6 +9,7 @@ from typing import Any
 
 import ttal
 from ttal.config import Config
+from ttal.errors import ExternalError
 from ttal.tagrules import RULES_FILE
 from ttal.taskw import Taskwarrior
 
@@ -90,8 +91,15 @@ def refresh_rules(cfg: Config) -> None:
     wanted = rules_json(cfg)
     if current != wanted:
         tmp = directory / f".{RULES_FILE}.tmp"
-        tmp.write_text(wanted, encoding="utf-8")
-        tmp.replace(directory / RULES_FILE)
+        try:
+            tmp.write_text(wanted, encoding="utf-8")
+            tmp.replace(directory / RULES_FILE)
+        except OSError as err:  # a read-only Taskwarrior: was a traceback (test_bad_input)
+            raise ExternalError(
+                f"cannot update the hook's rules in {directory}: {err.strerror}; "
+                "nothing was changed",
+                hint="make it writable, then run `ttal doctor --fix`",
+            ) from None
 
 
 def install(cfg: Config, directory: Path) -> list[str]:

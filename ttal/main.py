@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     try:
+        _check_text(args)
         from ttal.fastpath import runner
 
         fast = runner(args)
@@ -35,6 +36,21 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         return _usage_or_bug(exc)
     return code if isinstance(code, int) else 0
+
+
+def _check_text(args: list[str]) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, and SQLite or a subprocess
+    then raised UnicodeEncodeError deep inside a command (`--key`, `--agent`, a message)."""
+    from ttal.errors import UsageError
+
+    for number, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(
+                f"argument {number} ({arg!r}) is not UTF-8 text; nothing was done",
+                hint="pass names and messages as UTF-8; send binary data as a file's path",
+            ) from None
 
 
 def _usage_or_bug(exc: BaseException) -> int:
@@ -60,9 +76,15 @@ def _click_exception(exc: BaseException) -> int | None:
     if name == "Abort":
         sys.stderr.write("ttal: aborted\n")
         return 130
-    show = getattr(exc, "show", None)
-    if callable(show) and hasattr(exc, "exit_code"):
-        show()
+    message = getattr(exc, "format_message", None)
+    if callable(message) and hasattr(exc, "exit_code"):
+        # One `ttal: ...` line and a hint, like every other refusal: click's own show()
+        # printed four (usage, "Try ... --help", a blank line, "Error: ...").
+        sys.stderr.write(f"ttal: {message()}\n")
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            usage = " ".join(ctx.get_usage().split())
+            sys.stderr.write(f"  hint: {usage}; `{ctx.command_path} --help` explains\n")
         return int(exc.exit_code)
     return None
 

@@ -16,7 +16,9 @@ RULES_FILE = "ttal-rules.json"
 
 
 class _ScanContext:
-    strict = True
+    # Taskwarrior writes control characters in a description raw, not as \uXXXX: a strict
+    # scanner failed on them (as a SystemError) and the hook refused `task add "a^Ab"`.
+    strict = False
     object_hook = None
     object_pairs_hook = None
     parse_float = float
@@ -34,10 +36,10 @@ def loads(text: str) -> Any:
         scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
         value, _ = scan(text.strip(), 0)
         return value
-    except (ImportError, StopIteration):
+    except (ImportError, StopIteration, SystemError):
         import json
 
-        return json.loads(text)
+        return json.loads(text, strict=False)
 
 
 # UDAs that record a person's decision; an agent must never write them.

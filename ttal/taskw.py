@@ -84,7 +84,8 @@ class Taskwarrior:
         if not result.ok:
             raise ExternalError(f"task export failed: {_first_line(result)}")
         try:
-            data = json.loads(result.out or "[]")
+            # strict=False: Taskwarrior writes control characters in a description raw.
+            data = json.loads(result.out or "[]", strict=False)
         except json.JSONDecodeError as err:
             raise ExternalError(f"task export gave invalid JSON: {err}") from None
         return list(data)

@@ -9,11 +9,14 @@ from typing import Any
 
 from ttal import mesh
 from ttal.app import App
-from ttal.errors import UsageError
+from ttal.commands.send import SESSION_RE
+from ttal.errors import NotFound, UsageError
 
 
 def inbox(app: App, agent: str, unread_only: bool, limit: int) -> dict[str, Any]:
     name = agent or ("human" if app.caller.is_person else app.caller.name)
+    if agent:
+        _check_known(app, agent)
     # --unread filters before the limit: an unread message older than the newest `limit`
     # messages is still unread.
     messages = app.state.messages(name, limit=0 if unread_only else limit)
@@ -27,6 +30,19 @@ def inbox(app: App, agent: str, unread_only: bool, limit: int) -> dict[str, Any]
     if name == "human" and app.caller.is_person:
         app.state.mark_read([m.id for m in messages])  # a person has now seen them
     return {"agent": name, "messages": rows}
+
+
+def _check_known(app: App, name: str) -> None:
+    """A typo (`ttal inbox mangr`) showed an empty inbox, as if nothing had come."""
+    if name == "human" or name in app.cfg.agents or SESSION_RE.match(name):
+        return
+    if app.state.messages(name, limit=1):
+        return  # an agent since removed from the config: its messages are still there
+    known = ", ".join(sorted(n for n, a in app.cfg.agents.items() if a.persistent))
+    raise NotFound(
+        f"no agent {name!r} and no messages to it",
+        hint=f"an inbox is a manager's ({known or 'none configured'}), a session's (w-…) or human",
+    )
 
 
 def _status(row: dict[str, Any], name: str) -> str:

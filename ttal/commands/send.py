@@ -22,10 +22,44 @@ def read_body(message: str | None) -> str:
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError("no message: give it as an argument, or pipe it in with `-`")
         # Like $(...) in a shell, drop the newline that ends piped text: `echo hi |` means "hi".
-        message = sys.stdin.read().removesuffix("\n")
+        message = _stdin_text().removesuffix("\n")
+    elif not is_text(message):
+        raise _not_text("invalid UTF-8 in the argument")
+    if "\0" in message:
+        raise _not_text("it contains a NUL byte")
     if not message.strip():
         raise PreconditionFailed("the message is empty; nothing was sent")
     return message
+
+
+def _stdin_text() -> str:
+    """Bytes decoded strictly: the text layer's surrogateescape (a C locale) let invalid
+    UTF-8 through as lone surrogates, which SQLite then refused with a traceback."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # a str-only stdin (replaced in-process): already text
+        return sys.stdin.read()
+    data: bytes = raw.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_text(f"invalid UTF-8 at byte {err.start}") from None
+
+
+def is_text(message: str) -> bool:
+    """False for an argument with bytes that are not UTF-8 (Python keeps them as lone
+    surrogates)."""
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_text(why: str) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"the message is not UTF-8 text ({why}); nothing was sent",
+        hint="send text: for binary data, send the path of a file that holds it",
+    )
 
 
 def send(app: App, to: str, body: str, key: str = "") -> dict[str, Any]:
@@ -113,6 +147,9 @@ def _why(app: App, to: str, delivered: bool) -> str:
     if not app.tmux.has(to):
         return f"{to} is offline; delivered on `ttal up {to}`"
     if mesh.is_busy(app, to):
+        status = app.state.status(to)
+        if status is not None and status.state == "starting":
+            return f"{to} is starting; delivered when it is ready"
         return f"{to} is busy; delivered when it is idle"
     return "queued"
 
