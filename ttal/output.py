@@ -24,6 +24,12 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "
     return "\n".join([*head, line.rstrip(), *body])
 
 
+def printable(text: str) -> str:
+    """Control characters from data (a task description, say) shown escaped, so they cannot
+    act in the user's terminal."""
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+
+
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()

@@ -12,7 +12,7 @@ def run(task: str | None, note: str, as_json: bool) -> int:
     if as_json:
         output.emit_json(outcome.as_dict())
     else:
-        output.say(f"task {outcome.task[:8]} ({outcome.description})")
+        output.say(f"task {outcome.task[:8]} ({output.printable(outcome.description)})")
         for line in outcome.did:
             output.say(f"  done: {line}")
         if outcome.message:
