@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench sysdeps venv clean
+.PHONY: demo test lint bench sysdeps venv clean claude
 
 sysdeps:
 	@./scripts/ensure-sysdeps
@@ -28,7 +28,11 @@ lint: venv
 	$(VENV)/bin/ruff format --check ttal tests bench hooks
 	$(VENV)/bin/mypy
 
-test: venv lint
+# The real Claude Code for tests/test_claude_e2e.py; they skip (and say why) without it.
+claude:
+	@./scripts/install-claude || echo "make: Claude Code not installed; its end-to-end tests will skip"
+
+test: venv lint claude
 	$(VENV)/bin/pytest -n 2 -q
 
 bench: venv

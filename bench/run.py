@@ -125,7 +125,9 @@ class Bench:
             worker_script=self._script("worker.yaml"),
             reviewer_script=self._script("reviewer.yaml"),
             extra_yaml="limits:\n  max_workers: 1000\n",
-            runtimes_yaml="bench-cat: {kind: command, command: cat}",
+            # It prints a line first: `ttal up` waits for a silent program's screen to show
+            # something, up to 15 s.
+            runtimes_yaml="""bench-cat: {kind: command, command: "sh -c 'echo ready; exec cat'"}""",
             agents_yaml=f"{RECIPIENT}: {{role: manager, runtime: bench-cat}}",
         )
         # Pinned: the tmux server must live under tmp, where the cleanup looks for it.
@@ -334,6 +336,7 @@ class Bench:
     def send_pair(self) -> tuple[float, float]:
         """`ttal send` starting until its text shows in the recipient's pane, against
         `tmux send-keys -l` + Enter, polled the same way."""
+        self.run(self.ttal("up", RECIPIENT))  # untimed; other rows kill every session
         self.run(self.tmux("clear-history", "-t", f"={RECIPIENT}:"))
         marker = f"bench message {self.next_id()} end"
         start = time.perf_counter()
@@ -433,7 +436,6 @@ def bench(runs: int) -> list[Row]:
         b.run(b.ttal("doctor", "--fix"))
         b.run(b.tmux("new-session", "-d", "-s", KEEPALIVE, "sleep 100000"))
         hook_task = b.add_task("bench hook")
-        b.run(b.ttal("up", RECIPIENT))
         steps: list[tuple[Row, Callable[[], tuple[float, float]], int]] = [
             (
                 Row("spawn", "`ttal go <uuid>` on a fresh task", max_ratio=3),

@@ -18,13 +18,13 @@ FOOTERS = (b"[reply with:", b"[from ttal itself")
 
 def recorder_box(
     make_box: Callable[..., Box], out_dir: Path, names: list[str], acks: bool = False,
-    **kwargs: Any,
+    recorder_args: str = "", **kwargs: Any,
 ) -> Box:  # fmt: skip
     """A sandbox whose managers `names` each run tests/recorder.py, writing what they read
     to out_dir/<name>.hex. `kwargs` go to sandbox.build."""
     out_dir.mkdir(parents=True, exist_ok=True)
     command = shlex.join([sys.executable, str(RECORDER), "--out", f"{out_dir}/AGENT.hex"])
-    command += " --acks" if acks else ""
+    command += (" --acks" if acks else "") + (f" {recorder_args}" if recorder_args else "")
     runtimes = "\n".join(
         f"rec-{n}: {{kind: command, command: {json.dumps(command.replace('AGENT', n))}}}"
         for n in names

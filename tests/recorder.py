@@ -20,6 +20,8 @@ import argparse
 import os
 import re
 import sys
+import termios
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +83,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--acks", action="store_true")
+    parser.add_argument("--slow-start", type=float, default=0.0, metavar="SECONDS",
+                        help="start up this long, then drop typed-ahead input, as a TUI "
+                        "switching its terminal to raw mode (TCSAFLUSH) does")  # fmt: skip
     args = parser.parse_args()
+    if args.slow_start:
+        time.sleep(args.slow_start)
+        termios.tcflush(0, termios.TCIFLUSH)
     acker: Any = Acker(args.out.with_suffix(".msgs")) if args.acks else None
     print("recorder ready", flush=True)
     buffer = b""

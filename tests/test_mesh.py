@@ -265,3 +265,22 @@ def test_unread_is_not_hidden_by_the_limit(team: Box) -> None:
     assert [m["id"] for m in json.loads(proc.stdout)["messages"]] == [older]
     assert [m["status"] for m in inbox(team, "human")] == ["read", "read"]
     assert newer > older
+
+
+def test_nothing_is_typed_while_a_manager_starts(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """A program that drops typed-ahead input as it starts (a TUI entering raw mode) must
+    not lose what a sender typed during `ttal up`: deliveries wait until it is ready."""
+    box = recorder_box(make_box, tmp_path / "rec", ["mgr"], recorder_args="--slow-start 2")
+    starting = subprocess.Popen([sys.executable, "-m", "ttal", "up", "mgr", "--json"],
+                                env=box.env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(lambda: "mgr" in box.sessions(), 10, "the session")
+    result = sent(send(box, "mgr", "typed during start-up"))
+    assert (result["status"], result["detail"]) == (
+        "queued",
+        "mgr is starting; delivered when it is ready",
+    )
+    out, _ = starting.communicate(timeout=30)
+    assert json.loads(out)[0]["delivered"] == 1
+    assert wait_body(tmp_path / "rec" / "mgr.hex", result["id"]) == ["typed during start-up"]

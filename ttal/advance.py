@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ttal import finish, hooks_install, locks, routing, steps
+from ttal import hooks_install, locks, steps
 from ttal.app import App
 from ttal.errors import Exit, Forbidden, NotFound, Waiting
 from ttal.pipeline import Action, Step, current_stage, next_step
@@ -86,6 +86,8 @@ def _take(app: App, task: dict[str, Any], step: Step, note: str, outcome: Outcom
         _wait(outcome, step.reason)
         return False
     if act is Action.FINISH:
+        from ttal import finish  # the merge's half is imported only when a task gets there
+
         outcome.did.append(finish.finish(app, task))
         return True
     assert stage is not None
@@ -119,10 +121,23 @@ def _act(app: App, task: dict[str, Any], step: Step, stage: Any, note: str) -> s
         Action.COMPLETE_WORK: lambda: steps.complete_work(app, task, stage, note),
         Action.SPAWN_REVIEWER: lambda: steps.spawn_reviewer(app, task, stage),
         Action.NEW_ROUND: lambda: steps.new_round(app, task, stage, note),
-        Action.ASSIGN: lambda: routing.assign(app, task, stage),
-        Action.MERGE: lambda: finish.merge_task(app, task, stage),
+        Action.ASSIGN: lambda: _assign(app, task, stage),
+        Action.MERGE: lambda: _merge(app, task, stage),
     }
     return handlers[step.action]()
+
+
+# Modules only some steps need stay out of every `ttal go` start (bench/).
+def _assign(app: App, task: dict[str, Any], stage: Any) -> str:
+    from ttal import routing
+
+    return routing.assign(app, task, stage)
+
+
+def _merge(app: App, task: dict[str, Any], stage: Any) -> str:
+    from ttal import finish
+
+    return finish.merge_task(app, task, stage)
 
 
 def _wait(outcome: Outcome, reason: str) -> None:

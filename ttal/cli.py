@@ -284,6 +284,20 @@ def down(
         output.say(f"{r['agent']}: {r['action']}")
 
 
+@app.command()
+def context(json: JsonOpt = False) -> None:
+    """Who this agent is, its task and its queued messages (Claude Code's SessionStart hook
+    adds this to the conversation)."""
+    from ttal.commands.context import context as run_context
+    from ttal.commands.context import render
+
+    data = run_context(_app())
+    if json:
+        output.emit_json(data)
+    else:
+        output.say(render(data))
+
+
 @app.command("agents")
 def list_agents(json: JsonOpt = False) -> None:
     """Every agent: idle, busy, offline or stuck, for how long, its task and unread count."""

@@ -119,11 +119,62 @@ def load_config(path: Path | None = None) -> Config:
             f"no ttal config at {path}",
             hint="run `ttal init` to write a commented starter, or set TTAL_CONFIG",
         )
+    cached = _cached_raw(path)
+    if cached is not None:
+        return _Parser(path).config(cached[1])
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read: {err}") from None
-    return parse_config(text, path)
+    config = parse_config(text, path)
+    _store_raw(path, text)
+    return config
+
+
+# Agents run `ttal go`, `send` and `report` all the time; importing PyYAML costs ~25 ms of
+# each (bench/). A config that parsed and validated is kept as JSON, keyed by its stat.
+def _cache_file(path: Path) -> Path:
+    import hashlib
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ttal"
+    return root / f"config-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]}.json"
+
+
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino]
+
+
+def _cached_raw(path: Path) -> tuple[list[int], Any] | None:
+    import json
+
+    try:
+        data = json.loads(_cache_file(path).read_text(encoding="utf-8"))
+        if data["stamp"] == _stamp(path):
+            return data["stamp"], data["raw"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _store_raw(path: Path, text: str) -> None:
+    import json
+
+    import yaml
+
+    try:
+        stamp = _stamp(path)
+        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        blob = json.dumps({"stamp": stamp, "raw": raw})
+        if json.loads(blob)["raw"] != raw:  # e.g. a date or a non-string key: not cacheable
+            return
+        target = _cache_file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp.write_text(blob, encoding="utf-8")
+        tmp.replace(target)
+    except (OSError, ValueError, TypeError, yaml.YAMLError):
+        pass  # only a cache
 
 
 def parse_config(text: str, path: Path) -> Config:

@@ -14,10 +14,10 @@ again into the next one, and the recipient drops ids it has already seen.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 from ttal import locks
@@ -29,6 +29,7 @@ from ttal.tmux import Pane
 INLINE_BYTES = 2048  # a larger body is stored as a file; the pane gets a preview and the path
 INLINE_LINE = 1000  # a tty in canonical mode truncates lines past 4095 bytes
 PREVIEW_LINES = 6
+STARTING_LIMIT = 20.0  # seconds; longer than `ttal up` waits for a program to be ready
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
 HEADER = re.compile(r"\[ttal #(\d+) from ")
 
@@ -57,7 +58,7 @@ def post(
 
 
 def _store_big(app: App, body: str) -> Path:
-    path = app.cfg.state_dir / "messages" / f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.txt"
+    path = app.cfg.state_dir / "messages" / f"{time.time_ns()}-{os.urandom(4).hex()}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")
     return path
@@ -165,9 +166,15 @@ def _run_notify(app: App, message: Message) -> None:
 
 
 def is_busy(app: App, agent: str) -> bool:
-    """Only an explicit busy signal from the runtime queues; no signal means type away."""
+    """Only an explicit busy signal from the runtime queues; no signal means type away.
+    `ttal up` also holds deliveries while the program starts (status "starting"); a start
+    that never finished (its `up` was killed) holds them no longer than STARTING_LIMIT."""
     status = app.state.status(agent)
-    return status is not None and status.state == "busy"
+    if status is None:
+        return False
+    if status.state == "starting":
+        return time.time() - status.since < STARTING_LIMIT
+    return status.state == "busy"
 
 
 def sanitize(text: str) -> str:

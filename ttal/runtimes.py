@@ -3,18 +3,31 @@ how to resume or fork its session, and how to run read-only for reviewers.
 
 - scripted: a deterministic agent (ttal.agents.scripted) for the demo and the tests;
 - command: any program, from a command-line template;
-- claude: Claude Code;  codex: OpenAI Codex CLI.
+- claude: Claude Code, proven end to end against the real program (tests/test_claude_e2e.py);
+- codex: OpenAI Codex CLI (its command lines are built, not yet proven).
+
+`prepare` does what a launch needs besides its command line: for Claude Code, the settings
+file with ttal's hooks and the answers in ~/.claude.json (ttal.claude_config).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ttal import claude_config
 from ttal.config import Runtime
 from ttal.errors import ConfigError
+
+RESUME_NOTE = (
+    "[ttal] This session was restarted after it ended. Continue where you left off; "
+    "`ttal context` shows where things stand."
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,7 @@ class LaunchSpec:
     read_only: bool = False
     session_id: str = ""
     log_file: Path | None = None
+    settings_file: Path | None = None  # claude: its --settings (ttal's hooks) are written here
 
 
 def launch_argv(runtime: Runtime, spec: LaunchSpec) -> list[str]:
@@ -40,19 +54,29 @@ def launch_argv(runtime: Runtime, spec: LaunchSpec) -> list[str]:
     raise ConfigError(f"runtime {runtime.name}: unknown kind {runtime.kind!r}")
 
 
+def can_resume(runtime: Runtime, session_id: str, env: Mapping[str, str]) -> bool:
+    """Whether `resume_argv` would continue `session_id`: Claude Code, when it saved that
+    conversation. Codex resume is not proven yet, so its sessions start afresh."""
+    return runtime.kind == "claude" and claude_config.transcript(session_id, env) is not None
+
+
 def resume_argv(runtime: Runtime, spec: LaunchSpec) -> list[str]:
     """Resume the session `spec.session_id` where the runtime can; else start afresh."""
     if runtime.kind == "claude" and spec.session_id:
-        return [runtime.command, *runtime.args, "--resume", spec.session_id, *_claude_perm(spec)]
+        # The same session id goes on; the note is the turn that gets it working again.
+        return [*_claude_base(runtime, spec), "--resume", spec.session_id, *_claude_perm(spec),
+                "--", RESUME_NOTE]  # fmt: skip
     if runtime.kind == "codex" and spec.session_id:
         return [runtime.command, "resume", *_codex_flags(spec), spec.session_id]
     return launch_argv(runtime, spec)
 
 
 def fork_argv(runtime: Runtime, spec: LaunchSpec, new_session_id: str) -> list[str]:
+    """A new session `new_session_id` that starts as a copy of `spec.session_id`."""
     if runtime.kind == "claude":
-        return [runtime.command, *runtime.args, "--resume", spec.session_id, "--fork-session",
-                "--session-id", new_session_id, *_claude_perm(spec)]  # fmt: skip
+        prompt = ["--", spec.prompt] if spec.prompt else []
+        return [*_claude_base(runtime, spec), "--resume", spec.session_id, "--fork-session",
+                "--session-id", new_session_id, *_claude_perm(spec), *prompt]  # fmt: skip
     if runtime.kind == "codex":
         return [runtime.command, "fork", *_codex_flags(spec), spec.session_id]
     raise ConfigError(f"runtime {runtime.name} ({runtime.kind}) cannot fork a session")
@@ -95,11 +119,35 @@ def _claude_perm(spec: LaunchSpec) -> list[str]:
     return ["--dangerously-skip-permissions"]
 
 
+def _claude_base(runtime: Runtime, spec: LaunchSpec) -> list[str]:
+    # Not --bare: it skips the hooks that report idle and busy.
+    settings = ["--settings", str(spec.settings_file)] if spec.settings_file else []
+    return [runtime.command, *runtime.args, *settings]
+
+
 def _claude(runtime: Runtime, spec: LaunchSpec) -> list[str]:
-    argv = [runtime.command, *runtime.args]
+    argv = _claude_base(runtime, spec)
     if spec.session_id:
         argv += ["--session-id", spec.session_id]
     return argv + _claude_perm(spec)
+
+
+def prepare(runtime: Runtime, spec: LaunchSpec, env: Mapping[str, str]) -> None:
+    """What a launch needs besides its command line. Claude Code: the settings file with
+    ttal's hooks, and its questions answered for `spec.workdir` in ~/.claude.json."""
+    if runtime.kind != "claude":
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
+        raise ConfigError(
+            f"runtimes.{runtime.name}: Claude Code refuses --dangerously-skip-permissions as "
+            "root unless IS_SANDBOX=1; no session was started",
+            hint=f'on a disposable machine add env: {{IS_SANDBOX: "1"}} to runtimes.'
+            f"{runtime.name}; otherwise run ttal as a normal user",
+        )
+    if spec.settings_file:
+        settings = claude_config.settings([sys.executable, "-m", "ttal"])
+        spec.settings_file.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    claude_config.prepare(spec.workdir, env)
 
 
 def _codex_flags(spec: LaunchSpec) -> list[str]:

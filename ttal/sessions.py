@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ttal import runtimes
 from ttal.app import App
 from ttal.identity import session_env
-from ttal.runtimes import LaunchSpec, launch_argv, shell_line
+from ttal.runtimes import LaunchSpec, launch_argv, resume_argv, shell_line
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,13 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
     prompt_file.write_text(plan.prompt, encoding="utf-8")
     sidecar = {"role": plan.role, "agent": plan.name, **(plan.meta or {})}
     prompt_file.with_suffix(".json").write_text(json.dumps(sidecar), encoding="utf-8")
-    session_id = str(uuidlib.uuid4())
     runtime = app.cfg.runtimes[plan.runtime]
+    env = {**session_env(plan.name, plan.role, plan.task, str(app.cfg.path)), **runtime.env}
+    # A session that ended (killed, crashed, its machine rebooted) continues its conversation
+    # when the runtime saved it: same session id, nothing the agent learnt is lost.
+    previous = recorded_session_id(app, plan.name)
+    resume = runtimes.can_resume(runtime, previous, env)
+    session_id = previous if resume else str(uuidlib.uuid4())
     spec = LaunchSpec(
         prompt=plan.prompt,
         prompt_file=prompt_file,
@@ -44,13 +50,30 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
         read_only=plan.read_only,
         session_id=session_id,
         log_file=app.run_dir / f"{plan.name}.log",
+        settings_file=app.run_dir / f"{plan.name}.settings.json",
     )
     exit_file = app.run_dir / f"{plan.name}.exit"
     exit_file.unlink(missing_ok=True)
-    command = shell_line(launch_argv(runtime, spec), exit_file)
-    env = session_env(plan.name, plan.role, plan.task, str(app.cfg.path))
+    command = shell_line((resume_argv if resume else launch_argv)(runtime, spec), exit_file)
+    runtimes.prepare(runtime, spec, env)
     app.tmux.new_session(plan.name, plan.workdir, env, command)
+    _session_id_file(app, plan.name).write_text(session_id, encoding="utf-8")
+    if resume:
+        app.state.event("session-resumed", plan.task, "ttal", f"{plan.name} {session_id}")
     return session_id
+
+
+def recorded_session_id(app: App, name: str) -> str:
+    """The runtime session id `name` last ran (every role: workers also have it in their
+    task's ttal_session_id), or ""."""
+    try:
+        return _session_id_file(app, name).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def _session_id_file(app: App, name: str) -> Path:
+    return app.run_dir / f"{name}.session-id"
 
 
 def worker_session_name(uuid: str) -> str:

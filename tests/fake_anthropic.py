@@ -1,0 +1,257 @@
+"""A scripted model server: the real `claude` program, driven turn by turn by a test.
+
+    server = FakeAnthropic().start()
+    server.script("worker", Bash("echo hi > f.txt"), Bash("git commit -qam x"), Say("ok"))
+    env = {"ANTHROPIC_BASE_URL": server.url("worker"), "ANTHROPIC_API_KEY": KEY}
+
+Each agent gets its own route (a path prefix of the base URL, so one server serves a whole
+team) and its own queue of turns. A turn is a Bash tool call or a text reply; Claude Code
+runs the command and sends its result in the next request, which takes the next turn. A
+step can wait for a trigger (`On("text", ...)`): its turns are served only once the last
+user message contains that text, e.g. a message `ttal send` typed into the pane. With no
+turn left, the reply is the text "done" and the turn ends.
+
+Only the main loop consumes turns: a request carrying tools, streamed. Claude Code's side
+requests (titles, token counts, probes) get a harmless answer. Every request body is kept
+in `requests` for the test to assert on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MODEL = "claude-sonnet-4-5-20250929"
+
+
+@dataclass(frozen=True)
+class Bash:
+    command: str
+    delay: float = 0.0  # seconds before the reply starts: holds the turn open (busy)
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    delay: float = 0.0
+
+
+Turn = Bash | Say
+
+
+@dataclass
+class On:
+    """Turns served once the last user message contains `trigger` ("" for at once)."""
+
+    trigger: str
+    turns: list[Turn]
+    fired: bool = False
+
+
+@dataclass
+class Request:
+    route: str
+    method: str
+    path: str
+    body: dict[str, Any]
+    ts: float = field(default_factory=time.time)
+
+    @property
+    def main_loop(self) -> bool:
+        return bool(self.body.get("tools")) and bool(self.body.get("stream"))
+
+    def last_user_text(self) -> str:
+        """The text of the last user message (tool results left out)."""
+        messages = self.body.get("messages") or []
+        users = [m for m in messages if m.get("role") == "user"]
+        return text_of(users[-1]) if users else ""
+
+    def user_texts(self) -> list[str]:
+        return [text_of(m) for m in self.body.get("messages") or [] if m.get("role") == "user"]
+
+    def tool_results(self) -> list[str]:
+        """The output of every tool result in the request, oldest first."""
+        found = []
+        for message in self.body.get("messages") or []:
+            content = message.get("content")
+            for block in content if isinstance(content, list) else []:
+                if block.get("type") == "tool_result":
+                    found.append(text_of({"content": block.get("content")}))
+        return found
+
+
+def text_of(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "\n".join(parts)
+
+
+class FakeAnthropic:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.steps: dict[str, list[On]] = {}
+        self.served: list[tuple[str, Turn | None]] = []  # (route, turn) per main-loop reply
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+        self.httpd: ThreadingHTTPServer | None = None
+
+    def start(self) -> FakeAnthropic:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+    def url(self, route: str) -> str:
+        assert self.httpd is not None, "start() the server first"
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{route}"
+
+    def script(self, route: str, *turns: Turn) -> None:
+        """Turns served in order from the next main-loop request of `route`."""
+        self.on(route, "", *turns)
+
+    def on(self, route: str, trigger: str, *turns: Turn) -> None:
+        with self.lock:
+            self.steps.setdefault(route, []).append(On(trigger, list(turns)))
+
+    def of(self, route: str, main_loop: bool = True) -> list[Request]:
+        with self.lock:
+            return [r for r in self.requests if r.route == route and r.main_loop >= main_loop]
+
+    def pending(self, route: str) -> int:
+        """Turns not yet served on `route`."""
+        with self.lock:
+            return sum(len(step.turns) for step in self.steps.get(route, []))
+
+    def next_turn(self, request: Request) -> Turn | None:
+        with self.lock:
+            self.requests.append(request)
+            turn = self._take(request)
+            self.served.append((request.route, turn))
+            return turn
+
+    def _take(self, request: Request) -> Turn | None:
+        steps = self.steps.get(request.route, [])
+        while steps and steps[0].fired and not steps[0].turns:
+            steps.pop(0)
+        if not steps:
+            return None
+        step = steps[0]
+        if not step.fired and step.trigger not in request.last_user_text():
+            return None
+        step.fired = True
+        turn = step.turns.pop(0) if step.turns else None
+        if not step.turns:
+            steps.pop(0)
+        return turn
+
+    def record(self, request: Request) -> None:
+        with self.lock:
+            self.requests.append(request)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeAnthropic
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet under pytest
+        pass
+
+    def do_HEAD(self) -> None:
+        self._send(200, b"", "application/json")
+
+    def do_GET(self) -> None:
+        self._send(200, b"{}", "application/json")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {}
+        path = self.path.split("?", 1)[0]
+        route, _, rest = path.lstrip("/").partition("/v1/")
+        request = Request(route, "POST", "/v1/" + rest, body if isinstance(body, dict) else {})
+        if rest == "messages/count_tokens":
+            self.fake.record(request)
+            self._send(200, json.dumps({"input_tokens": 100}).encode(), "application/json")
+        elif rest != "messages":
+            self.fake.record(request)
+            self._send(200, b"{}", "application/json")
+        elif request.main_loop:
+            turn = self.fake.next_turn(request)
+            if turn is not None and turn.delay:
+                time.sleep(turn.delay)
+            self._send(200, sse(turn, next(self.fake.ids)), "text/event-stream")
+        else:
+            self.fake.record(request)
+            self._side_reply(request)
+
+    def _side_reply(self, request: Request) -> None:
+        if request.body.get("stream"):
+            self._send(200, sse(Say("ok"), next(self.fake.ids)), "text/event-stream")
+        else:
+            self._send(200, json.dumps(message(Say("ok"), 0)).encode(), "application/json")
+
+    def _send(self, code: int, data: bytes, kind: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("request-id", "req_fake")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+def message(turn: Turn, n: int) -> dict[str, Any]:
+    """A whole (non-streamed) message, for side requests."""
+    text = turn.text if isinstance(turn, Say) else ""
+    return {"id": f"msg_fake{n}", "type": "message", "role": "assistant", "model": MODEL,
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 5}}  # fmt: skip
+
+
+def sse(turn: Turn | None, n: int) -> bytes:
+    return "".join(_event(data) for data in _events(turn or Say("done"), n)).encode()
+
+
+def _event(data: dict[str, Any]) -> str:
+    return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n"
+
+
+def _events(turn: Turn, n: int) -> Iterator[dict[str, Any]]:
+    start = {**message(Say(""), n), "content": [], "stop_reason": None}
+    yield {"type": "message_start", "message": start}
+    if isinstance(turn, Bash):
+        tool = {"type": "tool_use", "id": f"toolu_fake{n}", "name": "Bash", "input": {}}
+        arguments = json.dumps({"command": turn.command, "description": "scripted step"})
+        yield {"type": "content_block_start", "index": 0, "content_block": tool}
+        delta = {"type": "input_json_delta", "partial_json": arguments}
+        stop = "tool_use"
+    else:
+        block = {"type": "text", "text": ""}
+        yield {"type": "content_block_start", "index": 0, "content_block": block}
+        delta = {"type": "text_delta", "text": turn.text}
+        stop = "end_turn"
+    yield {"type": "content_block_delta", "index": 0, "delta": delta}
+    yield {"type": "content_block_stop", "index": 0}
+    yield {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+           "usage": {"output_tokens": 5}}  # fmt: skip
+    yield {"type": "message_stop"}

@@ -1,0 +1,237 @@
+"""The Claude Code adapter, end to end: the real `claude` program (scripts/install-claude) in
+ttal's sessions on the sandbox's private tmux socket, its model replaced by a scripted server
+(tests/fake_anthropic.py), so every turn it takes is known.
+
+Each agent has its own route on the server: `worker`, `reviewer` and `lead`. What Claude Code
+sends back (tool results, hook output, messages typed into its pane) is asserted on the
+recorded requests. Skipped, with the reason, when the program is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import by_hand
+from tests.conftest import Box
+from tests.fake_anthropic import Bash, FakeAnthropic, Say
+from ttal.runtimes import RESUME_NOTE
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAUDE = Path(os.environ.get("TTAL_TEST_CLAUDE") or ROOT / ".tools/node_modules/.bin/claude")
+VERSION = "2.1.328"
+# Claude Code records the last 20 characters of an approved key.
+KEY = "sk-ant-api03-ttal-e2e-not-a-real-key-" + "0123456789abcdefghij"
+TIMEOUT = 90  # seconds for a whole pipeline; a step takes ~2 s on 2 cores
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> Path:
+    if not os.access(CLAUDE, os.X_OK):
+        pytest.skip(f"Claude Code is not installed at {CLAUDE}: run scripts/install-claude "
+                    "(npm) or set TTAL_TEST_CLAUDE to a claude binary")  # fmt: skip
+    proc = subprocess.run([str(CLAUDE), "--version"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        pytest.skip(f"{CLAUDE} --version failed ({proc.returncode}): {proc.stderr.strip()[:200]}")
+    if not proc.stdout.startswith(VERSION):
+        pytest.skip(f"{CLAUDE} is {proc.stdout.strip()}, these tests were written for {VERSION}")
+    return CLAUDE
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def team(make_box: Callable[..., Box], fake: FakeAnthropic, claude_bin: Path) -> Box:
+    """A sandbox whose worker, review lead and manager `lead` all run the real Claude Code."""
+    routes = {"claude-worker": "worker", "claude-reviewer": "reviewer", "claude-lead": "lead"}
+    runtimes = "\n".join(f"{name}: {json.dumps(runtime(claude_bin, fake.url(route)))}"
+                         for name, route in routes.items())  # fmt: skip
+    box = make_box(runtimes_yaml=runtimes, agents_yaml="lead: {role: manager, runtime: claude-lead}")
+    text = box.sb.config.read_text(encoding="utf-8")
+    for agent, name in (("coder", "worker"), ("review-lead", "reviewer")):
+        old = f"{agent}: {{role: {name}, runtime: scripted-{name}}}"
+        assert old in text, f"sandbox config changed: no {old!r}"
+        text = text.replace(old, f"{agent}: {{role: {name}, runtime: claude-{name}}}")
+    box.sb.config.write_text(text, encoding="utf-8")
+    # A user's own Claude config, which ttal must extend and never clobber.
+    home = Path(os.environ["HOME"])
+    mine = {"theme": "light", "numStartups": 7, "projects": {"/src/mine": {"allowedTools": ["x"]}}}
+    (home / ".claude.json").write_text(json.dumps(mine), encoding="utf-8")
+    return box
+
+
+def runtime(claude: Path, url: str) -> dict[str, Any]:
+    env = {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": KEY, "IS_SANDBOX": "1",
+           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}  # fmt: skip
+    return {"kind": "claude", "command": str(claude), "env": env}
+
+
+def wait(box: Box, fake: FakeAnthropic, check: Callable[[], Any], what: str,
+         timeout: float = TIMEOUT) -> Any:  # fmt: skip
+    """Poll with a deadline; on timeout, show every pane and every turn served."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnose(box, fake)}")
+
+
+def diagnose(box: Box, fake: FakeAnthropic) -> str:
+    lines = [f"served: {[(route, turn) for route, turn in fake.served]}"]
+    for route in sorted({r.route for r in fake.requests}):
+        last = fake.of(route)[-1:]
+        lines.append(f"tool results on {route}: {last[0].tool_results() if last else []}")
+    for name in box.sessions():
+        proc = subprocess.run(["tmux", "-L", box.sb.socket, "capture-pane", "-p", "-t",
+                               f"={name}:"], capture_output=True, text=True)  # fmt: skip
+        screen = "\n".join(line for line in proc.stdout.splitlines() if line.strip())
+        lines.append(f"--- pane {name} ---\n{screen[-3000:]}")
+    for log in sorted((box.sb.state_dir / "run").glob("*.log")):
+        lines.append(f"--- {log.name} ---\n{log.read_text(errors='replace')[-1500:]}")
+    return "\n".join(lines)
+
+
+def body_text(request: Any) -> str:
+    return json.dumps(request.body)
+
+
+def status_of(box: Box, name: str) -> tuple[str, str] | None:
+    found = by_hand.rows(box, "SELECT state, source FROM agent_status WHERE agent = ?", name)
+    return (found[0][0], found[0][1]) if found else None
+
+
+def agent_state(box: Box, name: str) -> str:
+    rows = json.loads(box.ttal("agents", "--json", check=True).stdout)
+    return str(next((r["state"] for r in rows if r["agent"] == name), "absent"))
+
+
+def claude_json() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((Path(os.environ["HOME"]) / ".claude.json").read_text())
+    return data
+
+
+def test_task_goes_from_pending_to_merged_with_claude(team: Box, fake: FakeAnthropic) -> None:
+    fake.script("worker",
+                Bash("printf 'written by claude\\n' > claude.txt"),
+                Bash("git add claude.txt && git commit -qm 'Add claude.txt'"),
+                Bash("ttal go"))  # fmt: skip
+    fake.script("reviewer", Bash("git diff --stat main...HEAD"), Bash("ttal review approve --note ok"))
+    uuid = team.add("Write a file", "project:api")
+    team.ttal("go", uuid, check=True)
+    wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
+
+    task = team.get(uuid)
+    assert {"coded", "reviewing", "lgtm", "merged"} <= set(task["tags"])
+    assert team.git("api", "show", "main:claude.txt") == "written by claude\n"
+    assert any("review implement: ok" in n for n in by_hand.annotations(team, uuid))
+    wait(team, fake, lambda: not team.sessions(), "sessions cleaned up")
+
+    worker, reviewer = fake.of("worker"), fake.of("reviewer")
+    first = body_text(worker[0])
+    assert f"You are a ttal worker on task {uuid[:8]}" in first  # the prompt, as the first turn
+    assert f"# ttal: you are w-{uuid[:8]}, a ttal worker" in first  # SessionStart: ttal context
+    assert "spawned review lead" in worker[3].tool_results()[-1]  # `ttal go` ran in Claude
+    assert f"You are the ttal review lead for task {uuid[:8]}" in body_text(reviewer[0])
+    assert "claude.txt | 1 +" in reviewer[1].tool_results()[-1]
+    assert task["ttal_session_id"] in {p.stem for p in Path(os.environ["HOME"]).glob(
+        ".claude/projects/*/*.jsonl")}  # fmt: skip
+
+    config = claude_json()
+    assert (config["theme"], config["numStartups"]) != ("", 0)  # the user's keys are kept
+    assert config["projects"]["/src/mine"] == {"allowedTools": ["x"]}
+    assert config["projects"][task["ttal_worktree"]]["hasTrustDialogAccepted"] is True
+    assert KEY[-20:] in config["customApiKeyResponses"]["approved"]
+    assert config["hasCompletedOnboarding"] is True
+
+
+def test_hooks_report_busy_during_a_turn_and_idle_after(
+    team: Box, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    fake.script("lead", Bash(f"while [ ! -e {release} ]; do sleep 0.1; done; echo released"))
+    up = json.loads(team.ttal("up", "lead", "--json", timeout=60).stdout)
+    assert up[0]["action"] == "started", up
+
+    wait(team, fake, lambda: status_of(team, "lead") == ("busy", "runtime"), "busy (hook)")
+    assert agent_state(team, "lead") == "busy"
+    queued = json.loads(team.ttal("send", "--to", "lead", "--json", "hold on", check=True).stdout)
+    assert queued["status"] == "queued", queued  # busy: the message waits for the turn's end
+
+    release.touch()
+    wait(team, fake, lambda: status_of(team, "lead") == ("idle", "runtime"), "idle (Stop hook)")
+    # Going idle delivered the queued message: Claude read it as its next user turn.
+    wait(team, fake, lambda: any("hold on" in r.last_user_text() for r in fake.of("lead")),
+         "the queued message as a user turn")  # fmt: skip
+    wait(team, fake, lambda: agent_state(team, "lead") == "idle", "idle in ttal agents")
+
+
+def test_send_reaches_a_claude_manager_as_a_user_turn(team: Box, fake: FakeAnthropic) -> None:
+    fake.on("lead", "what is the status?", Bash("ttal send --to human 'all green'"), Say("sent"))
+    up = json.loads(team.ttal("up", "lead", "--json", timeout=60).stdout)
+    assert up[0]["action"] == "started", up
+    before = len(fake.of("lead"))
+
+    result = json.loads(team.ttal("send", "--to", "lead", "--json", "what is the status?",
+                                  check=True).stdout)  # fmt: skip
+    assert result["status"] == "delivered", result
+    wait(team, fake, lambda: len(fake.of("lead")) > before, "the next request")
+    turn = fake.of("lead")[before].last_user_text()
+    assert f"[ttal #{result['id']} from human]" in turn and "what is the status?" in turn
+    assert '[reply with: ttal send --to human "..."]' in turn
+
+    def reply() -> list[str]:
+        inbox = json.loads(team.ttal("inbox", "human", "--json", check=True).stdout)
+        return [m["body"] for m in inbox["messages"] if m["from"] == "lead"]
+
+    assert wait(team, fake, reply, "the manager's reply") == ["all green"]
+
+
+def test_requested_changes_round_with_claude(team: Box, fake: FakeAnthropic) -> None:
+    fake.script("worker",
+                Bash("echo 'limit = 10' > limit.py && git add . && git commit -qm 'Add limit'"),
+                Bash("ttal go"))  # fmt: skip
+    fake.on("worker", "please add a test",
+            Bash("echo 'assert limit' > test_limit.py && git add . && git commit -qm 'Test it'"),
+            Bash("ttal go"))  # fmt: skip
+    fake.script("reviewer", Bash("ttal review changes 'please add a test'"))
+    fake.on("reviewer", "round 2 is ready", Bash("ttal review approve --note 'tested now'"))
+    uuid = team.add("Add a limit", "project:api")
+    team.ttal("go", uuid, check=True)
+    wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
+
+    task = team.get(uuid)
+    assert task["ttal_round"] == 2 and "merged" in task["tags"]
+    assert {"limit.py", "test_limit.py"} <= set(team.git("api", "ls-tree", "--name-only",
+                                                         "main").split())  # fmt: skip
+    asked = [r for r in fake.of("worker") if "please add a test" in r.last_user_text()]
+    assert asked and "review changes requested by" in asked[0].last_user_text()
+
+
+def test_killed_manager_resumes_its_conversation(team: Box, fake: FakeAnthropic) -> None:
+    fake.script("lead", Say("remember the number 42"))
+    team.ttal("up", "lead", check=True, timeout=60)
+    wait(team, fake, lambda: status_of(team, "lead") == ("idle", "runtime"), "the first turn")
+    first_id = (team.sb.state_dir / "run" / "lead.session-id").read_text()
+    subprocess.run(["tmux", "-L", team.sb.socket, "kill-session", "-t", "=lead"], check=True)
+
+    team.ttal("up", "lead", check=True, timeout=60)
+    wait(team, fake, lambda: any(RESUME_NOTE in r.last_user_text() for r in fake.of("lead")),
+         "the resumed session's first turn")  # fmt: skip
+    resumed = next(r for r in fake.of("lead") if RESUME_NOTE in r.last_user_text())
+    assert "remember the number 42" in body_text(resumed)  # the old conversation goes on
+    assert (team.sb.state_dir / "run" / "lead.session-id").read_text() == first_id
+    assert by_hand.events(team, "session-resumed") == [f"lead {first_id}"]

@@ -1,0 +1,63 @@
+"""`ttal context`: who this agent is, its task and what waits for it, in a few lines.
+
+Claude Code's SessionStart hook runs it (ttal.claude_config) and adds what it prints to the
+conversation, on start and again after a resume, /clear or compaction, so an agent never
+loses track of who it is. Kept small: it is read on every session start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ttal.app import App
+from ttal.errors import TtalError
+
+NEXT = {
+    "worker": 'when done: commit, then `ttal go`; blocked: `ttal alert "<what you need>"`',
+    "reviewer": 'verdict: `ttal review approve --note "<why>"` or `ttal review changes "<what>"`',
+}
+MANAGER_NEXT = 'messages arrive as "[ttal #N from NAME]"; reply: `ttal send --to NAME "..."`'
+SHOWN = 3  # queued messages previewed
+
+
+def context(app: App) -> dict[str, Any]:
+    caller = app.caller
+    if caller.is_person:
+        return {"agent": "", "role": "human"}
+    data: dict[str, Any] = {"agent": caller.name, "role": caller.role}
+    if caller.task:
+        data["task"] = _task(app, caller.task)
+    queued = app.state.messages(caller.name, undelivered=True)
+    data["queued"] = [{"id": m.id, "from": m.sender, "first_line": m.body.split("\n")[0][:120]}
+                      for m in queued]  # fmt: skip
+    data["next"] = NEXT.get(caller.role, MANAGER_NEXT)
+    return data
+
+
+def _task(app: App, uuid: str) -> dict[str, Any]:
+    try:
+        task = app.tw.get(uuid)
+    except TtalError as err:
+        return {"uuid": uuid, "error": str(err).splitlines()[0]}
+    keys = ("description", "project", "ttal_stage", "ttal_round", "ttal_branch", "ttal_worktree")
+    found = {k.removeprefix("ttal_"): task[k] for k in keys if task.get(k)}
+    return {"uuid": uuid, "status": task.get("status", ""), "tags": task.get("tags", []), **found}
+
+
+def render(data: dict[str, Any]) -> str:
+    if not data["agent"]:
+        return "ttal: no agent identity here (TTAL_AGENT is unset): this is a person's shell."
+    lines = [f"# ttal: you are {data['agent']}, a ttal {data['role']}"]
+    task = data.get("task")
+    if task:
+        lines.append(f"Task {task['uuid'][:8]}: {task.get('description', task.get('error', ''))}")
+        facts = [f"{k} {task[k]}" for k in ("project", "stage", "round", "branch") if k in task]
+        facts += [f"tags {', '.join(task['tags'])}"] if task.get("tags") else []
+        if facts:
+            lines.append("  " + "; ".join(facts))
+    queued = data["queued"]
+    if queued:
+        lines.append(f"{len(queued)} message(s) wait for you; they are typed in when you are idle:")
+        lines += [f"  #{m['id']} from {m['from']}: {m['first_line']}" for m in queued[:SHOWN]]
+    lines.append(f"Next: {data['next']}")
+    return "\n".join(lines)
