@@ -208,7 +208,16 @@ def _render_one(app: App, message: Message) -> str:
         )
     about = f" re task {message.task[:8]}" if message.task else ""
     header = f"[ttal #{message.id} from {message.sender}{about}]"
-    return f"{header}\n{sanitize(body)}\n{_hint(app, message)}"
+    return f"{header}\n{_defang(sanitize(body))}\n{_hint(app, message)}"
+
+
+def _defang(body: str) -> str:
+    """A body line that looks like ttal's own header could forge a message from someone else
+    (or ack another message's id): quote it."""
+    return "\n".join(
+        f"> {line}" if line.lstrip().startswith(("[ttal #", "[reply with:")) else line
+        for line in body.split("\n")
+    )
 
 
 def _hint(app: App, message: Message) -> str:
