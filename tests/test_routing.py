@@ -15,7 +15,7 @@ from ttal.errors import Exit
 
 DESIGNER = """\
 - wait: "is yours"
-- sleep: 1
+- sleep: 5  # long enough for the test to see it busy and queue the second task
 - ttal: [go, --note, "Plan: first"]
 - wait: "is yours"
 - ttal: [go, --note, "Plan: second"]

@@ -118,6 +118,9 @@ class State:
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA busy_timeout=30000")
+        # WAL with synchronous=NORMAL never corrupts; a power cut may lose the last commits.
+        # FULL fsyncs every commit, and the journal makes several per `ttal go` (bench/).
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._add_columns()
 

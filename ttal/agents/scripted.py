@@ -166,8 +166,16 @@ class Runner:
         ):
             return
         self.state = state
-        subprocess.run([sys.executable, "-m", "ttal", "report", state], stdin=subprocess.DEVNULL,
-                       capture_output=True, check=False)  # fmt: skip
+        # In-process, not `ttal report` in a subprocess: each of those is a Python start that
+        # competes on 2 cores with the very `ttal go` that just spawned us (bench/).
+        try:
+            from ttal.app import App
+            from ttal.commands.agents import report
+
+            report(App.load(), state)
+        except Exception as exc:  # a lost signal must not stop the script
+            self.log.write(f"report {state} failed: {exc}")
+            return
         self.log.write(f"reported {state}")
 
     def run(self, steps: list[Step]) -> int:
