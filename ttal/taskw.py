@@ -125,6 +125,8 @@ class Taskwarrior:
         if check == "add":
             reason = tagrules.check_add(apply_changes({}, args[2:]), self.rules)
         elif check == "modify":
+            if not _rule_relevant(args[2:]):
+                return  # only UDAs no rule is about: no need to read the task first
             before = self.get(args[0])
             after = apply_changes(before, args[2:])
             reason = tagrules.check_modify(before, after, self.rules, os.environ)
@@ -168,6 +170,14 @@ def _first_line(result: Result) -> str:
             if line.strip():
                 return line.strip()
     return f"exit {result.code}"
+
+
+def _rule_relevant(changes: Sequence[str]) -> bool:
+    """Does a modify touch what the tag rules look at: tags, or a person-only UDA?"""
+    return any(
+        c.startswith(("+", "-")) or c.partition(":")[0] in tagrules.PERSON_ONLY_UDAS
+        for c in changes
+    )
 
 
 def apply_changes(task: dict[str, Any], changes: Sequence[str]) -> dict[str, Any]:
