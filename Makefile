@@ -33,7 +33,7 @@ claude:
 	@./scripts/install-claude || echo "make: Claude Code not installed; its end-to-end tests will skip"
 
 test: venv lint claude
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 -q -rs
 
 bench: venv
 	$(PY) bench/run.py

@@ -72,9 +72,6 @@ class Request:
         users = [m for m in messages if m.get("role") == "user"]
         return text_of(users[-1]) if users else ""
 
-    def user_texts(self) -> list[str]:
-        return [text_of(m) for m in self.body.get("messages") or [] if m.get("role") == "user"]
-
     def tool_results(self) -> list[str]:
         """The output of every tool result in the request, oldest first."""
         found = []

@@ -54,11 +54,14 @@ def fake() -> Iterator[FakeAnthropic]:
 
 @pytest.fixture
 def team(make_box: Callable[..., Box], fake: FakeAnthropic, claude_bin: Path) -> Box:
-    """A sandbox whose worker, review lead and manager `lead` all run the real Claude Code."""
-    routes = {"claude-worker": "worker", "claude-reviewer": "reviewer", "claude-lead": "lead"}
+    """A sandbox whose worker, review lead and managers `lead` and `lead2` all run the real
+    Claude Code."""
+    routes = {"claude-worker": "worker", "claude-reviewer": "reviewer", "claude-lead": "lead",
+              "claude-lead2": "lead2"}  # fmt: skip
     runtimes = "\n".join(f"{name}: {json.dumps(runtime(claude_bin, fake.url(route)))}"
                          for name, route in routes.items())  # fmt: skip
-    box = make_box(runtimes_yaml=runtimes, agents_yaml="lead: {role: manager, runtime: claude-lead}")
+    agents = "\n".join(f"{n}: {{role: manager, runtime: claude-{n}}}" for n in ("lead", "lead2"))
+    box = make_box(runtimes_yaml=runtimes, agents_yaml=agents)
     text = box.sb.config.read_text(encoding="utf-8")
     for agent, name in (("coder", "worker"), ("review-lead", "reviewer")):
         old = f"{agent}: {{role: {name}, runtime: scripted-{name}}}"
@@ -129,7 +132,9 @@ def test_task_goes_from_pending_to_merged_with_claude(team: Box, fake: FakeAnthr
                 Bash("printf 'written by claude\\n' > claude.txt"),
                 Bash("git add claude.txt && git commit -qm 'Add claude.txt'"),
                 Bash("ttal go"))  # fmt: skip
-    fake.script("reviewer", Bash("git diff --stat main...HEAD"), Bash("ttal review approve --note ok"))
+    fake.script(
+        "reviewer", Bash("git diff --stat main...HEAD"), Bash("ttal review approve --note ok")
+    )
     uuid = team.add("Write a file", "project:api")
     team.ttal("go", uuid, check=True)
     wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
@@ -137,9 +142,11 @@ def test_task_goes_from_pending_to_merged_with_claude(team: Box, fake: FakeAnthr
     task = team.get(uuid)
     assert {"coded", "reviewing", "lgtm", "merged"} <= set(task["tags"])
     assert team.git("api", "show", "main:claude.txt") == "written by claude\n"
-    assert any("review implement: ok" in n for n in by_hand.annotations(team, uuid))
+    approved = [n for n in by_hand.annotations(team, uuid) if "review implement: approved" in n]
+    assert len(approved) == 1 and approved[0].endswith(": ok"), approved
     wait(team, fake, lambda: not team.sessions(), "sessions cleaned up")
 
+    assert (fake.pending("worker"), fake.pending("reviewer")) == (0, 0)  # every turn was taken
     worker, reviewer = fake.of("worker"), fake.of("reviewer")
     first = body_text(worker[0])
     assert f"You are a ttal worker on task {uuid[:8]}" in first  # the prompt, as the first turn
@@ -151,7 +158,7 @@ def test_task_goes_from_pending_to_merged_with_claude(team: Box, fake: FakeAnthr
         ".claude/projects/*/*.jsonl")}  # fmt: skip
 
     config = claude_json()
-    assert (config["theme"], config["numStartups"]) != ("", 0)  # the user's keys are kept
+    assert config["theme"] == "light"  # the user's own keys are kept
     assert config["projects"]["/src/mine"] == {"allowedTools": ["x"]}
     assert config["projects"][task["ttal_worktree"]]["hasTrustDialogAccepted"] is True
     assert KEY[-20:] in config["customApiKeyResponses"]["approved"]
@@ -183,6 +190,7 @@ def test_send_reaches_a_claude_manager_as_a_user_turn(team: Box, fake: FakeAnthr
     fake.on("lead", "what is the status?", Bash("ttal send --to human 'all green'"), Say("sent"))
     up = json.loads(team.ttal("up", "lead", "--json", timeout=60).stdout)
     assert up[0]["action"] == "started", up
+    wait(team, fake, lambda: status_of(team, "lead") == ("idle", "runtime"), "lead's first turn")
     before = len(fake.of("lead"))
 
     result = json.loads(team.ttal("send", "--to", "lead", "--json", "what is the status?",
@@ -215,6 +223,7 @@ def test_requested_changes_round_with_claude(team: Box, fake: FakeAnthropic) -> 
 
     task = team.get(uuid)
     assert task["ttal_round"] == 2 and "merged" in task["tags"]
+    assert (fake.pending("worker"), fake.pending("reviewer")) == (0, 0)
     assert {"limit.py", "test_limit.py"} <= set(team.git("api", "ls-tree", "--name-only",
                                                          "main").split())  # fmt: skip
     asked = [r for r in fake.of("worker") if "please add a test" in r.last_user_text()]
@@ -235,3 +244,42 @@ def test_killed_manager_resumes_its_conversation(team: Box, fake: FakeAnthropic)
     assert "remember the number 42" in body_text(resumed)  # the old conversation goes on
     assert (team.sb.state_dir / "run" / "lead.session-id").read_text() == first_id
     assert by_hand.events(team, "session-resumed") == [f"lead {first_id}"]
+
+
+def test_killed_worker_resumes_and_finishes(team: Box, fake: FakeAnthropic) -> None:
+    fake.script("worker", Say("first I read the code"))
+    commit = Bash("echo 'x = 1' > x.py && git add . && git commit -qm 'Add x'")
+    fake.on("worker", RESUME_NOTE, commit, Bash("ttal go"))
+    fake.script("reviewer", Bash("ttal review approve --note ok"))
+    uuid = team.add("Survive a crash", "project:api")
+    team.ttal("go", uuid, check=True)
+    name = f"w-{uuid[:8]}"
+    wait(team, fake, lambda: status_of(team, name) == ("idle", "runtime"), "the first turn")
+    first_id = team.get(uuid)["ttal_session_id"]
+    subprocess.run(["tmux", "-L", team.sb.socket, "kill-session", "-t", f"={name}"], check=True)
+
+    assert "worker session was gone" in team.ttal("go", uuid, check=True).stdout
+    wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
+    assert team.get(uuid)["ttal_session_id"] == first_id  # the same conversation went on
+    resumed = next(r for r in fake.of("worker") if RESUME_NOTE in r.last_user_text())
+    assert "first I read the code" in body_text(resumed)
+    assert team.git("api", "show", "main:x.py") == "x = 1\n"
+
+
+def test_fork_copies_a_managers_conversation(team: Box, fake: FakeAnthropic) -> None:
+    fake.script("lead", Say("the plan is to split the api"))
+    team.ttal("up", "lead", check=True, timeout=60)
+    wait(team, fake, lambda: status_of(team, "lead") == ("idle", "runtime"), "lead's first turn")
+
+    result = json.loads(team.ttal("fork", "lead", "--as", "lead2", "--json", check=True,
+                                  timeout=60).stdout)  # fmt: skip
+    wait(team, fake, lambda: fake.of("lead2"), "the fork's first request")
+    first = fake.of("lead2")[0]
+    assert "the plan is to split the api" in body_text(first)  # lead's conversation, copied
+    assert "You are lead2 now: this conversation was forked from lead's" in first.last_user_text()
+    lead_id = (team.sb.state_dir / "run" / "lead.session-id").read_text()
+    assert result["session_id"] != lead_id
+    assert (team.sb.state_dir / "run" / "lead2.session-id").read_text() == result["session_id"]
+    assert {"lead", "lead2"} <= set(team.sessions())  # lead goes on
+    again = team.ttal("fork", "lead", "--as", "lead2")
+    assert again.returncode == 12 and "already up" in again.stderr

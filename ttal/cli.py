@@ -268,6 +268,23 @@ def up(
 
 
 @app.command()
+def fork(
+    agent: Annotated[str, typer.Argument(help="The agent whose conversation is copied.")],
+    new: Annotated[str, typer.Option("--as", help="The agent (declared, not up) that gets it.")],
+    json: JsonOpt = False,
+) -> None:
+    """Start agent NEW as a copy of AGENT's conversation (Claude Code only); AGENT goes on."""
+    from ttal.commands.agents import fork as run_fork
+
+    result = run_fork(_app(), agent, new)
+    if json:
+        output.emit_json(result)
+    else:
+        output.say(f"{result['agent']}: forked from {result['from']} "
+                   f"(session {result['session_id']})")  # fmt: skip
+
+
+@app.command()
 def down(
     agents: Annotated[
         list[str] | None, typer.Argument(help="Agents (default: every persistent one).")

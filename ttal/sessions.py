@@ -10,8 +10,10 @@ from typing import Any
 
 from ttal import runtimes
 from ttal.app import App
+from ttal.config import Runtime
+from ttal.errors import PreconditionFailed
 from ttal.identity import session_env
-from ttal.runtimes import LaunchSpec, launch_argv, resume_argv, shell_line
+from ttal.runtimes import LaunchSpec, fork_argv, launch_argv, resume_argv, shell_line
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class SessionPlan:
     task: str = ""  # task uuid for workers and reviewers
     meta: dict[str, Any] | None = None  # extra facts for the prompt sidecar (.json)
     read_only: bool = False
+    fork_from: str = ""  # a runtime session id: start as a copy of that conversation
 
 
 def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) -> str:
@@ -38,29 +41,45 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
     prompt_file.with_suffix(".json").write_text(json.dumps(sidecar), encoding="utf-8")
     runtime = app.cfg.runtimes[plan.runtime]
     env = {**session_env(plan.name, plan.role, plan.task, str(app.cfg.path)), **runtime.env}
-    # A session that ended (killed, crashed, its machine rebooted) continues its conversation
-    # when the runtime saved it: same session id, nothing the agent learnt is lost.
-    previous = recorded_session_id(app, plan.name)
-    resume = runtimes.can_resume(runtime, previous, env)
-    session_id = previous if resume else str(uuidlib.uuid4())
+    session_id, resume = _session_id(app, plan, runtime, env)
     spec = LaunchSpec(
         prompt=plan.prompt,
         prompt_file=prompt_file,
         workdir=plan.workdir,
         read_only=plan.read_only,
-        session_id=session_id,
+        session_id=plan.fork_from or session_id,
         log_file=app.run_dir / f"{plan.name}.log",
         settings_file=app.run_dir / f"{plan.name}.settings.json",
     )
+    if plan.fork_from:
+        argv = fork_argv(runtime, spec, session_id)
+    else:
+        argv = (resume_argv if resume else launch_argv)(runtime, spec)
     exit_file = app.run_dir / f"{plan.name}.exit"
     exit_file.unlink(missing_ok=True)
-    command = shell_line((resume_argv if resume else launch_argv)(runtime, spec), exit_file)
     runtimes.prepare(runtime, spec, env)
-    app.tmux.new_session(plan.name, plan.workdir, env, command)
+    app.tmux.new_session(plan.name, plan.workdir, env, shell_line(argv, exit_file))
     _session_id_file(app, plan.name).write_text(session_id, encoding="utf-8")
     if resume:
         app.state.event("session-resumed", plan.task, "ttal", f"{plan.name} {session_id}")
     return session_id
+
+
+def _session_id(
+    app: App, plan: SessionPlan, runtime: Runtime, env: dict[str, str]
+) -> tuple[str, bool]:
+    """The id the session runs under, and whether it resumes it. A session that ended
+    (killed, crashed, its machine rebooted) continues its conversation when the runtime
+    saved it: same id, nothing the agent learnt is lost. A fork gets a new id."""
+    if plan.fork_from and not runtimes.can_resume(runtime, plan.fork_from, env):
+        raise PreconditionFailed(
+            f"no saved conversation {plan.fork_from} to fork for {plan.name}; nothing was started",
+            hint="only a Claude Code session that has taken a turn can be forked",
+        )
+    previous = "" if plan.fork_from else recorded_session_id(app, plan.name)
+    if runtimes.can_resume(runtime, previous, env):
+        return previous, True
+    return str(uuidlib.uuid4()), False
 
 
 def recorded_session_id(app: App, name: str) -> str:

@@ -27,8 +27,10 @@ class Pane:
 class Tmux:
     socket: str
 
-    def call(self, *args: str, stdin: str | None = None) -> Result:
+    def call(self, *args: str, stdin: str | None = None, path: str = "") -> Result:
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        if path:
+            env["PATH"] = path
         return run(["tmux", "-L", self.socket, *args], env=env, stdin=stdin)
 
     def sessions(self) -> list[str]:
@@ -44,7 +46,10 @@ class Tmux:
             args += ["-e", f"{key}={value}"]
         # Remember the agent's own pane: a person who attaches and opens a window (or splits)
         # makes that the active pane, and text for the agent must never reach their shell.
-        result = self.call(*args, command, ";", "set-option", "-F", PANE_OPTION, "#{pane_id}")
+        # tmux 3.3a gives a new session the PATH of the client that runs new-session, not the
+        # one passed with -e: without this, `ttal` was not found inside Claude Code's shell.
+        result = self.call(*args, command, ";", "set-option", "-F", PANE_OPTION, "#{pane_id}",
+                           path=env.get("PATH", ""))  # fmt: skip
         if not result.ok and not self.has(name):
             raise ExternalError(f"tmux could not start session {name}: {result.err.strip()}")
 

@@ -10,8 +10,8 @@ from typing import Any
 from ttal import limits, mesh, routing
 from ttal.app import App
 from ttal.config import Agent
-from ttal.errors import NotFound, UsageError
-from ttal.sessions import SessionPlan, start_session
+from ttal.errors import NotFound, PreconditionFailed, TtalError, UsageError
+from ttal.sessions import SessionPlan, recorded_session_id, start_session
 
 READY_TIMEOUT = 15.0
 
@@ -78,6 +78,45 @@ def up(app: App, names: list[str]) -> list[dict[str, Any]]:
     return results
 
 
+def fork(app: App, source: str, new: str) -> dict[str, Any]:
+    """`new` starts as a copy of `source`'s conversation (Claude Code: --resume <id>
+    --fork-session) in a session of its own; `source` goes on as it was."""
+    src, dst = _persistent(app, [source, new])
+    if src.name == dst.name:
+        raise UsageError("an agent cannot fork into itself", hint="ttal fork AGENT --as OTHER")
+    if app.tmux.has(dst.name):
+        raise PreconditionFailed(
+            f"{dst.name} is already up; nothing was changed",
+            hint=f"`ttal down {dst.name}` first, or fork into another agent",
+        )
+    from_id = recorded_session_id(app, src.name)
+    if not from_id:
+        raise PreconditionFailed(
+            f"{src.name} has no session to fork; nothing was started",
+            hint=f"`ttal up {src.name}` and let it take a turn first",
+        )
+    workdir = session_workdir(app, dst)
+    workdir.mkdir(parents=True, exist_ok=True)
+    note = f"[ttal] You are {dst.name} now: this conversation was forked from {src.name}'s, "
+    plan = SessionPlan(dst.name, dst.role, dst.runtime, workdir,
+                       note + "which goes on separately.\n\n" + manager_prompt(dst),
+                       meta={"description": "", "role": dst.role}, fork_from=from_id)  # fmt: skip
+    app.state.set_status(dst.name, "starting", "ttal")
+    try:
+        session_id = start_session(app, plan)
+    except TtalError:
+        app.state.clear_status(dst.name)
+        raise
+    app.state.event("forked", "", app.caller.name, f"{src.name} {from_id} -> {dst.name}")
+    app.state.event("up", "", app.caller.name, dst.name)  # `ttal watch` keeps it up, as `up` would
+    _wait_ready(app, dst.name)
+    status = app.state.status(dst.name)
+    if status is not None and status.state == "starting":
+        app.state.clear_status(dst.name)
+    return {"agent": dst.name, "from": src.name, "session_id": session_id,
+            "delivered": mesh.deliver(app, dst.name)}  # fmt: skip
+
+
 def _exit_code(app: App, name: str) -> str:
     try:
         return (app.run_dir / f"{name}.exit").read_text(encoding="utf-8").strip()
@@ -92,7 +131,9 @@ def _wait_ready(app: App, name: str) -> None:
     last, stable_since = "", time.monotonic()
     while time.monotonic() < deadline and app.tmux.has(name):
         status = app.state.status(name)
-        if status is not None and status.state == "idle":
+        # Busy counts too: the program has read its first prompt, and deliveries to a busy
+        # agent queue anyway (a Claude manager's first turn held `up` for 15 s otherwise).
+        if status is not None and status.state in ("idle", "busy"):
             return
         reported = status is not None and status.state != "starting"
         screen = app.tmux.capture(name, lines=50)
