@@ -68,7 +68,7 @@ def drive(box: Box, fault: str) -> tuple[str, set[str]]:
 
 def final_state(box: Box, uuid: str) -> dict[str, Any]:
     task = box.get(uuid)
-    main_log = box.git("web", "log", "--format=%s", "main").splitlines()
+    main_log = box.git("web", "log", "--topo-order", "--format=%s", "main").splitlines()
     return {
         "status": task["status"],
         "tags": sorted(task.get("tags", [])),
