@@ -118,3 +118,24 @@ def expected_state() -> dict[str, Any]:
 def test_recover_reports_nothing_on_a_clean_state(box: Box) -> None:
     proc = box.ttal("recover", check=True)
     assert "nothing to recover" in proc.stdout
+
+
+def test_watch_settles_intents_a_crash_left(box: Box) -> None:
+    import sqlite3
+    import time
+
+    box.ttal("journal", check=True)  # creates ttal's database
+    db = sqlite3.connect(box.sb.state_dir / "ttal.db")
+    db.execute(
+        "INSERT INTO intents(ts, key, action, task, tier, blast, detail, pid, state) "
+        "VALUES (?, 'session:w-gone', 'session.start', '', 'mutating', 'recoverable', "
+        "'{\"name\": \"w-gone\"}', 999999999, 'pending')",
+        (time.time(),),
+    )
+    db.commit()
+    db.close()
+    proc = box.ttal("watch", "--once", check=True)
+    assert "session.start did not happen" in proc.stdout
+    assert by_hand.rows(box, "SELECT state FROM intents WHERE key = 'session:w-gone'") == [
+        ("skipped",)
+    ]

@@ -333,10 +333,15 @@ def _record_health(app: App, watched: list[tuple[Target, Row]]) -> list[Row]:
 
 
 def _deliveries(app: App) -> list[Row]:
-    """Queued messages, role stages and spawns (held back by limits), as `ttal deliver`."""
+    """Intents a crash left pending (as `ttal recover`), then queued messages, role stages
+    and spawns (held back by limits), as `ttal deliver`."""
+    from ttal.recover import recover
+
+    rows = [Row("-", "journal", item["task"], item["state"], "", [f"#{item['id']} "
+                f"{item['action']}: {item['note']}"]) for item in recover(app)]  # fmt: skip
     assignments, spawns = len(app.state.assignments()), len(limits.queue(app))
-    rows = [Row(name, "delivery", did=[f"delivered {n} queued message(s)"])
-            for name, n in deliver_all(app).items() if n]  # fmt: skip
+    rows += [Row(name, "delivery", did=[f"delivered {n} queued message(s)"])
+             for name, n in deliver_all(app).items() if n]  # fmt: skip
     assigned = assignments - len(app.state.assignments())
     if assigned > 0:
         rows.append(Row("-", "routing", did=[f"assigned {assigned} queued role stage(s)"]))
