@@ -243,3 +243,53 @@ def _watch_table(rows: list[dict[str, Any]]) -> str:
     shown = [{**r, "task": r["task"][:8], "did": "; ".join(r["did"])} for r in rows]
     cols = ["agent", "kind", "task", "state", "health", "did"]
     return output.table(shown, cols, title=f"ttal watch {time.strftime('%H:%M:%S')}")
+
+
+diary_app = typer.Typer(help="An agent's diary: notes for its later self, shown by `ttal context`.")
+app.add_typer(diary_app, name="diary")
+
+
+@diary_app.command("append")
+def diary_append(
+    text: Annotated[str, typer.Argument(help="The entry.")],
+    agent: Annotated[str, typer.Option(help="Whose diary (default: this session's).")] = "",
+) -> None:
+    """Add an entry to a diary."""
+    from ttal.commands.diary import append
+
+    result = append(_app(), text, agent)
+    output.say(f"{result['agent']}'s diary: added")
+
+
+@diary_app.command("read")
+def diary_read(
+    agent: Annotated[str, typer.Argument(help="Whose diary (default: this session's).")] = "",
+    tail: Annotated[int, typer.Option(help="The last N entries.")] = 20,
+    json: JsonOpt = False,
+) -> None:
+    """Show a diary, oldest first."""
+    from ttal.commands.diary import read
+
+    data = read(_app(), agent, tail)
+    if json:
+        output.emit_json(data)
+        return
+    for entry in data["entries"]:
+        output.say(f"{entry['when']}  {entry['text']}")
+
+
+@app.command()
+def breathe(
+    agent: Annotated[str, typer.Argument(help="The agent (default: this session's).")] = "",
+    note: Annotated[str, typer.Option(help="The handoff to write into the diary first.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Write a handoff into the diary, restart the agent with a fresh context, and brief it.
+    Works from inside the agent and from a person's shell."""
+    from ttal.commands.diary import breathe as run_breathe
+
+    result = run_breathe(_app(), agent, note)
+    if json:
+        output.emit_json(result)
+    else:
+        output.say(f"{result['agent']}: {result['action']}")

@@ -29,6 +29,18 @@ def _persistent(app: App, names: list[str]) -> list[Agent]:
     return agents
 
 
+def briefing(app: App, agent: Agent) -> str:
+    """What a (re)started persistent agent is told first: its role prompt and its diary's
+    tail (runtimes with a SessionStart hook get the full `ttal context` as well)."""
+    from ttal.commands.diary import diary_tail
+
+    tail = diary_tail(app, agent.name)
+    if not tail:
+        return manager_prompt(agent)
+    notes = "\n".join(f"- {entry}" for entry in tail)
+    return f"{manager_prompt(agent)}\n\nYour diary (newest last):\n{notes}"
+
+
 def manager_prompt(agent: Agent) -> str:
     if agent.prompt:
         try:
@@ -57,7 +69,7 @@ def up(app: App, names: list[str]) -> list[dict[str, Any]]:
         # A new process: until it reports (or its screen settles), deliveries queue. A TUI
         # that switches its terminal to raw mode may flush what was typed before it did.
         app.state.set_status(agent.name, "starting", "ttal")
-        plan = SessionPlan(agent.name, agent.role, agent.runtime, workdir, manager_prompt(agent),
+        plan = SessionPlan(agent.name, agent.role, agent.runtime, workdir, briefing(app, agent),
                            meta={"description": "", "role": agent.role})  # fmt: skip
         start_session(app, plan)
         app.state.event("up", "", app.caller.name, agent.name)

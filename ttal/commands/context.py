@@ -30,6 +30,9 @@ def context(app: App) -> dict[str, Any]:
     queued = app.state.messages(caller.name, undelivered=True)
     data["queued"] = [{"id": m.id, "from": m.sender, "first_line": m.body.split("\n")[0][:120]}
                       for m in queued]  # fmt: skip
+    from ttal.commands.diary import diary_tail
+
+    data["diary"] = diary_tail(app, caller.name)
     data["next"] = NEXT.get(caller.role, MANAGER_NEXT)
     return data
 
@@ -59,5 +62,8 @@ def render(data: dict[str, Any]) -> str:
     if queued:
         lines.append(f"{len(queued)} message(s) wait for you; they are typed in when you are idle:")
         lines += [f"  #{m['id']} from {m['from']}: {m['first_line']}" for m in queued[:SHOWN]]
+    if data.get("diary"):
+        lines.append("Your diary (newest last; `ttal diary append` adds to it):")
+        lines += [f"  - {entry}" for entry in data["diary"]]
     lines.append(f"Next: {data['next']}")
     return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""`ttal diary` and `ttal breathe`: an agent's memory across fresh contexts.
+
+The diary is a few lines an agent (or a person) writes for its later self. `ttal breathe`
+writes a handoff into it, restarts the agent with a fresh context (no resume), and gives the
+new session its briefing (`ttal context`, which shows the diary's tail), so nothing the
+agent knew is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from ttal.app import App
+from ttal.errors import Forbidden, PreconditionFailed, UsageError
+
+TAIL = 5
+
+
+def _agent(app: App, agent: str) -> str:
+    name = agent or ("" if app.caller.is_person else app.caller.name)
+    if not name:
+        raise UsageError("whose diary? run inside an agent's session, or name the agent")
+    return name
+
+
+def append(app: App, text: str, agent: str = "") -> dict[str, Any]:
+    name = _agent(app, agent)
+    if not text.strip():
+        raise PreconditionFailed("the diary entry is empty; nothing was written")
+    if not app.caller.is_person and name != app.caller.name:
+        raise Forbidden(f"{app.caller.name} may write only its own diary, not {name}'s")
+    app.state.db.execute(
+        "INSERT INTO diary(agent, ts, text) VALUES (?,?,?)", (name, time.time(), text.strip())
+    )
+    return {"agent": name, "written": text.strip()}
+
+
+def read(app: App, agent: str = "", tail: int = 20) -> dict[str, Any]:
+    name = _agent(app, agent)
+    rows = app.state.db.execute(
+        "SELECT ts, text FROM (SELECT id, ts, text FROM diary WHERE agent = ? "
+        "ORDER BY id DESC LIMIT ?) ORDER BY id",
+        (name, tail),
+    ).fetchall()
+    entries = [
+        {"when": time.strftime("%m-%d %H:%M", time.localtime(r[0])), "text": r[1]} for r in rows
+    ]
+    return {"agent": name, "entries": entries}
+
+
+def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
+    """Handoff, fresh restart, briefing. From inside the agent, the restart runs in a process
+    of its own: killing the session would end this very command."""
+    from ttal.commands.agents import _persistent, up
+
+    [target] = _persistent(app, [_agent(app, agent)])
+    if not app.caller.is_person and app.caller.name != target.name:
+        raise Forbidden(f"{app.caller.name} may breathe only itself, not {target.name}")
+    handoff = note.strip() or "breathed: restarted with a fresh context"
+    if app.caller.name == target.name and not os.environ.get("TTAL_BREATHING"):
+        append(app, handoff, target.name)
+        subprocess.Popen(
+            [sys.executable, "-m", "ttal", "breathe", target.name],
+            env={**os.environ, "TTAL_BREATHING": "1"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=app.cfg.state_dir,
+            start_new_session=True,
+        )
+        return {"agent": target.name, "action": "restarting in the background"}
+    if not os.environ.get("TTAL_BREATHING"):
+        append(app, handoff, target.name)
+    app.tmux.kill(target.name)
+    (app.run_dir / f"{target.name}.session-id").unlink(missing_ok=True)  # fresh, not resumed
+    app.state.event("breathe", "", app.caller.name, target.name)
+    results = up(app, [target.name])
+    return {"agent": target.name, "action": results[0]["action"] if results else "started"}
+
+
+def diary_tail(app: App, agent: str) -> list[str]:
+    return [e["text"] for e in read(app, agent, TAIL)["entries"]]
