@@ -48,6 +48,7 @@ class Sandbox:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("TTAL_") and k not in ("TMUX", "TMUX_PANE")}  # fmt: skip
         env.update(TTAL_CONFIG=str(self.config), TASKRC=str(self.taskrc), **GIT_ENV)
+        env["XDG_CACHE_HOME"] = str(self.root / "cache")  # the config cache stays in here too
         return env
 
     def kill_tmux(self) -> None:
