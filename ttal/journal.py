@@ -137,7 +137,3 @@ def stale(app: App, task: str = "") -> list[Intent]:
     """Pending intents whose process is gone: a crash left them half done."""
     found = [i for i in listing(app, ("pending",)) if not _alive(i.pid)]
     return [i for i in found if not task or i.task == task]
-
-
-def path(value: Any) -> Path:
-    return Path(str(value))

@@ -226,7 +226,3 @@ def _hint(app: App, message: Message) -> str:
     if message.sender in ("ttal", ""):
         return "[from ttal itself; no reply needed]"
     return f'[reply with: ttal send --to {message.sender} "..."]'
-
-
-def file_of(message: Message) -> Path | None:
-    return Path(message.file) if message.file else None

@@ -193,9 +193,6 @@ class State:
     def mark_attempted(self, ids: list[int]) -> None:
         self._stamp("attempted_ts", ids)
 
-    def mark_delivered(self, message_id: int) -> None:
-        self._stamp("delivered_ts", [message_id])
-
     def mark_delivered_many(self, ids: list[int], to: str = "") -> None:
         """`to` is the incarnation of the pane they were typed into (see Tmux.agent_pane)."""
         if ids:

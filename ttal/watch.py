@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ttal.config import Limits
+from ttal.output import ago
 from ttal.state import WatchRecord
 
 # The worst condition of a task's agents is its health; a later one in this order wins.
@@ -121,14 +122,6 @@ def on_dirty(rec: WatchRecord, idle_and_dirty: bool, now: float) -> tuple[WatchR
 def worst(conditions: list[str]) -> str:
     """A task's health from its agents' conditions (`dead:w-1a2b3c4d:1`, `ok`, ...)."""
     return max(conditions or ["ok"], key=lambda c: SEVERITY.index(c.split(":", 1)[0]))
-
-
-def ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{int(seconds)}s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 # ---- what the spawner is told --------------------------------------------------------------

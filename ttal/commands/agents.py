@@ -11,6 +11,7 @@ from ttal import limits, mesh, routing
 from ttal.app import App
 from ttal.config import Agent
 from ttal.errors import NotFound, PreconditionFailed, TtalError, UsageError
+from ttal.output import ago
 from ttal.sessions import SessionPlan, recorded_session_id, start_session
 
 READY_TIMEOUT = 15.0
@@ -222,19 +223,11 @@ def _row(
         "agent": name,
         "role": role,
         "state": state,
-        "for": _ago(now - since) if since else "",
+        "for": ago(now - since) if since else "",
         "seconds": round(now - since, 1) if since else None,
         "task": task,
         "unread": unread,
     }
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{int(seconds)}s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def _owned_tasks(app: App) -> dict[str, str]:

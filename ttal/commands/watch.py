@@ -19,13 +19,13 @@ from ttal.app import App
 from ttal.commands.agents import agent_state, deliver_all
 from ttal.commands.agents import up as agents_up
 from ttal.errors import ExternalError, PreconditionFailed, TtalError, UsageError, Waiting
+from ttal.output import ago
 from ttal.pipeline import Action, Caller, Step, current_stage, last_review_stage, next_step
 from ttal.state import WatchRecord
 from ttal.watch import (
     Policy,
     Target,
     after_restart,
-    ago,
     death_text,
     dirty_text,
     on_activity,
