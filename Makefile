@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench sysdeps venv clean claude
+.PHONY: demo test lint bench sysdeps venv clean claude codex
 
 sysdeps:
 	@./scripts/ensure-sysdeps
@@ -32,7 +32,11 @@ lint: venv
 claude:
 	@./scripts/install-claude || echo "make: Claude Code not installed; its end-to-end tests will skip"
 
-test: venv lint claude
+# The real Codex CLI for tests/test_codex_args.py and tests/test_codex_e2e.py; same deal.
+codex:
+	@./scripts/install-codex || echo "make: Codex not installed; its tests will skip"
+
+test: venv lint claude codex
 	$(VENV)/bin/pytest -n 2 -q -rs
 
 bench: venv
