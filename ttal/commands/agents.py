@@ -15,6 +15,8 @@ from ttal.output import ago
 from ttal.sessions import SessionPlan, recorded_session_id, start_session
 
 READY_TIMEOUT = 15.0
+REPORTED = ("idle", "busy", "waiting")
+BREATHE_HOLD = mesh.STARTING_LIMIT  # seconds a breathe holds reports and deliveries at most
 
 
 def _persistent(app: App, names: list[str]) -> list[Agent]:
@@ -146,7 +148,7 @@ def _wait_ready(app: App, name: str) -> None:
         status = app.state.status(name)
         # Busy counts too: the program has read its first prompt, and deliveries to a busy
         # agent queue anyway (a Claude manager's first turn held `up` for 15 s otherwise).
-        if status is not None and status.state in ("idle", "busy"):
+        if status is not None and status.state in REPORTED:
             return
         reported = status is not None and status.state != "starting"
         screen = app.tmux.capture(name, lines=50)
@@ -170,15 +172,28 @@ def down(app: App, names: list[str]) -> list[dict[str, Any]]:
 
 
 def report(app: App, state: str, agent: str = "") -> dict[str, Any]:
-    if state not in ("idle", "busy"):
-        raise UsageError(f"state must be idle or busy, not {state!r}")
+    """The runtime's own signal. `waiting` (Claude Code's Notification hook: a permission or
+    question dialog) holds deliveries like busy: a message typed into the dialog would
+    answer it (pasted text and Enter approved a Bash command in Claude Code 2.1.328)."""
+    if state not in REPORTED:
+        raise UsageError(f"state must be {', '.join(REPORTED[:-1])} or waiting, not {state!r}")
     name = agent or (app.caller.name if not app.caller.is_person else "")
     if not name:
         raise UsageError("who? run inside an agent session, or pass --agent NAME")
+    if _breathing(app, name):
+        # The session `ttal breathe` is about to replace: its Stop hook must not make it
+        # idle, or queued messages would be typed into a conversation about to end.
+        return {"agent": name, "state": state, "delivered": 0, "routed": [], "held": "breathe"}
     app.state.set_status(name, state, "runtime")
     delivered = mesh.deliver(app, name) if state == "idle" else 0
     routed = routing.route_queued(app) if state == "idle" and app.state.assignments() else []
     return {"agent": name, "state": state, "delivered": delivered, "routed": routed}
+
+
+def _breathing(app: App, name: str) -> bool:
+    status = app.state.status(name)
+    return (status is not None and status.source == "breathe"
+            and time.time() - status.since < BREATHE_HOLD)  # fmt: skip
 
 
 def agents(app: App) -> list[dict[str, Any]]:
@@ -202,8 +217,9 @@ def agents(app: App) -> list[dict[str, Any]]:
 def agent_state(
     app: App, name: str, sessions: set[str], activity: dict[str, float], now: float
 ) -> tuple[str, float]:
-    """offline, idle, busy or stuck; and since when. The runtime's own signal wins; pane
-    activity is only the fallback (screen-scraping status is this field's commonest bug)."""
+    """offline, idle, busy, waiting (for a person's answer in a dialog) or stuck; and since
+    when. The runtime's own signal wins; pane activity is only the fallback (screen-scraping
+    status is this field's commonest bug)."""
     status = app.state.status(name)
     if name not in sessions:
         return "offline", status.seen if status else 0.0

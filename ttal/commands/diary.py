@@ -61,25 +61,37 @@ def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
     if not app.caller.is_person and app.caller.name != target.name:
         raise Forbidden(f"{app.caller.name} may breathe only itself, not {target.name}")
     handoff = note.strip() or "breathed: restarted with a fresh context"
-    if app.caller.name == target.name and not os.environ.get("TTAL_BREATHING"):
+    inner = bool(os.environ.get("TTAL_BREATHING"))
+    if not inner:
         append(app, handoff, target.name)
-        subprocess.Popen(
-            [sys.executable, "-m", "ttal", "breathe", target.name],
-            env={**os.environ, "TTAL_BREATHING": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=app.cfg.state_dir,
-            start_new_session=True,
-        )
+        # From here until the new session starts, messages wait in the queue: one typed into
+        # the old conversation now would be read by an agent about to forget it (its Stop
+        # hook, at the end of this very turn, would otherwise report idle and let them in).
+        app.state.set_status(target.name, "starting", "breathe")
+    if app.caller.name == target.name and not inner:
+        _restart_detached(app, target.name)
         return {"agent": target.name, "action": "restarting in the background"}
-    if not os.environ.get("TTAL_BREATHING"):
-        append(app, handoff, target.name)
+    # The id goes first: a `ttal watch` or `ttal up` that sees the session gone in between
+    # must start a fresh conversation too, not resume this one.
+    (app.run_dir / f"{target.name}.session-id").unlink(missing_ok=True)
     app.tmux.kill(target.name)
-    (app.run_dir / f"{target.name}.session-id").unlink(missing_ok=True)  # fresh, not resumed
     app.state.event("breathe", "", app.caller.name, target.name)
     results = up(app, [target.name])
     return {"agent": target.name, "action": results[0]["action"] if results else "started"}
+
+
+def _restart_detached(app: App, name: str) -> None:
+    app.run_dir.mkdir(parents=True, exist_ok=True)
+    log = (app.run_dir / f"breathe-{name}.log").open("ab")  # a failed restart says why here
+    subprocess.Popen(
+        [sys.executable, "-m", "ttal", "breathe", name],
+        env={**os.environ, "TTAL_BREATHING": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=app.cfg.state_dir,
+        start_new_session=True,
+    )
 
 
 def diary_tail(app: App, agent: str) -> list[str]:
