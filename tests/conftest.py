@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -41,6 +42,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     monkeypatch.setenv("TMUX_TMPDIR", str(tmux_tmp))
     monkeypatch.setenv("TASKRC", str(home / "no-taskrc"))
+    # Commands run in-process unless a test asks for the warm server (test_server.py), or
+    # TTAL_TEST_SERVER=on runs the whole suite through it.
+    monkeypatch.setenv("TTAL_SERVER", os.environ.get("TTAL_TEST_SERVER", "off"))
     for key in ("TMUX", "TMUX_PANE", "TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK", "TTAL_CONFIG",
                 "TASKDATA"):  # fmt: skip
         monkeypatch.delenv(key, raising=False)

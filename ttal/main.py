@@ -10,9 +10,17 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if argv is None:  # a real command line: a warm server may run it (ttal/client.py)
+        from ttal import client
+
+        served = client.run(args)
+        if served is not None:
+            return served
+        if client.enabled() and args and args[0] in client.SERVED:
+            client.start_server()
     from ttal.errors import Exit, TtalError
 
-    args = sys.argv[1:] if argv is None else argv
     try:
         _check_text(args)
         from ttal.fastpath import runner

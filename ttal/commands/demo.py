@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ttal import advance, gitops, output, sandbox
+from ttal import advance, client, gitops, output, sandbox
 from ttal.app import App
 from ttal.commands.doctor import doctor
 from ttal.commands.review import human_approve
@@ -50,6 +50,7 @@ def run_demo(keep: bool, directory: Path | None, as_json: bool) -> int:
         return _run(app, box, log, as_json, keep)
     finally:
         if not keep:
+            client.control("stop")  # the warm server the agents' commands started in here
             box.kill_tmux()
             if directory is None:
                 shutil.rmtree(root, ignore_errors=True)
@@ -57,9 +58,10 @@ def run_demo(keep: bool, directory: Path | None, as_json: bool) -> int:
 
 def _enter(box: sandbox.Sandbox) -> None:
     """Act as a person inside the sandbox: its config and Taskwarrior, no agent identity."""
+    env = box.env()  # before the pops: it keeps TTAL_SERVER
     for key in [k for k in os.environ if k.startswith("TTAL_")] + ["TMUX", "TMUX_PANE"]:
         os.environ.pop(key, None)
-    os.environ.update(box.env())
+    os.environ.update(env)
 
 
 class _Log:
@@ -82,6 +84,8 @@ def _run(app: App, box: sandbox.Sandbox, log: _Log, as_json: bool, keep: bool) -
         log(f"{item.project:<4} {item.description}: {'; '.join(outcome.did)}")
     _watch(app, tracked, log)
     summary = _summary(app, tracked, time.monotonic() - log.start)
+    warm = client.control("status")  # "pid running served uptime", from ttal/server.py
+    summary["served_warm"] = int(warm.split()[2]) if warm else 0
     if as_json:
         output.emit_json(summary)
     else:
