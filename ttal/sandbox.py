@@ -51,8 +51,9 @@ class Sandbox:
         env["XDG_CACHE_HOME"] = str(self.root / "cache")  # the config cache stays in here too
         # A warm server (ttal/server.py) started in here leaves when the sandbox is removed.
         env["TTAL_RUNTIME_DIR"] = str(self.root / "srv")
-        if "TTAL_SERVER" in os.environ:
-            env["TTAL_SERVER"] = os.environ["TTAL_SERVER"]
+        for key in ("TTAL_SERVER", "TTAL_SERVER_IDLE"):
+            if key in os.environ:
+                env[key] = os.environ[key]
         return env
 
     def kill_tmux(self) -> None:
