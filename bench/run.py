@@ -299,11 +299,21 @@ class Bench:
         self.kill_sessions()
         return ms, floor
 
-    def hook_pair(self, uuid: str) -> tuple[float, float]:
+    def hook_pair(self, uuid: str, change: str = "tag") -> tuple[float, float]:
+        """One `task modify` with ttal's hooks and one without: a new tag, or (change="uda")
+        a value that leaves the tags alone."""
         n = self.next_id()
-        with_hook = self.timed([self.task(uuid, "modify", f"+x{n}")])
-        without = self.timed([self.task(uuid, "modify", f"+y{n}", hooks=False)])
+        edit = [f"+x{n}"] if change == "tag" else [f"ttal_stage:bench{n}"]
+        with_hook = self.timed([self.task(uuid, "modify", *edit)])
+        edit = [f"+y{n}"] if change == "tag" else [f"ttal_stage:floor{n}"]
+        without = self.timed([self.task(uuid, "modify", *edit, hooks=False)])
         return with_hook, without
+
+    def pipeline_task(self) -> str:
+        """A task in the pipeline (+coded), set up without the hooks that would refuse it."""
+        uuid = self.add_task("bench hook in the pipeline")
+        self.run(self.task(uuid, "modify", "+coded", hooks=False))
+        return uuid
 
     def status_pair(self) -> tuple[float, float]:
         ms = self.timed([self.ttal("status")])
@@ -436,6 +446,7 @@ def bench(runs: int) -> list[Row]:
         b.run(b.ttal("doctor", "--fix"))
         b.run(b.tmux("new-session", "-d", "-s", KEEPALIVE, "sleep 100000"))
         hook_task = b.add_task("bench hook")
+        piped = b.pipeline_task()
         steps: list[tuple[Row, Callable[[], tuple[float, float]], int]] = [
             (
                 Row("spawn", "`ttal go <uuid>` on a fresh task", max_ratio=3),
@@ -450,10 +461,29 @@ def bench(runs: int) -> list[Row]:
             (
                 Row(
                     "hook",
-                    "`task modify +tag` with ttal's hooks vs `rc.hooks=off`",
+                    "`task modify +tag` on a task outside the pipeline, ttal's hooks vs "
+                    "`rc.hooks=off`",
                     max_added_ms=15,
                 ),
                 lambda: b.hook_pair(hook_task),
+                runs * HOOK_FACTOR,
+            ),
+            (
+                Row(
+                    "hook, +coded task, tags kept",
+                    "`task modify` of a UDA on a task in the pipeline (sh decides)",
+                    max_added_ms=15,
+                ),
+                lambda: b.hook_pair(piped, change="uda"),
+                runs * HOOK_FACTOR,
+            ),
+            (
+                Row(
+                    "hook, +coded task, +tag",
+                    "`task modify +tag` on a task in the pipeline (Python decides)",
+                    max_added_ms=15,
+                ),
+                lambda: b.hook_pair(piped),
                 runs * HOOK_FACTOR,
             ),
             (
@@ -488,12 +518,12 @@ def bench(runs: int) -> list[Row]:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        f"{'operation':<14}{'ttal (ms)':>11}{'floor (ms)':>12}{'added':>9}{'ratio':>8}   target"
+        f"{'operation':<30}{'ttal (ms)':>11}{'floor (ms)':>12}{'added':>9}{'ratio':>8}   target"
     ]
     for r in rows:
         target = f"{r.target} {r.verdict()}".strip()
         lines.append(
-            f"{r.op:<14}{r.ttal_ms:>11.1f}{r.floor_ms:>12.1f}{r.added_ms:>9.1f}"
+            f"{r.op:<30}{r.ttal_ms:>11.1f}{r.floor_ms:>12.1f}{r.added_ms:>9.1f}"
             f"{r.ratio:>7.1f}x   {target}"
         )
     return "\n".join(lines)

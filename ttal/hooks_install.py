@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,13 @@ from typing import Any
 import ttal
 from ttal.config import Config
 from ttal.errors import ExternalError
-from ttal.tagrules import RULES_FILE
+from ttal.tagrules import PERSON_ONLY_UDAS, RULES_FILE
 from ttal.taskw import Taskwarrior
 
-HOOK_NAMES = ("on-add-ttal", "on-modify-ttal")
+HOOK_NAMES = ("on-add-ttal", "on-modify-ttal")  # sh: the fast path
+PY_HOOK = "ttal-hook.py"  # the full check the sh hooks fall back to
+RULES_SH = "ttal-rules.sh"  # the rules' tokens, for the sh hooks
+SH_SAFE = re.compile(r"^[A-Za-z0-9_.:+-]+$")  # a tag that is safe to quote in sh as it is
 
 
 def hook_source_dir() -> Path:
@@ -40,15 +44,38 @@ def rules_json(cfg: Config) -> str:
     return json.dumps({"pipelines": pipelines}, indent=1, sort_keys=True) + "\n"
 
 
+def rules_sh(cfg: Config) -> str:
+    """What the sh hooks look for: if none of it appears in a task, no rule can apply."""
+    pipeline_tags = {t for p in cfg.pipelines.values() for t in p.tags}
+    match_tags = {t for p in cfg.pipelines.values() for t in p.match_tags}
+    modify = sorted(pipeline_tags | set(PERSON_ONLY_UDAS))
+    add = sorted(pipeline_tags | match_tags)
+    fast = all(SH_SAFE.match(t) for t in modify + add)  # else Python decides every time
+
+    def quoted(tokens: list[str]) -> str:
+        return " ".join(f'"{t}"' for t in tokens) if fast else ""
+
+    return (
+        "# Written by ttal with ttal-rules.json; sourced by on-add-ttal and on-modify-ttal.\n"
+        f"ttal_fast={'yes' if fast else 'no'}\n"
+        f"ttal_modify_tokens='{quoted(modify)}'\n"
+        f"ttal_add_tokens='{quoted(add)}'\n"
+    )
+
+
 def rendered_hook(name: str) -> str:
-    """The hook with an absolute interpreter (a pyenv shim adds ~130 ms per modify,
+    """The hooks with an absolute interpreter (a pyenv shim adds ~130 ms per modify,
     libraries.md §1.8) and the path of the ttal package baked in. -S skips site: stdlib only."""
     text = (hook_source_dir() / name).read_text(encoding="utf-8")
+    python = str(Path(sys.executable).absolute())
+    if name in HOOK_NAMES:
+        marker = "TTAL_PY=python3  # replaced on install: an absolute interpreter"
+        return text.replace(marker, f"TTAL_PY='{python}'")
     body = text.split("\n", 1)[1]
     pkg_parent = str(Path(ttal.__file__).resolve().parent.parent)
     marker = "TTAL_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))"
     body = body.replace(marker, f"TTAL_PKG = {pkg_parent!r}")
-    return f"#!{Path(sys.executable).absolute()} -S\n{body}"
+    return f"#!{python} -S\n{body}"
 
 
 def hooks_dir(tw: Taskwarrior) -> Path:
@@ -61,8 +88,9 @@ def hooks_dir(tw: Taskwarrior) -> Path:
 
 
 def wanted_files(cfg: Config) -> dict[str, str]:
-    files = {name: rendered_hook(name) for name in HOOK_NAMES}
+    files = {name: rendered_hook(name) for name in (*HOOK_NAMES, PY_HOOK)}
     files[RULES_FILE] = rules_json(cfg)
+    files[RULES_SH] = rules_sh(cfg)
     return files
 
 
@@ -89,17 +117,23 @@ def refresh_rules(cfg: Config) -> None:
     except OSError:
         return  # not installed yet: `ttal doctor` reports it
     wanted = rules_json(cfg)
-    if current != wanted:
-        tmp = directory / f".{RULES_FILE}.tmp"
-        try:
-            tmp.write_text(wanted, encoding="utf-8")
-            tmp.replace(directory / RULES_FILE)
-        except OSError as err:  # a read-only Taskwarrior: was a traceback (test_bad_input)
-            raise ExternalError(
-                f"cannot update the hook's rules in {directory}: {err.strerror}; "
-                "nothing was changed",
-                hint="make it writable, then run `ttal doctor --fix`",
-            ) from None
+    if current == wanted:
+        return
+    try:  # the tokens first: with new rules but old tokens, sh could let a new tag through
+        _replace(directory / RULES_SH, rules_sh(cfg))
+        _replace(directory / RULES_FILE, wanted)
+    except OSError as err:  # a read-only Taskwarrior: was a traceback (test_bad_input)
+        raise ExternalError(
+            f"cannot update the hook's rules in {directory}: {err.strerror}; nothing was changed",
+            hint="make it writable, then run `ttal doctor --fix`",
+        ) from None
+
+
+def _replace(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(mode)
+    tmp.replace(path)  # atomic: a concurrent `task` never sees half a file
 
 
 def install(cfg: Config, directory: Path) -> list[str]:
@@ -108,10 +142,7 @@ def install(cfg: Config, directory: Path) -> list[str]:
     remember_dir(cfg, directory)
     written = []
     for name in stale_files(cfg, directory):
-        path = directory / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(wanted_files(cfg)[name], encoding="utf-8")
-        tmp.chmod(0o755 if name in HOOK_NAMES else 0o644)
-        tmp.replace(path)  # atomic: a concurrent `task` never sees half a hook
+        executable = name in (*HOOK_NAMES, PY_HOOK)
+        _replace(directory / name, wanted_files(cfg)[name], 0o755 if executable else 0o644)
         written.append(name)
     return written
