@@ -4,10 +4,11 @@ how to resume or fork its session, and how to run read-only for reviewers.
 - scripted: a deterministic agent (ttal.agents.scripted) for the demo and the tests;
 - command: any program, from a command-line template;
 - claude: Claude Code, proven end to end against the real program (tests/test_claude_e2e.py);
-- codex: OpenAI Codex CLI (its command lines are built, not yet proven).
+- codex: OpenAI Codex CLI, proven end to end against the real program (tests/test_codex_e2e.py).
 
 `prepare` does what a launch needs besides its command line: for Claude Code, the settings
-file with ttal's hooks and the answers in ~/.claude.json (ttal.claude_config).
+file with ttal's hooks and the answers in ~/.claude.json (ttal.claude_config). Codex needs
+nothing on disk: its answers and hooks are `-c` flags on its command line (ttal.codex_config).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttal import claude_config
+from ttal import claude_config, codex_config
 from ttal.config import Runtime
 from ttal.errors import ConfigError
 
@@ -39,6 +40,7 @@ class LaunchSpec:
     session_id: str = ""
     log_file: Path | None = None
     settings_file: Path | None = None  # claude: its --settings (ttal's hooks) are written here
+    session_id_file: Path | None = None  # codex: its SessionStart hook records its id here
 
 
 def launch_argv(runtime: Runtime, spec: LaunchSpec) -> list[str]:
@@ -50,13 +52,15 @@ def launch_argv(runtime: Runtime, spec: LaunchSpec) -> list[str]:
     if runtime.kind == "claude":
         return [*_claude(runtime, spec), "--", spec.prompt]
     if runtime.kind == "codex":
-        return [*_codex(runtime, spec), spec.prompt]
+        return [*_codex(runtime, spec), "--", spec.prompt]
     raise ConfigError(f"runtime {runtime.name}: unknown kind {runtime.kind!r}")
 
 
 def can_resume(runtime: Runtime, session_id: str, env: Mapping[str, str]) -> bool:
-    """Whether `resume_argv` would continue `session_id`: Claude Code, when it saved that
-    conversation. Codex resume is not proven yet, so its sessions start afresh."""
+    """Whether `resume_argv` would continue `session_id`: Claude Code or Codex, when it
+    saved that conversation."""
+    if runtime.kind == "codex":
+        return codex_config.rollout(session_id, env) is not None
     return runtime.kind == "claude" and claude_config.transcript(session_id, env) is not None
 
 
@@ -67,7 +71,7 @@ def resume_argv(runtime: Runtime, spec: LaunchSpec) -> list[str]:
         return [*_claude_base(runtime, spec), "--resume", spec.session_id, *_claude_perm(spec),
                 "--", RESUME_NOTE]  # fmt: skip
     if runtime.kind == "codex" and spec.session_id:
-        return [runtime.command, "resume", *_codex_flags(spec), spec.session_id]
+        return [*_codex(runtime, spec, "resume"), "--", spec.session_id, RESUME_NOTE]
     return launch_argv(runtime, spec)
 
 
@@ -78,7 +82,9 @@ def fork_argv(runtime: Runtime, spec: LaunchSpec, new_session_id: str) -> list[s
         return [*_claude_base(runtime, spec), "--resume", spec.session_id, "--fork-session",
                 "--session-id", new_session_id, *_claude_perm(spec), *prompt]  # fmt: skip
     if runtime.kind == "codex":
-        return [runtime.command, "fork", *_codex_flags(spec), spec.session_id]
+        # Codex picks the fork's id itself; its SessionStart hook records it.
+        prompt = [spec.prompt] if spec.prompt else []
+        return [*_codex(runtime, spec, "fork"), "--", spec.session_id, *prompt]
     raise ConfigError(f"runtime {runtime.name} ({runtime.kind}) cannot fork a session")
 
 
@@ -150,13 +156,24 @@ def prepare(runtime: Runtime, spec: LaunchSpec, env: Mapping[str, str]) -> None:
     claude_config.prepare(spec.workdir, env)
 
 
-def _codex_flags(spec: LaunchSpec) -> list[str]:
-    sandbox = "read-only" if spec.read_only else "workspace-write"
-    return ["--sandbox", sandbox, "--ask-for-approval", "never"]
+# Codex's own sandbox cannot hold a ttal agent (checked on 0.171.0): workspace-write keeps
+# .git read-only and blocks unix sockets, so a worker could neither commit nor reach ttal's
+# tmux server; read-only also fails `ttal review approve` (Taskwarrior's lock file, ttal's
+# database), and the merge that approval starts would die with the sandbox's pid namespace
+# when the review session is cleaned up. Review leads are read-only by their prompt.
+CODEX_SANDBOX = ["--sandbox", "danger-full-access", "--ask-for-approval", "never"]
 
 
-def _codex(runtime: Runtime, spec: LaunchSpec) -> list[str]:
-    return [runtime.command, *runtime.args, *_codex_flags(spec), "--cd", str(spec.workdir)]
+def _codex(runtime: Runtime, spec: LaunchSpec, *subcommand: str) -> list[str]:
+    """`codex [resume|fork] [args] <flags>`: no approval prompts, the session's directory as
+    its root, and ttal's answers and hooks as -c overrides (ttal.codex_config)."""
+    hook_commands = codex_config.hooks([sys.executable, "-m", "ttal"], spec.session_id_file)
+    # --no-daemon: Codex's shared background server (its default without -c) outlives the
+    # session and runs every session's commands in the environment of the one that started
+    # it: a second agent's commands saw the first one's TTAL_AGENT (checked on 0.171.0).
+    return [runtime.command, *subcommand, *runtime.args, *CODEX_SANDBOX, "--no-daemon",
+            "--cd", str(spec.workdir), "--dangerously-bypass-hook-trust",
+            *codex_config.overrides(spec.workdir, hook_commands)]  # fmt: skip
 
 
 def shell_line(argv: list[str], exit_file: Path) -> str:

@@ -50,6 +50,7 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
         session_id=plan.fork_from or session_id,
         log_file=app.run_dir / f"{plan.name}.log",
         settings_file=app.run_dir / f"{plan.name}.settings.json",
+        session_id_file=_session_id_file(app, plan.name),
     )
     if plan.fork_from:
         argv = fork_argv(runtime, spec, session_id)
@@ -58,8 +59,9 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
     exit_file = app.run_dir / f"{plan.name}.exit"
     exit_file.unlink(missing_ok=True)
     runtimes.prepare(runtime, spec, env)
-    app.tmux.new_session(plan.name, plan.workdir, env, shell_line(argv, exit_file))
+    # Before the launch: Codex's SessionStart hook replaces it with Codex's own id.
     _session_id_file(app, plan.name).write_text(session_id, encoding="utf-8")
+    app.tmux.new_session(plan.name, plan.workdir, env, shell_line(argv, exit_file))
     if resume:
         app.state.event("session-resumed", plan.task, "ttal", f"{plan.name} {session_id}")
     return session_id
@@ -74,7 +76,7 @@ def _session_id(
     if plan.fork_from and not runtimes.can_resume(runtime, plan.fork_from, env):
         raise PreconditionFailed(
             f"no saved conversation {plan.fork_from} to fork for {plan.name}; nothing was started",
-            hint="only a Claude Code session that has taken a turn can be forked",
+            hint="only a Claude Code or Codex session that has taken a turn can be forked",
         )
     previous = "" if plan.fork_from else recorded_session_id(app, plan.name)
     if runtimes.can_resume(runtime, previous, env):

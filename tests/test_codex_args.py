@@ -1,0 +1,179 @@
+"""Every Codex command line ttal builds, put through the real `codex` binary's own parser.
+
+Codex (clap) exits 2 with "error: ..." on an argument it does not take, and loads its
+config, `-c` overrides included, before it looks for a terminal: a line that gets as far as
+"stdin is not a terminal" was accepted whole. `--strict-config` (passed as the runtime's
+`args:`, as a user could) makes an unknown config key an error too. Each check is paired
+with a line that must be rejected, so it can fail. Skipped, with the reason, when the
+program is not installed.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import shlex
+import subprocess
+import sys
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.test_codex_e2e import CODEX, VERSION
+from ttal import codex_config
+from ttal.config import Runtime
+from ttal.runtimes import RESUME_NOTE, LaunchSpec, fork_argv, launch_argv, resume_argv
+
+ACCEPTED = "stdin is not a terminal"
+CODEX_ID = "01a22013-f47a-7593-bbc1-21f0c01374d7"  # Codex's ids are UUIDv7
+ODD_DIR = "wt.v2 'quoted' \"dq\" \\ ünï\tx"  # spaces, dots, quotes, backslash, unicode, tab
+
+
+@pytest.fixture(scope="module")
+def codex_bin() -> Path:
+    if not os.access(CODEX, os.X_OK):
+        pytest.skip(f"Codex is not installed at {CODEX}: run scripts/install-codex (npm) or "
+                    "set TTAL_TEST_CODEX to a codex binary")  # fmt: skip
+    proc = subprocess.run([str(CODEX), "--version"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0 or proc.stdout.strip() != VERSION:
+        pytest.skip(f"{CODEX} --version: {proc.stdout.strip()} {proc.stderr.strip()[:200]} "
+                    f"(these tests were written for {VERSION})")  # fmt: skip
+    return CODEX
+
+
+def parse(argv: list[str], tmp_path: Path) -> tuple[int, str]:
+    """Run `argv` with no terminal, in a home of its own; its exit code and stderr."""
+    home = tmp_path / "home"
+    (home / ".codex").mkdir(parents=True, exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "CODEX_HOME": str(home / ".codex")}  # fmt: skip
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=env, timeout=60)  # fmt: skip
+    return proc.returncode, proc.stderr
+
+
+def accepted(argv: list[str], tmp_path: Path) -> None:
+    code, err = parse(argv, tmp_path)
+    assert code == 1 and ACCEPTED in err, f"codex rejected {argv}: exit {code}\n{err}"
+
+
+def spec(tmp_path: Path, read_only: bool = False, prompt: str = "Do the task") -> LaunchSpec:
+    workdir = tmp_path / ODD_DIR
+    workdir.mkdir(exist_ok=True)
+    return LaunchSpec(prompt=prompt, prompt_file=tmp_path / "p.md", workdir=workdir,
+                      read_only=read_only, session_id=CODEX_ID,
+                      session_id_file=tmp_path / "w-1.session-id")  # fmt: skip
+
+
+def runtime(codex: Path, *args: str) -> Runtime:
+    return Runtime(name="codex", kind="codex", command=str(codex), args=("--strict-config", *args))
+
+
+LINES = {
+    "worker": lambda rt, tmp: launch_argv(rt, spec(tmp)),
+    "review lead": lambda rt, tmp: launch_argv(rt, spec(tmp, read_only=True)),
+    "prompt with a leading dash": lambda rt, tmp: launch_argv(rt, spec(tmp, prompt="-x --y")),
+    "resume": lambda rt, tmp: resume_argv(rt, spec(tmp)),
+    "fork": lambda rt, tmp: fork_argv(rt, spec(tmp), "ignored: codex picks the fork's id"),
+    "fork without a prompt": lambda rt, tmp: fork_argv(rt, spec(tmp, prompt=""), "x"),
+}
+
+
+@pytest.mark.parametrize("kind", LINES, ids=list(LINES))
+def test_codex_accepts_the_line(kind: str, codex_bin: Path, tmp_path: Path) -> None:
+    argv = LINES[kind](runtime(codex_bin, "-m", "gpt-5-codex"), tmp_path)
+    accepted(argv, tmp_path)
+    # The same line with one flag Codex does not have must be refused by the same check.
+    bad = [argv[0], "--no-such-flag", *argv[1:]]
+    code, err = parse(bad, tmp_path)
+    assert code == 2 and "error: unexpected argument '--no-such-flag'" in err, err
+
+
+@pytest.mark.parametrize(
+    "override, error",
+    [("no_such_key=1", "unknown configuration field `no_such_key`"),
+     ("hide_agent_reasoning=maybe", 'invalid type: string "maybe", expected a boolean')],
+    ids=["unknown key", "wrong type"],
+)  # fmt: skip
+def test_a_bad_override_is_refused(
+    override: str, error: str, codex_bin: Path, tmp_path: Path
+) -> None:
+    argv = launch_argv(runtime(codex_bin, "-c", override), spec(tmp_path))
+    code, err = parse(argv, tmp_path)
+    assert code == 1 and ACCEPTED not in err and error in err, err
+
+
+def test_the_lines_carry_what_ttal_relies_on(tmp_path: Path) -> None:
+    rt = runtime(Path("codex"))
+    worker = launch_argv(rt, spec(tmp_path))
+    assert worker[:2] == ["codex", "--strict-config"] and worker[-2:] == ["--", "Do the task"]
+    for flag in ("--no-daemon", "--dangerously-bypass-hook-trust"):
+        assert flag in worker
+    assert worker[worker.index("--sandbox") + 1] == "danger-full-access"
+    assert worker[worker.index("--ask-for-approval") + 1] == "never"
+    assert worker[worker.index("--cd") + 1] == str(tmp_path / ODD_DIR)
+    resume = resume_argv(rt, spec(tmp_path))
+    assert resume[:2] == ["codex", "resume"] and resume[-3:] == ["--", CODEX_ID, RESUME_NOTE]
+    fork = fork_argv(rt, spec(tmp_path), "ttal-id")
+    assert fork[:2] == ["codex", "fork"] and fork[-3:] == ["--", CODEX_ID, "Do the task"]
+    assert "ttal-id" not in fork
+
+
+def overrides_of(argv: list[str]) -> dict[str, object]:
+    """The -c overrides of a line, parsed as Codex parses them: TOML values."""
+    found: dict[str, object] = {}
+    for flag, value in itertools.pairwise(argv):
+        if flag == "-c":
+            key, _, raw = value.partition("=")
+            found[key] = tomllib.loads(f"v = {raw}")["v"]
+    return found
+
+
+def test_overrides_are_toml_for_any_directory(tmp_path: Path) -> None:
+    workdir = tmp_path / (ODD_DIR + "\x7f")
+    workdir.mkdir()
+    argv = launch_argv(runtime(Path("codex")), replace(spec(tmp_path), workdir=workdir))
+    found = overrides_of(argv)
+    assert found["projects"] == {str(workdir): {"trust_level": "trusted"}}
+    assert found["check_for_update_on_startup"] is False
+    assert found["allow_login_shell"] is False
+
+    def hook(*args: str) -> dict[str, object]:
+        return {"type": "command", "command": shlex.join([sys.executable, "-m", *args]),
+                "timeout": 30}  # fmt: skip
+
+    record = hook("ttal.codex_config", "record", str(tmp_path / "w-1.session-id"))
+    assert found["hooks.SessionStart"] == [{"hooks": [hook("ttal", "context"), record]}]
+    assert found["hooks.UserPromptSubmit"] == [{"hooks": [hook("ttal", "report", "busy")]}]
+    assert found["hooks.Stop"] == [{"hooks": [hook("ttal", "report", "idle")]}]
+
+
+def test_the_session_start_hook_records_codexs_id(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    target = tmp_path / "run" / "lead.session-id"
+    target.write_text("ttal-launch-id", encoding="utf-8")
+    event = '{"session_id": "%s", "hook_event_name": "SessionStart", "source": "startup"}'
+    assert codex_config.record(io.StringIO(event % CODEX_ID), target) == CODEX_ID
+    assert target.read_text(encoding="utf-8") == CODEX_ID
+    assert codex_config.record(io.StringIO("not json"), target) == ""
+    assert codex_config.record(io.StringIO("{}"), target) == ""
+    assert target.read_text(encoding="utf-8") == CODEX_ID  # kept: nothing to record
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp file left
+
+
+def test_a_saved_conversation_is_found_by_its_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+    assert codex_config.home({"HOME": "/h"}) == Path("/h/.codex")
+    env = {"CODEX_HOME": str(tmp_path)}
+    assert codex_config.rollout(CODEX_ID, env) is None
+    day = tmp_path / "sessions" / "2026" / "11" / "28"
+    day.mkdir(parents=True)
+    saved = day / f"rollout-2026-11-28T02-55-08-{CODEX_ID}.jsonl"
+    saved.write_text("{}\n", encoding="utf-8")
+    assert codex_config.rollout(CODEX_ID, env) == saved
+    assert codex_config.rollout("", env) is None and codex_config.rollout("../x", env) is None

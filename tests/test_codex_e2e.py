@@ -1,0 +1,276 @@
+"""The Codex adapter, end to end: the real `codex` program (scripts/install-codex) in ttal's
+sessions on the sandbox's private tmux socket, its model replaced by a scripted Responses
+API server (tests/fake_openai.py), so every turn it takes is known.
+
+Codex is pointed at the server the way a user points it at any OpenAI-compatible endpoint,
+through the runtime's `args:` and `env:` in ttal's config (a custom `model_providers` entry,
+`OPENAI_API_KEY`) and a per-test `CODEX_HOME`. Everything else on its command line is what
+ttal builds. Skipped, with the reason, when the program is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import by_hand
+from tests.conftest import Box
+from tests.fake_openai import FakeOpenAI, Say, Shell
+from ttal import codex_config
+from ttal.runtimes import RESUME_NOTE
+
+ROOT = Path(__file__).resolve().parent.parent
+CODEX = Path(os.environ.get("TTAL_TEST_CODEX") or ROOT / ".tools/codex/node_modules/.bin/codex")
+VERSION = "codex-cli 0.171.0"
+KEY = "sk-ttal-e2e-not-a-real-key"
+TIMEOUT = 90  # seconds for a whole pipeline
+REAL_CODEX_HOME = Path.home() / ".codex"
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> Path:
+    if not os.access(CODEX, os.X_OK):
+        pytest.skip(f"Codex is not installed at {CODEX}: run scripts/install-codex (npm) or "
+                    "set TTAL_TEST_CODEX to a codex binary")  # fmt: skip
+    proc = subprocess.run([str(CODEX), "--version"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        pytest.skip(f"{CODEX} --version failed ({proc.returncode}): {proc.stderr.strip()[:200]}")
+    if proc.stdout.strip() != VERSION:
+        pytest.skip(f"{CODEX} is {proc.stdout.strip()}, these tests were written for {VERSION}")
+    return CODEX
+
+
+@pytest.fixture(autouse=True)
+def _real_codex_home_untouched() -> Iterator[None]:
+    def mtime() -> float:
+        return REAL_CODEX_HOME.stat().st_mtime if REAL_CODEX_HOME.exists() else -1.0
+
+    before = mtime()
+    yield
+    assert mtime() == before, f"a test touched the real {REAL_CODEX_HOME}"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def codex_home(tmp_path: Path) -> Path:
+    """Codex's home for the test, holding the user's own config, which ttal must leave as
+    it is."""
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text('model_reasoning_effort = "low"\n', encoding="utf-8")
+    return home
+
+
+@pytest.fixture
+def team(make_box: Callable[..., Box], fake: FakeOpenAI, codex_bin: Path, codex_home: Path) -> Box:
+    """A sandbox whose worker, review lead and managers `lead` and `lead2` all run the real
+    Codex, each on its own route of the fake server."""
+    routes = {"codex-worker": "worker", "codex-reviewer": "reviewer", "codex-lead": "lead",
+              "codex-lead2": "lead2"}  # fmt: skip
+    runtimes = "\n".join(f"{name}: {json.dumps(runtime(codex_bin, fake.url(route), codex_home))}"
+                         for name, route in routes.items())  # fmt: skip
+    agents = "\n".join(f"{n}: {{role: manager, runtime: codex-{n}}}" for n in ("lead", "lead2"))
+    box = make_box(runtimes_yaml=runtimes, agents_yaml=agents)
+    text = box.sb.config.read_text(encoding="utf-8")
+    for agent, name in (("coder", "worker"), ("review-lead", "reviewer")):
+        old = f"{agent}: {{role: {name}, runtime: scripted-{name}}}"
+        assert old in text, f"sandbox config changed: no {old!r}"
+        text = text.replace(old, f"{agent}: {{role: {name}, runtime: codex-{name}}}")
+    box.sb.config.write_text(text, encoding="utf-8")
+    return box
+
+
+def runtime(codex: Path, url: str, home: Path) -> dict[str, Any]:
+    """A user's runtime entry for Codex against a custom OpenAI-compatible endpoint."""
+    provider = (
+        f'{{name="ttal fake", base_url="{url}", env_key="OPENAI_API_KEY", wire_api="responses"}}'
+    )
+    args = ["-m", "gpt-5-codex", "-c", "model_provider=ttal-fake",
+            "-c", f"model_providers.ttal-fake={provider}",
+            "-c", "analytics.enabled=false"]  # fmt: skip
+    env = {"OPENAI_API_KEY": KEY, "CODEX_HOME": str(home)}
+    return {"kind": "codex", "command": str(codex), "args": args, "env": env}
+
+
+def wait(box: Box, fake: FakeOpenAI, check: Callable[[], Any], what: str,
+         timeout: float = TIMEOUT) -> Any:  # fmt: skip
+    """Poll with a deadline; on timeout, show every pane and every turn served."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnose(box, fake)}")
+
+
+def diagnose(box: Box, fake: FakeOpenAI) -> str:
+    lines = [f"served: {[(route, turn) for route, turn in fake.served]}"]
+    for route in sorted({r.route for r in fake.requests}):
+        last = fake.of(route)[-1:]
+        lines.append(f"tool results on {route}: {last[0].tool_results() if last else []}")
+    for name in box.sessions():
+        proc = subprocess.run(["tmux", "-L", box.sb.socket, "capture-pane", "-p", "-t",
+                               f"={name}:"], capture_output=True, text=True)  # fmt: skip
+        screen = "\n".join(line for line in proc.stdout.splitlines() if line.strip())
+        lines.append(f"--- pane {name} ---\n{screen[-3000:]}")
+    for log in sorted((box.sb.state_dir / "run").glob("*.log")):
+        lines.append(f"--- {log.name} ---\n{log.read_text(errors='replace')[-1500:]}")
+    return "\n".join(lines)
+
+
+def status_of(box: Box, name: str) -> tuple[str, str] | None:
+    found = by_hand.rows(box, "SELECT state, source FROM agent_status WHERE agent = ?", name)
+    return (found[0][0], found[0][1]) if found else None
+
+
+def session_id(box: Box, name: str) -> str:
+    path = box.sb.state_dir / "run" / f"{name}.session-id"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def test_task_goes_from_pending_to_merged_with_codex(
+    team: Box, fake: FakeOpenAI, codex_home: Path
+) -> None:
+    fake.script("worker",
+                Shell("printf 'written by codex\\n' > codex.txt"),
+                Shell("git add codex.txt && git commit -qm 'Add codex.txt'"),
+                Shell("ttal go"))  # fmt: skip
+    fake.script(
+        "reviewer", Shell("git diff --stat main...HEAD"), Shell("ttal review approve --note ok")
+    )
+    uuid = team.add("Write a file", "project:api")
+    team.ttal("go", uuid, check=True)
+    wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
+
+    task = team.get(uuid)
+    assert {"coded", "reviewing", "lgtm", "merged"} <= set(task["tags"])
+    assert team.git("api", "show", "main:codex.txt") == "written by codex\n"
+    approved = [n for n in by_hand.annotations(team, uuid) if "review implement: approved" in n]
+    assert len(approved) == 1 and approved[0].endswith(": ok"), approved
+    wait(team, fake, lambda: not team.sessions(), "sessions cleaned up")
+
+    assert (fake.pending("worker"), fake.pending("reviewer")) == (0, 0)  # every turn was taken
+    worker, reviewer = fake.of("worker"), fake.of("reviewer")
+    first = worker[0].text()
+    assert f"You are a ttal worker on task {uuid[:8]}" in first  # the prompt, as the first turn
+    assert f"# ttal: you are w-{uuid[:8]}, a ttal worker" in first  # SessionStart: ttal context
+    assert "spawned review lead" in worker[3].tool_results()[-1]  # `ttal go` ran in Codex
+    assert f"You are the ttal review lead for task {uuid[:8]}" in reviewer[0].text()
+    assert "codex.txt | 1 +" in reviewer[1].tool_results()[-1]
+    # Codex's own session id, recorded by the SessionStart hook; its conversation is saved.
+    recorded = session_id(team, f"w-{uuid[:8]}")
+    assert recorded == worker[0].session_id, (recorded, worker[0].session_id)
+    assert codex_config.rollout(recorded, {"CODEX_HOME": str(codex_home)}) is not None
+    # ttal wrote nothing to the user's Codex config: its answers were -c flags.
+    config = (codex_home / "config.toml").read_text()
+    assert config.startswith('model_reasoning_effort = "low"\n'), config
+    assert not {"trust_level", "hooks", "login_shell", "update"} & set(config.split()), config
+
+
+def test_hooks_report_busy_and_idle_and_messages_arrive_as_turns(
+    team: Box, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    fake.script("lead", Shell(f"while [ ! -e {release} ]; do sleep 0.1; done; echo released"))
+    fake.on("lead", "what is the status?", Shell("ttal send --to human 'all green'"), Say("sent"))
+    up = json.loads(team.ttal("up", "lead", "--json", timeout=60).stdout)
+    assert up[0]["action"] == "started", up
+
+    wait(team, fake, lambda: status_of(team, "lead") == ("busy", "runtime"), "busy (hook)")
+    queued = json.loads(team.ttal("send", "--to", "lead", "--json", "hold on", check=True).stdout)
+    assert queued["status"] == "queued", queued  # busy: the message waits for the turn's end
+    release.touch()
+    # Going idle (Stop hook) delivered the queued message: Codex read it as its next turn.
+    wait(team, fake, lambda: any("hold on" in r.last_user_text() for r in fake.of("lead")),
+         "the queued message as a user turn")  # fmt: skip
+    wait(team, fake, lambda: status_of(team, "lead") == ("idle", "runtime"), "idle (Stop hook)")
+    before = len(fake.of("lead"))
+
+    result = json.loads(team.ttal("send", "--to", "lead", "--json", "what is the status?",
+                                  check=True).stdout)  # fmt: skip
+    assert result["status"] == "delivered", result
+    wait(team, fake, lambda: len(fake.of("lead")) > before, "the next request")
+    turn = fake.of("lead")[before].last_user_text()
+    assert f"[ttal #{result['id']} from human]" in turn and "what is the status?" in turn
+
+    def reply() -> list[str]:
+        inbox = json.loads(team.ttal("inbox", "human", "--json", check=True).stdout)
+        return [m["body"] for m in inbox["messages"] if m["from"] == "lead"]
+
+    assert wait(team, fake, reply, "the manager's reply") == ["all green"]
+
+
+def test_requested_changes_round_with_codex(team: Box, fake: FakeOpenAI) -> None:
+    fake.script("worker",
+                Shell("echo 'limit = 10' > limit.py && git add . && git commit -qm 'Add limit'"),
+                Shell("ttal go"))  # fmt: skip
+    fake.on("worker", "please add a test",
+            Shell("echo 'assert limit' > test_limit.py && git add . && git commit -qm 'Test it'"),
+            Shell("ttal go"))  # fmt: skip
+    fake.script("reviewer", Shell("ttal review changes 'please add a test'"))
+    fake.on("reviewer", "round 2 is ready", Shell("ttal review approve --note 'tested now'"))
+    uuid = team.add("Add a limit", "project:api")
+    team.ttal("go", uuid, check=True)
+    wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
+
+    task = team.get(uuid)
+    assert task["ttal_round"] == 2 and "merged" in task["tags"]
+    assert (fake.pending("worker"), fake.pending("reviewer")) == (0, 0)
+    assert {"limit.py", "test_limit.py"} <= set(team.git("api", "ls-tree", "--name-only",
+                                                         "main").split())  # fmt: skip
+    asked = [r for r in fake.of("worker") if "please add a test" in r.last_user_text()]
+    assert asked and "review changes requested by" in asked[0].last_user_text()
+
+
+def test_killed_worker_resumes_its_conversation_and_finishes(team: Box, fake: FakeOpenAI) -> None:
+    fake.script("worker", Say("first I read the code"))
+    commit = Shell("echo 'x = 1' > x.py && git add . && git commit -qm 'Add x'")
+    fake.on("worker", RESUME_NOTE, commit, Shell("ttal go"))
+    fake.script("reviewer", Shell("ttal review approve --note ok"))
+    uuid = team.add("Survive a crash", "project:api")
+    team.ttal("go", uuid, check=True)
+    name = f"w-{uuid[:8]}"
+    wait(team, fake, lambda: status_of(team, name) == ("idle", "runtime"), "the first turn")
+    first_id = session_id(team, name)
+    assert first_id == fake.of("worker")[0].session_id  # Codex's id, from its hook
+    subprocess.run(["tmux", "-L", team.sb.socket, "kill-session", "-t", f"={name}"], check=True)
+
+    assert "worker session was gone" in team.ttal("go", uuid, check=True).stdout
+    wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
+    resumed = next(r for r in fake.of("worker") if RESUME_NOTE in r.last_user_text())
+    assert resumed.session_id == first_id  # `codex resume <id>`: the same conversation
+    assert "first I read the code" in resumed.text()
+    assert by_hand.events(team, "session-resumed", uuid) == [f"{name} {first_id}"]
+    assert team.git("api", "show", "main:x.py") == "x = 1\n"
+
+
+def test_fork_copies_a_managers_conversation(team: Box, fake: FakeOpenAI) -> None:
+    fake.script("lead", Say("the plan is to split the api"))
+    team.ttal("up", "lead", check=True, timeout=60)
+    wait(team, fake, lambda: status_of(team, "lead") == ("idle", "runtime"), "lead's first turn")
+    lead_id = session_id(team, "lead")
+    assert lead_id == fake.of("lead")[0].session_id
+
+    team.ttal("fork", "lead", "--as", "lead2", "--json", check=True, timeout=60)
+    wait(team, fake, lambda: fake.of("lead2"), "the fork's first request")
+    first = fake.of("lead2")[0]
+    assert "the plan is to split the api" in first.text()  # lead's conversation, copied
+    assert "You are lead2 now: this conversation was forked from lead's" in first.last_user_text()
+    assert first.session_id != lead_id  # Codex gave the fork an id of its own ...
+    wait(team, fake, lambda: session_id(team, "lead2") == first.session_id, "the fork's id")
+    assert session_id(team, "lead") == lead_id  # ... and lead goes on with its own
+    assert {"lead", "lead2"} <= set(team.sessions())
