@@ -16,6 +16,7 @@ from ttal.taskw import Taskwarrior
 
 HOOK_NAMES = ("on-add-ttal", "on-modify-ttal")  # sh: the fast path
 PY_HOOK = "ttal-hook.py"  # the full check the sh hooks fall back to
+SH_LIB = "ttal-hook.sh"  # the sh hooks' functions
 RULES_SH = "ttal-rules.sh"  # the rules' tokens, for the sh hooks
 SH_SAFE = re.compile(r"^[A-Za-z0-9_.:+-]+$")  # a tag that is safe to quote in sh as it is
 
@@ -45,22 +46,31 @@ def rules_json(cfg: Config) -> str:
 
 
 def rules_sh(cfg: Config) -> str:
-    """What the sh hooks look for: if none of it appears in a task, no rule can apply."""
-    pipeline_tags = {t for p in cfg.pipelines.values() for t in p.tags}
-    match_tags = {t for p in cfg.pipelines.values() for t in p.match_tags}
-    modify = sorted(pipeline_tags | set(PERSON_ONLY_UDAS))
-    add = sorted(pipeline_tags | match_tags)
-    fast = all(SH_SAFE.match(t) for t in modify + add)  # else Python decides every time
-
-    def quoted(tokens: list[str]) -> str:
-        return " ".join(f'"{t}"' for t in tokens) if fast else ""
-
-    return (
-        "# Written by ttal with ttal-rules.json; sourced by on-add-ttal and on-modify-ttal.\n"
-        f"ttal_fast={'yes' if fast else 'no'}\n"
-        f"ttal_modify_tokens='{quoted(modify)}'\n"
-        f"ttal_add_tokens='{quoted(add)}'\n"
-    )
+    """The rules as sh variables for ttal-hook.sh (pipelines are numbered in config order,
+    like ttal-rules.json's list)."""
+    pipelines = list(cfg.pipelines.values())
+    all_tags = sorted({t for p in pipelines for t in p.tags})
+    match_tags = {t for p in pipelines for t in p.match_tags}
+    modify = sorted({*all_tags, *PERSON_ONLY_UDAS})
+    words = [*modify, *match_tags]
+    if not all(SH_SAFE.match(t) for t in words):  # config_parse allows none, but be sure
+        return "ttal_fast=no\n"
+    default = next((str(n) for n, p in enumerate(pipelines, 1) if not p.match_tags), "")
+    lines = [
+        "# Written by ttal with ttal-rules.json; sourced by on-add-ttal and on-modify-ttal.",
+        "ttal_fast=yes",
+        "ttal_modify_tokens='" + " ".join(f'"{t}"' for t in modify) + "'",
+        f"ttal_all_tags='{' '.join(all_tags)}'",
+        f"ttal_pipelines='{' '.join(str(n) for n in range(1, len(pipelines) + 1))}'",
+        f"ttal_default='{default}'",
+    ]
+    for n, p in enumerate(pipelines, 1):
+        lines += [
+            f"ttal_p{n}_match='{' '.join(p.match_tags)}'",
+            f"ttal_p{n}_tags='{' '.join(p.tags)}'",
+            f"ttal_p{n}_approve='{' '.join(p.approve_tags)}'",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def rendered_hook(name: str) -> str:
@@ -91,6 +101,7 @@ def wanted_files(cfg: Config) -> dict[str, str]:
     files = {name: rendered_hook(name) for name in (*HOOK_NAMES, PY_HOOK)}
     files[RULES_FILE] = rules_json(cfg)
     files[RULES_SH] = rules_sh(cfg)
+    files[SH_LIB] = (hook_source_dir() / SH_LIB).read_text(encoding="utf-8")
     return files
 
 
