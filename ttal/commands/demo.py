@@ -152,6 +152,8 @@ def _print_summary(summary: dict[str, Any], box: sandbox.Sandbox, keep: bool) ->
     output.say("")
     output.say(output.table(summary["tasks"], cols, title=f"Summary ({summary['elapsed']} s)"))
     output.say("\nNothing was lost: a refused merge keeps its branch, worktree and commits.")
+    if summary["served_warm"]:
+        output.say(f"The agents' {summary['served_warm']} ttal commands ran on the warm server.")
     if keep:
         output.say(
             f"\nThe sandbox is kept. Look around:\n"
