@@ -8,6 +8,9 @@ prints the medians and their ratio. Everything happens in a throwaway sandbox un
 dir, with HOME and TMUX_TMPDIR pointed there and a private tmux socket, all removed at the
 end. The latest results are also written to bench/RESULTS.md.
 
+ttal runs as it does for a user: the first command starts the warm server (ttal/server.py)
+and the rest are served by it; the "no server" rows show a cold start (TTAL_SERVER=off).
+
 Floors run Taskwarrior with `rc.hooks=off`: ttal's on-modify hook is ttal's own cost, and
 the `hook` row measures it on its own. ttal and floor iterations alternate, so drift in the
 machine's load hits both alike.
@@ -136,6 +139,7 @@ class Bench:
         script = Path(sys.executable).parent / "ttal"
         self.ttal_argv = [str(script)] if script.exists() else [sys.executable, "-m", "ttal"]
         self.counter = 0
+        self.cold_env = {**self.env, "TTAL_SERVER": "off"}
 
     def _script(self, name: str) -> Path:
         path = self.tmp / name
@@ -241,10 +245,11 @@ class Bench:
         return f"floor/{n}", self.box.root / "floor-wt" / f"b{n}"
 
     # ---- operations: each returns (ttal ms, floor ms) for one alternated pair ---------------
-    def spawn_pair(self) -> tuple[float, float]:
+    def spawn_pair(self, cold: bool = False) -> tuple[float, float]:
+        """cold: with TTAL_SERVER=off, as the first command after the server left."""
         n = self.next_id()
         uuid = self.add_task(f"bench spawn {n}")
-        ms = self.timed([self.ttal("go", uuid)])
+        ms = self.timed([self.ttal("go", uuid)], env=self.cold_env if cold else None)
         expect(self.get(uuid).get("ttal_session") == f"w-{uuid[:8]}", "ttal go did not spawn")
         self.kill_sessions()
 
@@ -343,14 +348,15 @@ class Bench:
             time.sleep(POLL)
         raise RuntimeError(f"bench: {marker!r} never showed in {pane}")
 
-    def send_pair(self) -> tuple[float, float]:
+    def send_pair(self, cold: bool = False) -> tuple[float, float]:
         """`ttal send` starting until its text shows in the recipient's pane, against
         `tmux send-keys -l` + Enter, polled the same way."""
         self.run(self.ttal("up", RECIPIENT))  # untimed; other rows kill every session
         self.run(self.tmux("clear-history", "-t", f"={RECIPIENT}:"))
         marker = f"bench message {self.next_id()} end"
         start = time.perf_counter()
-        proc = subprocess.Popen(self.ttal("send", "--to", RECIPIENT, marker), env=self.env,
+        env = self.cold_env if cold else self.env
+        proc = subprocess.Popen(self.ttal("send", "--to", RECIPIENT, marker), env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
         ms = self.visible_ms(start, marker, f"={RECIPIENT}:")
         expect(proc.wait(timeout=30) == 0, "ttal send failed")
@@ -499,6 +505,16 @@ def bench(runs: int) -> list[Row]:
                     max_ms=100,
                 ),
                 b.send_pair,
+                runs,
+            ),
+            (
+                Row("spawn, no server", "`ttal go <uuid>` with TTAL_SERVER=off (a cold start)"),
+                lambda: b.spawn_pair(cold=True),
+                runs,
+            ),
+            (
+                Row("send, no server", "`ttal send` with TTAL_SERVER=off (a cold start)"),
+                lambda: b.send_pair(cold=True),
                 runs,
             ),
             (
