@@ -96,10 +96,10 @@ def test_in_review_both_sessions_are_restarted_and_no_review_round_is_started(
 ) -> None:
     box = by_hand.idle_box(make_box, tmp_path)
     uuid, worker = started(box)
-    by_hand.commit(box, uuid, "feature.txt", "done\n")
+    head = by_hand.commit(box, uuid, "feature.txt", "done\n")
     box.ttal("go", uuid, env=by_hand.worker_env(uuid), check=True)
     reviewer = f"r-{uuid[:8]}-implement"
-    assert box.get(uuid)["ttal_review"] == "reviewing"
+    assert box.get(uuid)["ttal_review"] == f"reviewing:{head}"
     for name in (reviewer, worker):
         tmux(box, "kill-session", "-t", f"={name}")
 
@@ -111,7 +111,7 @@ def test_in_review_both_sessions_are_restarted_and_no_review_round_is_started(
     assert {worker, reviewer} <= set(box.sessions())
     task = box.get(uuid)
     assert task["ttal_health"] == f"dead:{worker}:unknown"
-    assert (task["ttal_round"], task["ttal_review"]) == (1, "reviewing")
+    assert (task["ttal_round"], task["ttal_review"]) == (1, f"reviewing:{head}")
     assert by_hand.events(box, "review-round", uuid) == []
     assert len(to_human(box)) == 2
 

@@ -21,6 +21,7 @@ class Exit(IntEnum):
     CONFLICT = 14  # merge conflict or base moved: refused, nothing changed
     EXTERNAL = 15  # task/git/tmux failed or is missing
     WAITING = 16  # nothing to do yet: waiting for a reviewer, a human, or a worker
+    READ_ONLY = 17  # the worktree under review changed during the round: verdict refused
     INTERRUPTED = 130
 
 
@@ -68,3 +69,9 @@ class ExternalError(TtalError):
 
 class Waiting(TtalError):
     exit_code = Exit.WAITING
+
+
+class ReviewTouched(TtalError):
+    """A review lead's verdict on a worktree that changed during its round."""
+
+    exit_code = Exit.READ_ONLY

@@ -157,11 +157,19 @@ def _start_reviewer(app: App, task: dict[str, Any], stage: Stage, rnd: int) -> s
     return name
 
 
+def reviewing(head: str) -> str:
+    """ttal_review during a round: `reviewing:<the commit the review lead was given>`; its
+    verdict is refused if the worktree is not that commit, clean (commands/review.py)."""
+    return f"reviewing:{head}" if head else "reviewing"
+
+
 def spawn_reviewer(app: App, task: dict[str, Any], stage: Stage) -> str:
+    worktree = Path(str(task.get("ttal_worktree") or ""))
+    head = gitops.rev(worktree, "HEAD") if stage.commits and worktree.is_dir() else ""
     name = _start_reviewer(app, task, stage, 1)
     faults.point("advance.reviewer")
-    app.tw.modify(task["uuid"], f"ttal_reviewer:{name}", "ttal_review:reviewing", "ttal_round:1",
-                  f"+{stage.review_tag}")  # fmt: skip
+    app.tw.modify(task["uuid"], f"ttal_reviewer:{name}", f"ttal_review:{reviewing(head)}",
+                  "ttal_round:1", f"+{stage.review_tag}")  # fmt: skip
     app.state.event("review-started", task["uuid"], app.caller.name, name)
     return f"spawned review lead {name}; +{stage.review_tag}"
 
@@ -186,7 +194,7 @@ def new_round(app: App, task: dict[str, Any], stage: Stage, note: str = "") -> s
     rnd = int(task.get("ttal_round") or 1)
     if note:
         app.tw.annotate(task["uuid"], f"{stage.name} round {rnd} by {app.caller.name}: {note}")
-    app.tw.set(task["uuid"], ttal_review="reviewing")
+    app.tw.set(task["uuid"], ttal_review=reviewing(head))
     name = str(task.get("ttal_reviewer") or reviewer_session_name(task["uuid"], stage.name))
     if not app.tmux.has(name):
         _start_reviewer(app, task, stage, rnd)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ttal import advance, faults, gitops, locks, prompts
 from ttal.app import App
-from ttal.errors import Forbidden, PreconditionFailed
+from ttal.errors import Forbidden, PreconditionFailed, ReviewTouched
 from ttal.mesh import tell
 from ttal.pipeline import Stage, current_stage, last_review_stage
 from ttal.workflow import pipeline_for, resolve_task, task_view
@@ -44,6 +44,7 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> dict[st
         rnd = int(task.get("ttal_round") or 1)
         view = task_view(task)
         if stage.approve_tag not in view.tags or view.review_state != "approved":
+            _check_untouched(app, task, stage, "approve")
             head = gitops.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
             text = f"approved by {app.caller.name} (round {rnd}, {head[:10]})"
             text += f": {note}" if note else ""
@@ -58,6 +59,44 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> dict[st
     if continue_in_background:
         _continue_detached(app, uuid)
     return {"task": uuid, "stage": stage.name, "tag": stage.approve_tag, "round": rnd}
+
+
+def _check_untouched(app: App, task: dict[str, Any], stage: Stage, verdict: str) -> None:
+    """A review lead is read-only, but it runs commands (Claude Code's review leads lose only
+    the edit tools; Bash can still write). So its verdict stands only on the worktree it was
+    given: clean, at the commit its round began with (ttal_review `reviewing:<commit>`).
+    Otherwise it is refused and nothing changes: what was written stays where it is."""
+    worktree = Path(str(task.get("ttal_worktree") or ""))
+    if not stage.commits or not worktree.is_dir():
+        return  # a plan or other note: no commit is under review
+    given = str(task.get("ttal_review") or "").partition(":")[2]
+    head = gitops.rev(worktree, "HEAD")
+    if given and head != given:
+        log = gitops.git(worktree, "log", "--format=%h %s", f"{given}..{head}").out.splitlines()
+        what = f"HEAD of {worktree} moved during this review round, from {given[:10]} to "
+        what += f"{head[:10]} ({'; '.join(log[:3]) or 'history rewritten'})"
+        _refuse(verdict, what, MOVED_HINT.format(given=given[:10]))
+    dirty = gitops.dirty_paths(worktree)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
+        what = f"{worktree} has changes that are not in the commit under review: {shown}"
+        _refuse(verdict, what, DIRTY_HINT)
+
+
+MOVED_HINT = (
+    "a review lead does not commit: if these commits are yours, undo them with "
+    "`git reset --keep {given}` (they stay in the reflog), then give your verdict again; "
+    'if the worker made them, tell its spawner: `ttal alert "..."`'
+)
+DIRTY_HINT = (
+    "a review lead is read-only: if you made them, undo them (`git stash -u` keeps a copy) "
+    'and give your verdict again, with what should change in `ttal review changes "..."`; '
+    'if the worker made them, tell its spawner: `ttal alert "..."`'
+)
+
+
+def _refuse(verdict: str, what: str, hint: str) -> None:
+    raise ReviewTouched(f"{what}; {verdict} refused: nothing was changed or removed", hint=hint)
 
 
 def _continue_detached(app: App, uuid: str) -> None:
@@ -88,6 +127,7 @@ def request_changes(app: App, message: str) -> dict[str, Any]:
             raise PreconditionFailed(f"task {uuid[:8]} is already approved; nothing was changed")
         rnd = view.review_round or 1
         if view.review_state != "changes":  # a second note in one round adds no round
+            _check_untouched(app, task, stage, "changes")
             head = gitops.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
             app.tw.set(uuid, ttal_review=f"changes:{head}", ttal_round=rnd + 1)
             app.tw.annotate(uuid, f"review {stage.name} round {rnd}: changes requested: {message}")
