@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -76,13 +78,17 @@ def test_prepare_writes_hooks_and_answers(tmp_path: Path) -> None:
     runtimes.prepare(CLAUDE, launch, env(tmp_path))
     settings = json.loads((tmp_path / "s.json").read_text())
     assert settings["skipDangerousModePermissionPrompt"] is True
-    hooks = {event: entries[0]["hooks"][0]["command"]
+    hooks = {event: [(e.get("matcher", ""), e["hooks"][0]["command"]) for e in entries]
              for event, entries in settings["hooks"].items()}  # fmt: skip
-    assert {e: c.split(" -m ttal ")[1] for e, c in hooks.items()} == {
-        "SessionStart": "context",
-        "UserPromptSubmit": "report busy",
-        "Stop": "report idle",
-    }
+    ttal = shlex.join([sys.executable, "-m", "ttal"])
+    assert hooks == {
+        "SessionStart": [("", f"{ttal} context || exit 1")],
+        "UserPromptSubmit": [("", f"{ttal} report busy || exit 1"),
+                             ("", f"{ttal} ack - || exit 1")],
+        "Stop": [("", f"{ttal} report idle || exit 1")],
+        "Notification": [("permission_prompt|elicitation_dialog|elicitation_url_dialog",
+                          f"{ttal} report waiting || exit 1")],
+    }  # fmt: skip
     data = json.loads((tmp_path / ".claude.json").read_text())
     assert data["projects"][str(tmp_path)] == {"hasTrustDialogAccepted": True}
     assert data["customApiKeyResponses"] == {"rejected": [], "approved": [KEY[-20:]]}

@@ -122,6 +122,11 @@ def agent_state(box: Box, name: str) -> str:
     return str(next((r["state"] for r in rows if r["agent"] == name), "absent"))
 
 
+def acked(box: Box, name: str) -> dict[int, bool]:
+    inbox = json.loads(box.ttal("inbox", name, "--json", check=True).stdout)
+    return {m["id"]: m["acked"] for m in inbox["messages"]}
+
+
 def claude_json() -> dict[str, Any]:
     data: dict[str, Any] = json.loads((Path(os.environ["HOME"]) / ".claude.json").read_text())
     return data
@@ -200,6 +205,9 @@ def test_send_reaches_a_claude_manager_as_a_user_turn(team: Box, fake: FakeAnthr
     turn = fake.of("lead")[before].last_user_text()
     assert f"[ttal #{result['id']} from human]" in turn and "what is the status?" in turn
     assert '[reply with: ttal send --to human "..."]' in turn
+    # Its UserPromptSubmit hook acknowledged it (`ttal ack -` on the hook's JSON): were this
+    # Claude to die now, the message would not be typed into the next one again.
+    wait(team, fake, lambda: acked(team, "lead") == {result["id"]: True}, "the ack")
 
     def reply() -> list[str]:
         inbox = json.loads(team.ttal("inbox", "human", "--json", check=True).stdout)
@@ -283,3 +291,58 @@ def test_fork_copies_a_managers_conversation(team: Box, fake: FakeAnthropic) -> 
     assert {"lead", "lead2"} <= set(team.sessions())  # lead goes on
     again = team.ttal("fork", "lead", "--as", "lead2")
     assert again.returncode == 12 and "already up" in again.stderr
+
+
+def test_a_permission_dialog_reports_waiting_and_holds_messages(
+    team: Box, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """Claude Code's Notification hook: a dialog that waits for a person makes the agent
+    "waiting"; messages queue, since typed into the dialog they would answer it."""
+    asked = tmp_path / "asked.txt"
+    settings = Path(os.environ["HOME"]) / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)  # the user's own rule: ask first
+    settings.write_text(json.dumps({"permissions": {"ask": ["Bash(touch:*)"]}}), encoding="utf-8")
+    fake.script("lead", Bash(f"touch {asked}"), Say("touched"))
+    fake.on("lead", "are you there?", Say("yes"))
+    team.ttal("up", "lead", check=True, timeout=60)
+
+    wait(team, fake, lambda: status_of(team, "lead") == ("waiting", "runtime"), "waiting (hook)")
+    assert agent_state(team, "lead") == "waiting"
+    assert "waiting" in team.ttal("agents", check=True).stdout
+    sent = json.loads(team.ttal("send", "--to", "lead", "--json", "are you there?",
+                                check=True).stdout)  # fmt: skip
+    assert sent["status"] == "queued", sent  # not typed into the dialog
+    assert not asked.exists()  # the dialog still waits for its answer
+
+    # A person answers the dialog: "1. Yes".
+    subprocess.run(["tmux", "-L", team.sb.socket, "send-keys", "-t", "=lead:", "1"], check=True)
+    wait(team, fake, asked.exists, "the approved command")
+    wait(team, fake, lambda: status_of(team, "lead") == ("idle", "runtime"), "idle (Stop hook)")
+    wait(team, fake, lambda: any("are you there?" in r.last_user_text() for r in fake.of("lead")),
+         "the queued message as a user turn")  # fmt: skip
+    wait(team, fake, lambda: acked(team, "lead") == {sent["id"]: True}, "the ack")
+    assert "touched" in body_text(fake.of("lead")[-1])  # one conversation went on throughout
+
+
+def test_a_review_lead_that_writes_with_bash_cannot_approve(team: Box, fake: FakeAnthropic) -> None:
+    """Review leads lose Claude's edit tools, but Bash still writes: the approval of a
+    worktree that changed during the round is refused, and what was written is kept."""
+    commit = "echo 'limit = 10' > limit.py && git add . && git commit -qm 'Add limit'"
+    fake.script("worker", Bash(commit), Bash("ttal go"))
+    fake.script("reviewer", Bash("echo 'limit = 20' > limit.py"),
+                Bash("ttal review approve --note 'fixed it myself'"), Say("refused"))  # fmt: skip
+    uuid = team.add("Add a limit", "project:api")
+    team.ttal("go", uuid, check=True)
+    wait(team, fake, lambda: fake.pending("reviewer") == 0 and len(fake.of("reviewer")) >= 3,
+         "the review lead's turns")  # fmt: skip
+
+    refusal = fake.of("reviewer")[2].tool_results()[-1]
+    assert "Exit code 17" in refusal and "approve refused" in refusal, refusal
+    assert "limit.py" in refusal and "a review lead is read-only" in refusal
+    task = team.get(uuid)
+    assert "lgtm" not in task["tags"] and task["ttal_review"].startswith("reviewing:")
+    worktree = Path(task["ttal_worktree"])
+    assert (worktree / "limit.py").read_text() == "limit = 20\n"  # kept, not reverted
+    assert team.git("api", "show", f"{task['ttal_branch']}:limit.py") == "limit = 10\n"
+    assert task["status"] == "pending"
+    assert "limit.py" not in team.git("api", "ls-tree", "--name-only", "main")  # nothing merged

@@ -37,6 +37,8 @@ KEY_SUFFIX = 20  # characters of an API key Claude Code records as approved
 LOCK_STALE = 10.0  # proper-lockfile's default: an older lock directory was left by a crash
 LOCK_WAIT = 15.0
 HOOK_TIMEOUT = 30  # seconds Claude Code gives each ttal hook
+# Claude Code 2.1.328's notification types that mean a dialog waits for a person's answer.
+WAITING_NOTIFICATIONS = "permission_prompt|elicitation_dialog|elicitation_url_dialog"
 
 
 def config_file(env: Mapping[str, str]) -> Path:
@@ -93,18 +95,28 @@ def settings(ttal: list[str]) -> dict[str, Any]:
 
     SessionStart prints `ttal context`, which Claude adds to the conversation (on start,
     resume, /clear and compaction); UserPromptSubmit and Stop report busy and idle, so
-    messages queue while a turn runs and go out the moment it ends."""
+    messages queue while a turn runs and go out the moment it ends. UserPromptSubmit also
+    acknowledges the messages the prompt holds (`ttal ack -` reads the hook's JSON), so a
+    message typed into a pane whose Claude died before reading it is typed again after the
+    restart. Notification, for a dialog that waits for a person's answer (not for the
+    "waiting for your input" reminder after a minute idle), reports waiting: messages queue,
+    as typing into the dialog would answer it."""
 
-    def hook(*args: str) -> list[dict[str, Any]]:
-        command = shlex.join([*ttal, *args])
-        return [{"hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT}]}]
+    def hook(*args: str, matcher: str = "") -> dict[str, Any]:
+        # Exit code 2 means something to Claude: for UserPromptSubmit it erases the prompt,
+        # for Stop it keeps the turn going with our stderr as the next instruction. No
+        # failure of ttal's may do either: any failure exits 1 (shown, then ignored).
+        command = shlex.join([*ttal, *args]) + " || exit 1"
+        entry = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
+        return {"matcher": matcher, "hooks": [entry]} if matcher else {"hooks": [entry]}
 
     return {
         "skipDangerousModePermissionPrompt": True,
         "hooks": {
-            "SessionStart": hook("context"),
-            "UserPromptSubmit": hook("report", "busy"),
-            "Stop": hook("report", "idle"),
+            "SessionStart": [hook("context")],
+            "UserPromptSubmit": [hook("report", "busy"), hook("ack", "-")],
+            "Stop": [hook("report", "idle")],
+            "Notification": [hook("report", "waiting", matcher=WAITING_NOTIFICATIONS)],
         },
     }
 

@@ -31,7 +31,8 @@ INLINE_LINE = 1000  # a tty in canonical mode truncates lines past 4095 bytes
 PREVIEW_LINES = 6
 STARTING_LIMIT = 20.0  # seconds; longer than `ttal up` waits for a program to be ready
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
-HEADER = re.compile(r"\[ttal #(\d+) from ")
+# A whole header line, as _render_one writes it: a body cannot forge one (_defang quotes it).
+HEADER = re.compile(r"^\[ttal #(\d+) from ([^\s\]]+)(?: re task [0-9a-f]+)?\]\r?$", re.M)
 
 
 def digest(sender: str, recipient: str, body: str) -> str:
@@ -149,9 +150,9 @@ def ack(app: App, ids: list[int], agent: str = "") -> int:
     return app.state.ack(name, ids)
 
 
-def ids_in(text: str) -> list[int]:
-    """The ids of the message headers in `text` (a prompt a runtime hook received)."""
-    return sorted({int(n) for n in HEADER.findall(text)})
+def headers_in(text: str) -> list[tuple[int, str]]:
+    """(id, sender) of each message header line in `text` (a prompt a runtime hook got)."""
+    return [(int(n), sender) for n, sender in HEADER.findall(text)]
 
 
 def _run_notify(app: App, message: Message) -> None:
@@ -166,7 +167,8 @@ def _run_notify(app: App, message: Message) -> None:
 
 
 def is_busy(app: App, agent: str) -> bool:
-    """Only an explicit busy signal from the runtime queues; no signal means type away.
+    """Only an explicit busy (or waiting) signal from the runtime queues; no signal means
+    type away.
     `ttal up` also holds deliveries while the program starts (status "starting"); a start
     that never finished (its `up` was killed) holds them no longer than STARTING_LIMIT."""
     status = app.state.status(agent)
@@ -174,7 +176,7 @@ def is_busy(app: App, agent: str) -> bool:
         return False
     if status.state == "starting":
         return time.time() - status.since < STARTING_LIMIT
-    return status.state == "busy"
+    return status.state in ("busy", "waiting")  # waiting: typing would answer its dialog
 
 
 def sanitize(text: str) -> str:

@@ -54,17 +54,44 @@ def _status(row: dict[str, Any], name: str) -> str:
 
 
 def ack(app: App, words: list[str], agent: str = "") -> dict[str, Any]:
-    """Words are ids (`12` or `#12`), or `-`: read text (a prompt) and take its headers' ids."""
+    """Words are ids (`12` or `#12`), or `-`: read text (a prompt, or the JSON Claude Code's
+    UserPromptSubmit hook gets) and take the ids of the messages it holds."""
     name = agent or ("" if app.caller.is_person else app.caller.name)
     if not name:
         raise UsageError("who? run inside an agent session, or pass --agent NAME")
     ids: set[int] = set()
     for word in words:
         if word == "-":
-            ids.update(mesh.ids_in(sys.stdin.read()))
+            ids.update(_received(app, name, _prompt(sys.stdin.read())))
         elif word.lstrip("#").isdigit():
             ids.add(int(word.lstrip("#")))
         else:
             raise UsageError(f"{word!r} is not a message id", hint="e.g. `ttal ack 12 13`")
     new = mesh.ack(app, sorted(ids), name)
     return {"agent": name, "acked": sorted(ids), "new": new}
+
+
+def _prompt(text: str) -> str:
+    """The prompt in a hook's JSON ({"hook_event_name": "UserPromptSubmit", "prompt": ...});
+    any other text as it is."""
+    if not text.lstrip().startswith("{"):
+        return text
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    prompt = data.get("prompt") if isinstance(data, dict) else None
+    return prompt if isinstance(prompt, str) else text
+
+
+def _received(app: App, name: str, prompt: str) -> list[int]:
+    """Messages to `name` whose header line is in the prompt with their own sender: a
+    header quoted from elsewhere (another agent's message, a log) acknowledges nothing."""
+    found = []
+    for message_id, sender in mesh.headers_in(prompt):
+        message = app.state.message(message_id)
+        if message is not None and message.recipient == name and message.sender == sender:
+            found.append(message_id)
+    return found
