@@ -301,3 +301,26 @@ def test_demo_through_the_server_leaves_nothing_running(runtime_dir: Path) -> No
         return found
 
     wait_for(lambda: not demo_servers(), 10, "the demo's server to leave")
+
+
+def test_a_terminal_read_is_never_handed_to_the_server(mgr_box: Box, env: dict[str, str]) -> None:
+    """The child is not in the terminal's foreground group: reading the terminal would stop
+    it. So `-` with a terminal on stdin runs in-process (here: refused, as no text is piped)."""
+    import pty
+
+    primary, terminal = pty.openpty()
+    try:
+        before = status(env)["commands_served"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "ttal", "send", "--to", "mgr", "-"], env=env,
+            stdin=terminal, capture_output=True, text=True, timeout=60, check=False,
+            cwd=env["TTAL_RUNTIME_DIR"],
+        )  # fmt: skip
+        assert proc.returncode == 2 and "pipe it in" in proc.stderr, proc.stderr
+        assert status(env)["commands_served"] == before
+        served = ttal(env, "inbox", "mgr")  # no `-`: served as usual
+        assert served.returncode == 0
+        assert status(env)["commands_served"] == before + 1
+    finally:
+        os.close(primary)
+        os.close(terminal)

@@ -67,7 +67,7 @@ def request(args: list[str]) -> bytes:
 
 def run(args: list[str]) -> int | None:
     """The command's exit code, or None when no server took it (then run it here)."""
-    if not enabled() or not args or args[0] not in SERVED:
+    if not enabled() or not args or args[0] not in SERVED or _needs_foreground(args):
         return NOT_SERVED
     path = socket_path()
     if not safe_dir(os.path.dirname(path)):
@@ -80,15 +80,66 @@ def run(args: list[str]) -> int | None:
         sock.connect(path)
         payload = request(args)
         fds = array("i", [0, 1, 2]).tobytes()
+        _catch_signals()
         sock.sendmsg(
             [len(payload).to_bytes(4, "big") + payload],
             [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)],
         )
         return _wait(sock)
     except (OSError, ValueError):  # no server, a closed stdio fd, a cwd that is gone
-        return NOT_SERVED
+        return _lost() if _child["pid"] else _not_served()
     finally:
         sock.close()
+
+
+def _needs_foreground(args: list[str]) -> bool:
+    """The child is not in the terminal's foreground process group: it would be stopped
+    reading the terminal (`ttal ack -` typed by hand), or writing to it under `stty tostop`."""
+    if "-" in args and os.isatty(0):
+        return True
+    for fd in (1, 2):
+        if os.isatty(fd):
+            import termios
+
+            try:
+                return bool(termios.tcgetattr(fd)[3] & termios.TOSTOP)
+            except termios.error:
+                return True
+    return False
+
+
+# The child's pid once it is known, and the signals that came before it was.
+_child = {"pid": 0}
+_pending: list[int] = []
+
+
+def _catch_signals() -> None:
+    import _signal  # type: ignore[import-not-found]  # signal itself imports enum
+
+    def forward(signum: int, _frame: object) -> None:
+        if not _child["pid"]:
+            _pending.append(signum)
+            return
+        try:
+            os.kill(_child["pid"], signum)
+        except ProcessLookupError:
+            return  # it has just finished
+
+    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT):
+        _signal.signal(sig, forward)
+
+
+def _not_served() -> int | None:
+    """Nothing ran on the server. A ^C meanwhile means: do not run it here either."""
+    if _pending:
+        sys.stderr.write("ttal: interrupted\n")
+        return 130
+    import _signal
+
+    for sig in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT):
+        _signal.signal(sig, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    return NOT_SERVED
 
 
 def _recv(sock: object, n: int) -> bytes:
@@ -106,31 +157,24 @@ def _wait(sock: object) -> int | None:
     Before P nothing ran, so running here instead is safe; after P it is not."""
     hello = _recv(sock, 5)
     if len(hello) < 5 or hello[:1] != b"P":
-        return NOT_SERVED  # stale server (S) or one that died before forking
-    pid = int.from_bytes(hello[1:], "big")
-    _forward_signals(pid)
+        return _not_served()  # stale server (S) or one that died before forking
+    pid = _child["pid"] = int.from_bytes(hello[1:], "big")
+    for signum in _pending:  # ^C before the child existed: it gets it first thing
+        os.kill(pid, signum)
     done = _recv(sock, 5)
     if len(done) < 5 or done[:1] != b"X":
-        sys.stderr.write(
-            f"ttal: lost the ttal server while it ran the command (pid {pid}); its work may "
-            "be done or half done\n  hint: `ttal status` shows where things stand; "
-            "`ttal recover` settles anything interrupted\n"
-        )
-        return 15  # Exit.EXTERNAL, without importing ttal.errors
+        return _lost()
     return int.from_bytes(done[1:], "big", signed=True)
 
 
-def _forward_signals(pid: int) -> None:
-    import _signal  # type: ignore[import-not-found]  # signal itself imports enum
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            return  # it has just finished
-
-    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT):
-        _signal.signal(sig, forward)
+def _lost() -> int:
+    """The child ran, so running it here too could do the work twice: say so instead."""
+    sys.stderr.write(
+        f"ttal: lost the ttal server while it ran the command (pid {_child['pid']}); its "
+        "work may be done or half done\n  hint: `ttal status` shows where things stand; "
+        "`ttal recover` settles anything interrupted\n"
+    )
+    return 15  # Exit.EXTERNAL, without importing ttal.errors
 
 
 def start_server() -> None:
