@@ -112,6 +112,7 @@ def test_the_lines_carry_what_ttal_relies_on(tmp_path: Path) -> None:
     assert worker[:2] == ["codex", "--strict-config"] and worker[-2:] == ["--", "Do the task"]
     for flag in ("--no-daemon", "--dangerously-bypass-hook-trust"):
         assert flag in worker
+    assert worker[worker.index("--enable") + 1] == "hooks"
     assert worker[worker.index("--sandbox") + 1] == "danger-full-access"
     assert worker[worker.index("--ask-for-approval") + 1] == "never"
     assert worker[worker.index("--cd") + 1] == str(tmp_path / ODD_DIR)

@@ -15,8 +15,9 @@ process. Checked against Codex 0.171.0 (tests/test_codex_args.py, tests/test_cod
   PATH) was "command not found";
 - `hooks.SessionStart`, `hooks.UserPromptSubmit`, `hooks.Stop`: the same hooks ttal gives
   Claude Code (`ttal context`; `ttal report busy`; `ttal report idle`), plus one that records
-  Codex's own session id. Hooks from `-c` count as untrusted, so ttal also passes
-  `--dangerously-bypass-hook-trust` (for this process: it trusts nothing else on disk).
+  Codex's own session id, with `--enable hooks` (a user's config may turn the feature off).
+  Hooks from `-c` count as untrusted, so ttal also passes `--dangerously-bypass-hook-trust`
+  (for this process: it trusts nothing else on disk).
 
 Codex picks its own session ids (UUIDv7). Its SessionStart hook gets the id on stdin and
 ttal writes it to `<state_dir>/run/<session>.session-id`; `codex resume <id>` and
@@ -78,7 +79,7 @@ def overrides(workdir: Path, hook_commands: Mapping[str, list[list[str]]]) -> li
     dirs = dict.fromkeys([str(workdir), os.path.realpath(workdir)])
     trusted = ", ".join(f"{toml_str(d)}={{trust_level={toml_str('trusted')}}}" for d in dirs)
     flags = ["-c", f"projects={{{trusted}}}", "-c", "check_for_update_on_startup=false",
-             "-c", "allow_login_shell=false"]  # fmt: skip
+             "-c", "allow_login_shell=false", "--enable", "hooks"]  # fmt: skip
     for event, commands in hook_commands.items():
         handlers = ", ".join(
             f"{{type={toml_str('command')}, command={toml_str(shlex.join(argv))}, "
