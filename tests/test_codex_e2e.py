@@ -221,7 +221,9 @@ def test_requested_changes_round_with_codex(team: Box, fake: FakeOpenAI) -> None
     fake.on("worker", "please add a test",
             Shell("echo 'assert limit' > test_limit.py && git add . && git commit -qm 'Test it'"),
             Shell("ttal go"))  # fmt: skip
-    fake.script("reviewer", Shell("ttal review changes 'please add a test'"))
+    # No Codex sandbox holds a review lead, so ttal refuses a verdict on a worktree it wrote.
+    fake.script("reviewer", Shell("echo oops > stray.txt; ttal review approve --note 'too soon'"),
+                Shell("rm stray.txt && ttal review changes 'please add a test'"))  # fmt: skip
     fake.on("reviewer", "round 2 is ready", Shell("ttal review approve --note 'tested now'"))
     uuid = team.add("Add a limit", "project:api")
     team.ttal("go", uuid, check=True)
@@ -234,6 +236,9 @@ def test_requested_changes_round_with_codex(team: Box, fake: FakeOpenAI) -> None
                                                          "main").split())  # fmt: skip
     asked = [r for r in fake.of("worker") if "please add a test" in r.last_user_text()]
     assert asked and "review changes requested by" in asked[0].last_user_text()
+    refused = fake.of("reviewer")[1].tool_results()[-1]
+    assert "exited with code 17" in refused and "stray.txt" in refused, refused
+    assert "stray.txt" not in team.git("api", "ls-tree", "--name-only", "main").split()
 
 
 def test_killed_worker_resumes_its_conversation_and_finishes(team: Box, fake: FakeOpenAI) -> None:
