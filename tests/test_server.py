@@ -236,6 +236,9 @@ def test_first_command_starts_one_and_idle_ends_it(mgr_box: Box, runtime_dir: Pa
     assert not status(env)["running"]
     assert ttal(env, "inbox", "mgr").returncode == 0
     info = wait_for(lambda: status(env)["running"] and status(env), 20, "a server")
+    doctor = json.loads(ttal(env, "doctor", "--json").stdout)
+    server = [c for c in doctor if c["name"] == "server"]
+    assert f"running (pid {info['pid']}" in server[0]["detail"], server
     assert ttal(env, "inbox", "mgr").returncode == 0
     assert status(env)["commands_served"] == 1
     wait_for(lambda: not alive(info["pid"]), 15, "the idle server to leave")

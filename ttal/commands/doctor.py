@@ -41,7 +41,22 @@ def doctor(app: App, fix: bool) -> list[Check]:
     checks.append(_hooks(app, fix))
     checks += [_project(app, name) for name in sorted(app.cfg.projects)]
     checks += _runtimes(app)
+    checks.append(_server())
     return checks
+
+
+def _server() -> Check:
+    """Informational: without a server every command still works, only slower."""
+    from ttal.commands import server
+
+    info = server.status()
+    if not info["enabled"]:
+        return Check("server", True, "off (TTAL_SERVER=off): every command starts cold")
+    if info["running"]:
+        detail = f"running (pid {info['pid']}, {info['commands_served']} commands served)"
+    else:
+        detail = "not running; the next `ttal go`/`send`/`status` starts it"
+    return Check("server", True, f"{detail}; socket {info['socket']}")
 
 
 def _version(text: str) -> tuple[int, ...]:
