@@ -192,8 +192,26 @@ def test_context_says_who_and_what(make_box: Callable[..., Box], tmp_path: Path)
                                      f"Task {uuid[:8]}: Add a cache"]  # fmt: skip
     assert "project api; stage implement" in text and "#1 from human: the cache must expire" in text
     assert "second line" not in text and "Next: when done: commit, then `ttal go`" in text
+    assert "  pipeline: finish stage implement" in text  # what the pipeline expects of it
     data = json.loads(box.ttal("context", "--json", env=by_hand.worker_env(uuid)).stdout)
     assert (data["task"]["branch"], len(data["queued"])) == (f"ttal/{uuid[:8]}-add-a-cache", 1)
+
+
+def test_context_lists_a_managers_active_tasks(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = by_hand.idle_box(make_box, tmp_path)
+    lead = {"TTAL_AGENT": "lead", "TTAL_ROLE": "manager"}
+    mine = box.add("Add a cache", "project:api")
+    other = box.add("Not mine", "project:api")
+    box.ttal("go", mine, env=lead, check=True)  # spawned by lead
+    box.ttal("go", other, check=True)  # spawned by a person
+    text = box.ttal("context", env=lead, check=True).stdout
+    assert "Your active tasks (1;" in text, text
+    assert f"  {mine[:8]} Add a cache: the worker is on stage implement" in text
+    assert "Not mine" not in text
+    data = json.loads(box.ttal("context", "--json", env=lead, check=True).stdout)
+    assert [(t["uuid"], t["stage"]) for t in data["tasks"]] == [(mine, "implement")]
 
 
 def test_fork_refusals(make_box: Callable[..., Box], tmp_path: Path) -> None:

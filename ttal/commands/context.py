@@ -18,6 +18,7 @@ NEXT = {
 }
 MANAGER_NEXT = 'messages arrive as "[ttal #N from NAME]"; reply: `ttal send --to NAME "..."`'
 SHOWN = 3  # queued messages previewed
+SHOWN_TASKS = 10  # a manager's active tasks listed
 
 
 def context(app: App) -> dict[str, Any]:
@@ -27,6 +28,8 @@ def context(app: App) -> dict[str, Any]:
     data: dict[str, Any] = {"agent": caller.name, "role": caller.role}
     if caller.task:
         data["task"] = _task(app, caller.task)
+    else:  # a manager: what it started, and role stages assigned to it
+        data["tasks"] = _active(app, caller.name)
     queued = app.state.messages(caller.name, undelivered=True)
     data["queued"] = [{"id": m.id, "from": m.sender, "first_line": m.body.split("\n")[0][:120]}
                       for m in queued]  # fmt: skip
@@ -44,7 +47,39 @@ def _task(app: App, uuid: str) -> dict[str, Any]:
         return {"uuid": uuid, "error": str(err).splitlines()[0]}
     keys = ("description", "project", "ttal_stage", "ttal_round", "ttal_branch", "ttal_worktree")
     found = {k.removeprefix("ttal_"): task[k] for k in keys if task.get(k)}
-    return {"uuid": uuid, "status": task.get("status", ""), "tags": task.get("tags", []), **found}
+    return {"uuid": uuid, "status": task.get("status", ""), "tags": task.get("tags", []),
+            **found, "expects": _expects(app, task)}  # fmt: skip
+
+
+def _active(app: App, name: str) -> list[dict[str, Any]]:
+    """Pending tasks this agent spawned or owns a stage of, with what the pipeline expects."""
+    try:
+        found = app.tw.export("status:pending", "(", f"ttal_spawner.is:{name}", "or",
+                              f"ttal_owner.is:{name}", ")")  # fmt: skip
+    except TtalError as err:
+        return [{"uuid": "", "error": str(err).splitlines()[0]}]
+    return [
+        {
+            "uuid": t["uuid"],
+            "description": t.get("description", ""),
+            "stage": t.get("ttal_stage", ""),
+            "owner": t.get("ttal_owner") == name,
+            "expects": _expects(app, t),
+        }
+        for t in sorted(found, key=lambda t: str(t.get("entry", "")))
+        if name in (t.get("ttal_spawner"), t.get("ttal_owner"))
+    ][:SHOWN_TASKS]
+
+
+def _expects(app: App, task: dict[str, Any]) -> str:
+    """The pipeline's next step for this caller, in its own words (ttal.pipeline)."""
+    from ttal.pipeline import next_step
+    from ttal.workflow import pipeline_for, task_view
+
+    try:
+        return next_step(task_view(task), pipeline_for(app, task), app.caller).reason
+    except TtalError as err:
+        return str(err).splitlines()[0]
 
 
 def render(data: dict[str, Any]) -> str:
@@ -58,6 +93,13 @@ def render(data: dict[str, Any]) -> str:
         facts += [f"tags {', '.join(task['tags'])}"] if task.get("tags") else []
         if facts:
             lines.append("  " + "; ".join(facts))
+        if task.get("expects"):
+            lines.append(f"  pipeline: {task['expects']}")
+    tasks = data.get("tasks") or []
+    if tasks:
+        lines.append(f"Your active tasks ({len(tasks)}; `ttal status` shows all):")
+        lines += [f"  {t['uuid'][:8]} {t.get('description', t.get('error', ''))}: "
+                  f"{t.get('expects', '')}" for t in tasks]  # fmt: skip
     queued = data["queued"]
     if queued:
         lines.append(f"{len(queued)} message(s) wait for you; they are typed in when you are idle:")
