@@ -116,6 +116,14 @@ def test_the_lines_carry_what_ttal_relies_on(tmp_path: Path) -> None:
     assert worker[worker.index("--sandbox") + 1] == "danger-full-access"
     assert worker[worker.index("--ask-for-approval") + 1] == "never"
     assert worker[worker.index("--cd") + 1] == str(tmp_path / ODD_DIR)
+    # A review lead: Codex's read-only permission profile with the network on (its `ttal`
+    # reaches ttal's server over a unix socket), never a --sandbox, which would win over it.
+    lead = launch_argv(rt, spec(tmp_path, read_only=True))
+    assert "--sandbox" not in lead and lead[lead.index("--ask-for-approval") + 1] == "never"
+    assert overrides_of(lead)["default_permissions"] == "ttal-review"
+    assert overrides_of(lead)["permissions.ttal-review"] == {
+        "extends": ":read-only", "network": {"enabled": True}}  # fmt: skip
+    assert "default_permissions" not in overrides_of(worker)
     resume = resume_argv(rt, spec(tmp_path))
     assert resume[:2] == ["codex", "resume"] and resume[-3:] == ["--", CODEX_ID, RESUME_NOTE]
     fork = fork_argv(rt, spec(tmp_path), "ttal-id")

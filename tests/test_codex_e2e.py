@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -75,7 +78,9 @@ def codex_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def team(make_box: Callable[..., Box], fake: FakeOpenAI, codex_bin: Path, codex_home: Path) -> Box:
+def team(
+    make_box: Callable[..., Box], fake: FakeOpenAI, codex_bin: Path, codex_home: Path
+) -> Iterator[Box]:
     """A sandbox whose worker, review lead and managers `lead` and `lead2` all run the real
     Codex, each on its own route of the fake server."""
     routes = {"codex-worker": "worker", "codex-reviewer": "reviewer", "codex-lead": "lead",
@@ -90,7 +95,28 @@ def team(make_box: Callable[..., Box], fake: FakeOpenAI, codex_bin: Path, codex_
         assert old in text, f"sandbox config changed: no {old!r}"
         text = text.replace(old, f"{agent}: {{role: {name}, runtime: codex-{name}}}")
     box.sb.config.write_text(text, encoding="utf-8")
-    return box
+    # A short dir for the warm server's socket (a Unix socket path must stay under 108 bytes),
+    # which ttal starts for the review leads' commands: their sandbox is read-only.
+    box.env["TTAL_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="ttal-srv-", dir="/tmp")
+    yield box
+    control(box, "stop")
+    shutil.rmtree(box.env["TTAL_RUNTIME_DIR"], ignore_errors=True)
+
+
+def control(box: Box, verb: str) -> list[str]:
+    """Ask every warm server of the box (one per interpreter path) for `status` or `stop`."""
+    answers = []
+    for path in Path(box.env["TTAL_RUNTIME_DIR"]).glob("ttal-*/server-*.sock"):
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            try:
+                sock.connect(str(path))
+            except OSError:
+                continue  # a server that has left
+            payload = f"ctl:{verb}".encode()
+            sock.sendall(len(payload).to_bytes(4, "big") + payload)
+            answers.append(sock.recv(64).decode())
+    return answers
 
 
 def runtime(codex: Path, url: str, home: Path) -> dict[str, Any]:
@@ -149,9 +175,10 @@ def test_task_goes_from_pending_to_merged_with_codex(
                 Shell("printf 'written by codex\\n' > codex.txt"),
                 Shell("git add codex.txt && git commit -qm 'Add codex.txt'"),
                 Shell("ttal go"))  # fmt: skip
-    fake.script(
-        "reviewer", Shell("git diff --stat main...HEAD"), Shell("ttal review approve --note ok")
-    )
+    # The review lead runs in Codex's read-only sandbox; its `ttal` runs on ttal's server.
+    fake.script("reviewer", Shell("git diff --stat main...HEAD"),
+                Shell("echo note > review.txt; echo rc=$?; git stash -u; echo stash=$?"),
+                Shell("ttal review approve --note ok"))  # fmt: skip
     uuid = team.add("Write a file", "project:api")
     team.ttal("go", uuid, check=True)
     wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
@@ -171,6 +198,12 @@ def test_task_goes_from_pending_to_merged_with_codex(
     assert "spawned review lead" in worker[3].tool_results()[-1]  # `ttal go` ran in Codex
     assert f"You are the ttal review lead for task {uuid[:8]}" in reviewer[0].text()
     assert "codex.txt | 1 +" in reviewer[1].tool_results()[-1]
+    wrote = reviewer[2].tool_results()[-1]  # the sandbox, not the prompt, stopped the writes
+    assert "review.txt: Read-only file system" in wrote and "rc=1" in wrote, wrote
+    assert "stash=0" not in wrote, wrote
+    assert "+lgtm (round 1)" in reviewer[3].tool_results()[-1]
+    served = [int(answer.split()[2]) for answer in control(team, "status")]
+    assert served and served[0] >= 1, served  # ttal's server ran the review lead's `ttal`
     # Codex's own session id, recorded by the SessionStart hook; its conversation is saved.
     recorded = session_id(team, f"w-{uuid[:8]}")
     assert recorded == worker[0].session_id, (recorded, worker[0].session_id)
@@ -221,9 +254,9 @@ def test_requested_changes_round_with_codex(team: Box, fake: FakeOpenAI) -> None
     fake.on("worker", "please add a test",
             Shell("echo 'assert limit' > test_limit.py && git add . && git commit -qm 'Test it'"),
             Shell("ttal go"))  # fmt: skip
-    # No Codex sandbox holds a review lead, so ttal refuses a verdict on a worktree it wrote.
-    fake.script("reviewer", Shell("echo oops > stray.txt; ttal review approve --note 'too soon'"),
-                Shell("rm stray.txt && ttal review changes 'please add a test'"))  # fmt: skip
+    # The review lead's write fails in Codex's read-only sandbox; its verdict goes through.
+    fake.script("reviewer", Shell("echo oops > stray.txt; echo rc=$?"),
+                Shell("ttal review changes 'please add a test'"))  # fmt: skip
     fake.on("reviewer", "round 2 is ready", Shell("ttal review approve --note 'tested now'"))
     uuid = team.add("Add a limit", "project:api")
     team.ttal("go", uuid, check=True)
@@ -237,8 +270,39 @@ def test_requested_changes_round_with_codex(team: Box, fake: FakeOpenAI) -> None
     asked = [r for r in fake.of("worker") if "please add a test" in r.last_user_text()]
     assert asked and "review changes requested by" in asked[0].last_user_text()
     refused = fake.of("reviewer")[1].tool_results()[-1]
-    assert "exited with code 17" in refused and "stray.txt" in refused, refused
+    assert "stray.txt: Read-only file system" in refused and "rc=1" in refused, refused
     assert "stray.txt" not in team.git("api", "ls-tree", "--name-only", "main").split()
+
+
+def test_killing_the_review_lead_after_its_approval_leaves_the_merge_running(
+    team: Box, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    # The merge, started by the approval, stops where it moves main until `release` exists.
+    waiting, release = tmp_path / "merge-waiting", tmp_path / "release"
+    hook = team.sb.repos["api"] / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(f"""#!/bin/sh
+[ "$1" = prepared ] || exit 0
+grep -q ' refs/heads/main$' || exit 0
+touch {waiting}
+for i in $(seq 600); do [ -e {release} ] && exit 0; sleep 0.1; done
+""")  # fmt: skip
+    hook.chmod(0o755)
+    fake.script("worker", Shell("echo 'y = 2' > y.py && git add . && git commit -qm 'Add y'"),
+                Shell("ttal go"))  # fmt: skip
+    fake.script("reviewer", Shell("ttal review approve --note ok"), Say("approved"))
+    uuid = team.add("Merge without me", "project:api")
+    team.ttal("go", uuid, check=True)
+    reviewer = f"r-{uuid[:8]}-implement"
+    wait(team, fake, waiting.exists, "the merge, in flight")
+
+    subprocess.run(["tmux", "-L", team.sb.socket, "kill-session", "-t", f"={reviewer}"],
+                   check=True)  # fmt: skip  # the review lead's Codex, and its sandbox, end
+    assert reviewer not in team.sessions() and team.get(uuid)["status"] == "pending"
+    release.touch()
+    wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
+    assert "merged" in team.get(uuid)["tags"]
+    assert team.git("api", "show", "main:y.py") == "y = 2\n"
+    assert "+lgtm (round 1)" in fake.of("reviewer")[1].tool_results()[-1]
 
 
 def test_killed_worker_resumes_its_conversation_and_finishes(team: Box, fake: FakeOpenAI) -> None:

@@ -211,6 +211,12 @@ BROKEN: dict[str, tuple[Edit, str, str]] = {
     "max-workers-bool": (set_key(("limits", "max_workers"), True), "limits.max_workers", "True"),
     "max-workers-float": (set_key(("limits", "max_workers"), 2.5), "limits.max_workers", "2.5"),
     "bad-tmux-socket": (set_key(("tmux_socket",), "a/b"), "tmux_socket", "not a valid socket"),
+    # It would turn a Codex review lead's read-only permission profile off (ttal.runtimes).
+    "codex-sandbox-flag": (
+        set_key(("runtimes", "cx"), {"kind": "codex", "args": ["-m", "o3", "--sandbox=read-only"]}),
+        "runtimes.cx.args",
+        "--sandbox=read-only is ttal's to set",
+    ),
 }
 
 

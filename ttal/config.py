@@ -21,6 +21,10 @@ from ttal.errors import ConfigError
 from ttal.pipeline import Pipeline
 
 RUNTIME_KINDS = ("scripted", "command", "claude", "codex")
+# Codex's flags that choose its sandbox or approvals. ttal sets them per role, and a
+# `--sandbox` would turn a review lead's read-only permission profile off (ttal.runtimes).
+CODEX_OWN = ("--sandbox", "-s", "--ask-for-approval", "-a", "--approve-for-me",
+             "--dangerously-bypass-approvals-and-sandbox", "--full-auto")  # fmt: skip
 EPHEMERAL_ROLES = ("worker", "reviewer")  # any other role is a persistent, manager-plane agent
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a runtime env: variable name
 
@@ -291,6 +295,10 @@ class _Parser(PipelineParser):
                 raise self.fail(
                     f"{key}.args", "expected a list of strings", "e.g. args: [--model, opus]"
                 )
+            if kind == "codex" and (own := [a for a in args if a.split("=")[0] in CODEX_OWN]):
+                raise self.fail(f"{key}.args", f"{own[0]} is ttal's to set",
+                                "ttal chooses Codex's sandbox and approvals per role "
+                                "(README, Codex); remove it from args")  # fmt: skip
             script = None
             if kind == "scripted":
                 script = self.path_of(data.get("script"), f"{key}.script")

@@ -6,6 +6,7 @@ traceback written to a log rather than the screen.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -17,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         served = client.run(args)
         if served is not None:
             return served
+        if args and args[0] in client.SERVED and os.environ.get("TTAL_SANDBOX") == "read-only":
+            from ttal import read_only  # a read-only sandbox: in-process it could write nothing
+
+            return read_only.run_served(args)
         if client.enabled() and args and args[0] in client.SERVED:
             client.start_server()
     from ttal.errors import Exit, TtalError
@@ -70,9 +75,14 @@ def _usage_or_bug(exc: BaseException) -> int:
     click_exc = _click_exception(exc)
     if click_exc is not None:
         return click_exc
-    with tempfile.NamedTemporaryFile("w", prefix="ttal-crash-", suffix=".log", delete=False) as f:
-        traceback.print_exception(exc, file=f)
-    sys.stderr.write(f"ttal: internal error: {exc!r}\n  a bug in ttal; details in {f.name}\n")
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="ttal-crash-", suffix=".log",
+                                         delete=False) as f:  # fmt: skip
+            traceback.print_exception(exc, file=f)
+        where = f"details in {f.name}"
+    except OSError as err:  # a read-only filesystem (a sandbox): no log, say why in one line
+        where = f"no log could be written ({err.strerror})"
+    sys.stderr.write(f"ttal: internal error: {exc!r}\n  a bug in ttal; {where}\n")
     return int(Exit.BUG)
 
 

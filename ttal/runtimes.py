@@ -17,13 +17,14 @@ import json
 import os
 import shlex
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttal import claude_config, codex_config
+from ttal import claude_config, client, codex_config
 from ttal.config import Runtime
-from ttal.errors import ConfigError
+from ttal.errors import ConfigError, ExternalError
 
 RESUME_NOTE = (
     "[ttal] This session was restarted after it ended. Continue where you left off; "
@@ -140,7 +141,10 @@ def _claude(runtime: Runtime, spec: LaunchSpec) -> list[str]:
 
 def prepare(runtime: Runtime, spec: LaunchSpec, env: Mapping[str, str]) -> None:
     """What a launch needs besides its command line. Claude Code: the settings file with
-    ttal's hooks, and its questions answered for `spec.workdir` in ~/.claude.json."""
+    ttal's hooks, and its questions answered for `spec.workdir` in ~/.claude.json. A Codex
+    review lead: a warm server to run its `ttal` commands (even with TTAL_SERVER=off)."""
+    if runtime.kind == "codex" and spec.read_only:
+        ensure_server(runtime)
     if runtime.kind != "claude":
         return
     if hasattr(os, "geteuid") and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
@@ -156,24 +160,62 @@ def prepare(runtime: Runtime, spec: LaunchSpec, env: Mapping[str, str]) -> None:
     claude_config.prepare(spec.workdir, env)
 
 
-# Codex's own sandbox cannot hold a ttal agent (checked on 0.171.0): workspace-write keeps
-# .git read-only and blocks unix sockets, so a worker could neither commit nor reach ttal's
-# tmux server; read-only also fails `ttal review approve` (Taskwarrior's lock file, ttal's
-# database), and the merge that approval starts would die with the sandbox's pid namespace
-# when the review session is cleaned up. Review leads are read-only by their prompt.
+# Workers: no Codex sandbox. workspace-write keeps .git read-only (no commits) and its network
+# filter blocks unix sockets, so ttal's tmux server is out of reach (checked on 0.171.0).
 CODEX_SANDBOX = ["--sandbox", "danger-full-access", "--ask-for-approval", "never"]
+# Review leads: Codex's read-only permission profile, with the network on. The ttal commands
+# they run write (Taskwarrior's lock, ttal's database, the merge), so the `ttal` client hands
+# them to the warm server (ttal/server.py) over its unix socket and they run outside the
+# sandbox. On Linux, Codex 0.171's seccomp filter lets a sandboxed command connect to a unix
+# socket only with `network.enabled = true` (then to any socket, and TCP too); its
+# `unix_sockets` allow-list changed nothing. `-c default_permissions` won over a
+# `sandbox_mode` in config.toml, in a `--profile` file, in the project's .codex/config.toml
+# and in `-c`; only a `--sandbox` flag beat it, and ttal's config refuses one in `args:`.
+REVIEW_PROFILE = "ttal-review"
+CODEX_REVIEW_SANDBOX = [
+    "--ask-for-approval", "never", "-c", f'default_permissions="{REVIEW_PROFILE}"',
+    "-c", f'permissions.{REVIEW_PROFILE}={{extends=":read-only", network={{enabled=true}}}}',
+]  # fmt: skip
 
 
 def _codex(runtime: Runtime, spec: LaunchSpec, *subcommand: str) -> list[str]:
     """`codex [resume|fork] [args] <flags>`: no approval prompts, the session's directory as
     its root, and ttal's answers and hooks as -c overrides (ttal.codex_config)."""
     hook_commands = codex_config.hooks([sys.executable, "-m", "ttal"], spec.session_id_file)
+    sandbox = CODEX_REVIEW_SANDBOX if spec.read_only else CODEX_SANDBOX
     # --no-daemon: Codex's shared background server (its default without -c) outlives the
     # session and runs every session's commands in the environment of the one that started
     # it: a second agent's commands saw the first one's TTAL_AGENT (checked on 0.171.0).
-    return [runtime.command, *subcommand, *runtime.args, *CODEX_SANDBOX, "--no-daemon",
+    return [runtime.command, *subcommand, *runtime.args, *sandbox, "--no-daemon",
             "--cd", str(spec.workdir), "--dangerously-bypass-hook-trust",
             *codex_config.overrides(spec.workdir, hook_commands)]  # fmt: skip
+
+
+def session_env(runtime: Runtime, spec: LaunchSpec) -> dict[str, str]:
+    """Variables a session needs from its runtime. A Codex review lead's `ttal` commands
+    must reach the warm server ttal started for it: its filesystem is read-only."""
+    if runtime.kind != "codex" or not spec.read_only:
+        return {}
+    base = os.path.dirname(client.runtime_dir())  # $TTAL_RUNTIME_DIR, else $XDG_RUNTIME_DIR, …
+    return {"TTAL_RUNTIME_DIR": base, "TTAL_SERVER": "on",
+            "TTAL_SANDBOX": "read-only"}  # fmt: skip
+
+
+def ensure_server(runtime: Runtime, wait: float = 15) -> None:
+    """Start the warm server unless it runs, and wait until it answers."""
+    if client.control("status") is not None:
+        return
+    deadline = time.monotonic() + wait
+    client.start_server()
+    while client.control("status") is None:
+        if time.monotonic() > deadline:
+            raise ExternalError(
+                f"runtimes.{runtime.name}: ttal's server did not answer on "
+                f"{client.socket_path()} within {wait:.0f} s; a Codex review lead's filesystem "
+                "is read-only and its `ttal` commands run there, so no session was started",
+                hint="`ttal server start` says why; then `ttal go` again",
+            )
+        time.sleep(0.05)
 
 
 def shell_line(argv: list[str], exit_file: Path) -> str:

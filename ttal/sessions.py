@@ -52,6 +52,7 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
         settings_file=app.run_dir / f"{plan.name}.settings.json",
         session_id_file=_session_id_file(app, plan.name),
     )
+    env.update(runtimes.session_env(runtime, spec))
     if plan.fork_from:
         argv = fork_argv(runtime, spec, session_id)
     else:
