@@ -80,6 +80,7 @@ def run(args: list[str]) -> int | None:
         sock.connect(path)
         payload = request(args)
         fds = array("i", [0, 1, 2]).tobytes()
+        _conn[:] = [sock]
         _catch_signals()
         sock.sendmsg(
             [len(payload).to_bytes(4, "big") + payload],
@@ -108,8 +109,9 @@ def _needs_foreground(args: list[str]) -> bool:
     return False
 
 
-# The child's pid once it is known, and the signals that came before it was.
+# The child's pid once it is known, the connection, and signals that came before the pid.
 _child = {"pid": 0}
+_conn: list[object] = []
 _pending: list[int] = []
 
 
@@ -120,13 +122,19 @@ def _catch_signals() -> None:
         if not _child["pid"]:
             _pending.append(signum)
             return
-        try:
-            os.kill(_child["pid"], signum)
-        except ProcessLookupError:
-            return  # it has just finished
+        _relay(signum)
 
     for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT):
         _signal.signal(sig, forward)
+
+
+def _relay(signum: int) -> None:
+    """The server signals the child through its pidfd: inside a sandbox (Codex's review
+    leads) the child's pid may name another process."""
+    try:
+        _conn[0].send(b"K" + signum.to_bytes(4, "big"))  # type: ignore[attr-defined]
+    except OSError:
+        return  # the server is gone; `_wait` says so
 
 
 def _not_served() -> int | None:
@@ -158,9 +166,9 @@ def _wait(sock: object) -> int | None:
     hello = _recv(sock, 5)
     if len(hello) < 5 or hello[:1] != b"P":
         return _not_served()  # stale server (S) or one that died before forking
-    pid = _child["pid"] = int.from_bytes(hello[1:], "big")
+    _child["pid"] = int.from_bytes(hello[1:], "big")
     for signum in _pending:  # ^C before the child existed: it gets it first thing
-        os.kill(pid, signum)
+        _relay(signum)
     done = _recv(sock, 5)
     if len(done) < 5 or done[:1] != b"X":
         return _lost()

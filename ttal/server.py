@@ -27,6 +27,7 @@ from ttal.client import PROTOCOL, safe_dir
 PKG = Path(__file__).resolve().parent
 MAX_REQUEST = 4 << 20
 TICK = 1.0  # seconds between checks that the socket is still ours
+RELAYED = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT))
 
 
 def preload() -> None:
@@ -87,8 +88,10 @@ class Server:
             for key, _ in self.selector.select(TICK):
                 if key.fileobj is self.listener:
                     self.accept()
-                else:
+                elif key.data == "child":
                     self.reap(int(key.fd))
+                else:
+                    self.relay(key.data)
             if self.children:
                 self.last_used = time.monotonic()
             elif self.closing or not self.still_ours() or self.idle():
@@ -129,7 +132,8 @@ class Server:
             self.served += 1
             pidfd = os.pidfd_open(pid)
             self.children[pidfd] = (pid, conn)
-            self.selector.register(pidfd, selectors.EVENT_READ)
+            self.selector.register(pidfd, selectors.EVENT_READ, "child")
+            self.selector.register(conn, selectors.EVENT_READ, pidfd)  # the client's signals
             conn = None  # type: ignore[assignment]
         finally:
             for fd in fds:
@@ -145,9 +149,28 @@ class Server:
             conn.sendall(f"{os.getpid()}".encode())
             self.stop_listening()
 
+    def relay(self, pidfd: int) -> None:
+        """The client got ^C (or TERM, HUP, QUIT): pass it on through the pidfd, which names
+        exactly our child (a pid from the client could be another process in its namespace)."""
+        _, conn = self.children[pidfd]
+        try:
+            data = conn.recv(64)
+        except OSError:
+            data = b""
+        if not data:  # the client is gone; the child finishes its work all the same
+            self.selector.unregister(conn)
+            return
+        for at in range(0, len(data) - 4, 5):
+            signum = int.from_bytes(data[at + 1 : at + 5], "big")
+            if data[at : at + 1] == b"K" and signum in RELAYED:
+                with contextlib.suppress(OSError):  # it has just exited
+                    signal.pidfd_send_signal(pidfd, signum)
+
     def reap(self, pidfd: int) -> None:
         pid, conn = self.children.pop(pidfd)
         self.selector.unregister(pidfd)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn)
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
