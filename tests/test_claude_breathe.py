@@ -50,7 +50,8 @@ def assert_fresh_start(box: Box, fake: FakeAnthropic, old_id: str, old_words: st
     and the SessionStart context with the diary's tail, and nothing of the old turns."""
     new_id = wait(box, fake, lambda: session_id(box, "lead") != old_id and session_id(box, "lead"),
                   "a new session id")  # fmt: skip
-    command = start_command(box, "lead")
+    # The id is recorded just before the session starts.
+    command = wait(box, fake, lambda: start_command(box, "lead"), "the new session")
     assert f"--session-id {new_id}" in command and "--resume" not in command, command
     first = wait(box, fake, lambda: conversation_of(fake, "lead", new_id), "the new conversation")
     request = first[0]

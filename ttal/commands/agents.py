@@ -182,7 +182,10 @@ def report(app: App, state: str, agent: str = "") -> dict[str, Any]:
         raise UsageError("who? run inside an agent session, or pass --agent NAME")
     if _breathing(app, name):
         # The session `ttal breathe` is about to replace: its Stop hook must not make it
-        # idle, or queued messages would be typed into a conversation about to end.
+        # idle, or queued messages would be typed into a conversation about to end. Its
+        # idle says the turn ended: the breath may kill it now (diary._await_turn_end).
+        if state == "idle":
+            app.state.set_status(name, "starting", "breathe:turn-ended")
         return {"agent": name, "state": state, "delivered": 0, "routed": [], "held": "breathe"}
     app.state.set_status(name, state, "runtime")
     delivered = mesh.deliver(app, name) if state == "idle" else 0
@@ -192,7 +195,7 @@ def report(app: App, state: str, agent: str = "") -> dict[str, Any]:
 
 def _breathing(app: App, name: str) -> bool:
     status = app.state.status(name)
-    return (status is not None and status.source == "breathe"
+    return (status is not None and status.source.startswith("breathe")
             and time.time() - status.since < BREATHE_HOLD)  # fmt: skip
 
 

@@ -18,6 +18,8 @@ from ttal.app import App
 from ttal.errors import Forbidden, PreconditionFailed, UsageError
 
 TAIL = 5
+BREATHING = "breathe"  # agent_status.source while a breath holds deliveries and reports
+TURN_WAIT = 10.0  # seconds a breath from inside waits for its turn to end
 
 
 def _agent(app: App, agent: str) -> str:
@@ -61,16 +63,21 @@ def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
     if not app.caller.is_person and app.caller.name != target.name:
         raise Forbidden(f"{app.caller.name} may breathe only itself, not {target.name}")
     handoff = note.strip() or "breathed: restarted with a fresh context"
-    inner = bool(os.environ.get("TTAL_BREATHING"))
+    inner = os.environ.get("TTAL_BREATHING", "")
+    in_turn = False
     if not inner:
         append(app, handoff, target.name)
+        status = app.state.status(target.name)
+        in_turn = status is not None and status.state == "busy" and status.source == "runtime"
         # From here until the new session starts, messages wait in the queue: one typed into
         # the old conversation now would be read by an agent about to forget it (its Stop
         # hook, at the end of this very turn, would otherwise report idle and let them in).
-        app.state.set_status(target.name, "starting", "breathe")
+        app.state.set_status(target.name, "starting", BREATHING)
     if app.caller.name == target.name and not inner:
-        _restart_detached(app, target.name)
+        _restart_detached(app, target.name, "after-turn" if in_turn else "now")
         return {"agent": target.name, "action": "restarting in the background"}
+    if inner == "after-turn":
+        _await_turn_end(app, target.name)
     # The id goes first: a `ttal watch` or `ttal up` that sees the session gone in between
     # must start a fresh conversation too, not resume this one.
     (app.run_dir / f"{target.name}.session-id").unlink(missing_ok=True)
@@ -80,12 +87,24 @@ def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
     return {"agent": target.name, "action": results[0]["action"] if results else "started"}
 
 
-def _restart_detached(app: App, name: str) -> None:
+def _await_turn_end(app: App, name: str) -> None:
+    """Let the turn that ran `ttal breathe` end before the kill. Its Stop hook, started just
+    before a kill, reported idle half a second after the new session had started (under
+    load, in 2 of 8 runs), and let queued messages into a Claude that was still starting."""
+    deadline = time.monotonic() + TURN_WAIT
+    while time.monotonic() < deadline and app.tmux.has(name):
+        status = app.state.status(name)
+        if status is None or status.source != BREATHING:
+            return  # its report came (agents.report marks it) or someone else took over
+        time.sleep(0.1)
+
+
+def _restart_detached(app: App, name: str, when: str) -> None:
     app.run_dir.mkdir(parents=True, exist_ok=True)
     log = (app.run_dir / f"breathe-{name}.log").open("ab")  # a failed restart says why here
     subprocess.Popen(
         [sys.executable, "-m", "ttal", "breathe", name],
-        env={**os.environ, "TTAL_BREATHING": "1"},
+        env={**os.environ, "TTAL_BREATHING": when},
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
