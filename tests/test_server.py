@@ -120,6 +120,9 @@ def test_served_commands_answer_as_in_process(mgr_box: Box, env: dict[str, str])
         ), args
         assert served.returncode != 0 or args[0] == "inbox", args
     assert status(env)["commands_served"] == before + len(cases)
+    doctor = json.loads(ttal(env, "doctor", "--json").stdout)
+    server = [c for c in doctor if c["name"] == "server"]
+    assert f"running (pid {status(env)['pid']}" in server[0]["detail"], server
 
 
 def test_stdin_identity_and_bytes_reach_the_child(mgr_box: Box, env: dict[str, str]) -> None:
@@ -236,9 +239,6 @@ def test_first_command_starts_one_and_idle_ends_it(mgr_box: Box, runtime_dir: Pa
     assert not status(env)["running"]
     assert ttal(env, "inbox", "mgr").returncode == 0
     info = wait_for(lambda: status(env)["running"] and status(env), 20, "a server")
-    doctor = json.loads(ttal(env, "doctor", "--json").stdout)
-    server = [c for c in doctor if c["name"] == "server"]
-    assert f"running (pid {info['pid']}" in server[0]["detail"], server
     assert ttal(env, "inbox", "mgr").returncode == 0
     assert status(env)["commands_served"] == 1
     wait_for(lambda: not alive(info["pid"]), 15, "the idle server to leave")

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class Run:
     tasks: Tasks
     dry_run: bool
     repo_locks: set[Path] = field(default_factory=set)  # the repo locks this gc takes
+    doomed: set[int] = field(default_factory=set)  # processes of the sessions this gc kills
 
     def intent(
         self, action: str, key: str, item: Item, **detail: str
@@ -118,7 +120,7 @@ def gc(app: App, dry_run: bool = False) -> list[Item]:
         items += sweep_repo(run, repo, projects)
     # Skipping the repo locks we take ourselves keeps the dry run exact: the real run has
     # just written its own pid into them.
-    items += sweep_locks(app.lock_dir, dry_run, skip=run.repo_locks)
+    items += sweep_locks(app.lock_dir, dry_run, skip=run.repo_locks, doomed=run.doomed)
     if not dry_run:
         _record(app, items)
     return items
@@ -149,12 +151,44 @@ def sweep_sessions(run: Run) -> list[Item]:
         if not found or run.tasks.is_live(found):
             continue
         item = _item(run, "session", name, "kill", found)
+        run.doomed.update(_family(tmux.pane_pid(name)))
         if not run.dry_run:
             with run.intent("session.kill", f"kill:{name}", item, name=name):
                 if not tmux.kill(name) and tmux.has(name):
                     item.keep("tmux kill-session failed")
         items.append(item)
+    if not run.dry_run:
+        _wait_gone(run.doomed)
     return items
+
+
+def _family(pid: int) -> set[int]:
+    """A session's pane process and its descendants: the lock sweep counts their locks as
+    stale, in the dry run too, so it shows exactly what the real run does."""
+    if not pid:
+        return set()
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current not in found:
+            found.add(current)
+            todo += children.get(current, [])
+    return found
+
+
+def _wait_gone(pids: set[int], timeout: float = 3.0) -> None:
+    """The killed agents' processes take a moment to exit; the lock sweep after this must
+    see them gone, or their last locks look held until the next run."""
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 # ---- worktrees and branches ----------------------------------------------------------------
@@ -324,15 +358,17 @@ def _archive(repo: Path, ref: str, tip: str) -> bool:
 
 
 # ---- locks ---------------------------------------------------------------------------------
-def sweep_locks(lock_dir: Path, dry_run: bool, skip: set[Path]) -> list[Item]:
-    """Lock files nobody holds and whose last holder is gone. Locks in use are not reported:
-    they need nothing from a person."""
+def sweep_locks(
+    lock_dir: Path, dry_run: bool, skip: set[Path], doomed: set[int] | None = None
+) -> list[Item]:
+    """Lock files nobody holds and whose last holder is gone (or is in a session this gc
+    kills). Locks in use are not reported: they need nothing from a person."""
     paths = sorted(set(lock_dir.glob("*.lock")) - skip)
-    found = (_stale_lock(path, dry_run) for path in paths)
+    found = (_stale_lock(path, dry_run, doomed or set()) for path in paths)
     return [item for item in found if item is not None]
 
 
-def _stale_lock(path: Path, dry_run: bool) -> Item | None:
+def _stale_lock(path: Path, dry_run: bool, doomed: set[int]) -> Item | None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -344,13 +380,15 @@ def _stale_lock(path: Path, dry_run: bool) -> Item | None:
             return None  # held right now
         text = os.read(fd, 64).decode(errors="replace").strip()
         pid = int(text) if text.isdigit() else 0
-        if pid == os.getpid() or (pid and _alive(pid)):
+        ends = pid in doomed
+        if pid == os.getpid() or (pid and not ends and _alive(pid)):
             return None
         # Unlinked while we hold it: ttal.locks.held re-checks the inode after locking, so a
         # process that opened the old file meanwhile retries on a new one.
         if not dry_run:
             path.unlink(missing_ok=True)
-        why = f"holder pid {pid} is gone" if pid else "no holder recorded"
+        why = "no holder recorded" if not pid else f"holder pid {pid} is gone"
+        why = f"holder pid {pid} ends with its session" if ends else why
         return Item("lock", path.name, "remove", f"{why}; not locked")
     finally:
         os.close(fd)
@@ -363,4 +401,7 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # someone else's process
-    return True
+    try:  # a zombie holds no lock and does no work
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
