@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import shlex
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import Box
+from tests.mesh_helpers import recorder_box, send, sent
 from tests.test_codex_e2e import CODEX, VERSION
 from ttal import codex_config
 from ttal.config import Runtime
@@ -29,6 +33,13 @@ from ttal.runtimes import RESUME_NOTE, LaunchSpec, fork_argv, launch_argv, resum
 
 ACCEPTED = "stdin is not a terminal"
 CODEX_ID = "01a22013-f47a-7593-bbc1-21f0c01374d7"  # Codex's ids are UUIDv7
+# What Codex 0.171.0 passed to a UserPromptSubmit hook on stdin (the prompt left out).
+CODEX_PROMPT_EVENT = {
+    "session_id": CODEX_ID, "turn_id": "01a22064-1247-7ee0-8a02-19e60e62ff83",
+    "transcript_path": f"/c/sessions/2026/11/28/rollout-2026-11-28T04-22-38-{CODEX_ID}.jsonl",
+    "cwd": "/tmp/wd", "hook_event_name": "UserPromptSubmit", "model": "gpt-5-codex",
+    "permission_mode": "bypassPermissions",
+}  # fmt: skip
 ODD_DIR = "wt.v2 'quoted' \"dq\" \\ ünï\tx"  # spaces, dots, quotes, backslash, unicode, tab
 
 
@@ -150,14 +161,45 @@ def test_overrides_are_toml_for_any_directory(tmp_path: Path) -> None:
     assert found["check_for_update_on_startup"] is False
     assert found["allow_login_shell"] is False
 
+    # Exit 2 from a UserPromptSubmit hook blocks the prompt in Codex 0.171: every command
+    # turns any failure into exit 1, and Codex runs it in a shell, so the `||` applies.
     def hook(*args: str) -> dict[str, object]:
-        return {"type": "command", "command": shlex.join([sys.executable, "-m", *args]),
-                "timeout": 30}  # fmt: skip
+        command = shlex.join([sys.executable, "-m", *args]) + " || exit 1"
+        return {"type": "command", "command": command, "timeout": 30}
 
     record = hook("ttal.codex_config", "record", str(tmp_path / "w-1.session-id"))
     assert found["hooks.SessionStart"] == [{"hooks": [hook("ttal", "context"), record]}]
-    assert found["hooks.UserPromptSubmit"] == [{"hooks": [hook("ttal", "report", "busy")]}]
+    busy, ack = hook("ttal", "report", "busy"), hook("ttal", "ack", "-")
+    assert found["hooks.UserPromptSubmit"] == [{"hooks": [busy, ack]}]
     assert found["hooks.Stop"] == [{"hooks": [hook("ttal", "report", "idle")]}]
+
+
+def test_the_user_prompt_submit_hooks_ack_what_the_prompt_holds(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """The hook commands as Codex runs them (`sh -c`, the event's JSON on stdin: this one is
+    what Codex 0.171.0 passed, with the prompt under `prompt`). The real program runs them
+    in tests/test_codex_e2e.py."""
+    box = recorder_box(make_box, tmp_path / "rec", ["mgr"])
+    mine = sent(send(box, "mgr", "the release is friday"))["id"]
+    other = sent(send(box, "mgr", "not in the prompt"))["id"]
+    argv = launch_argv(runtime(Path("codex")), spec(tmp_path))
+    commands = [h["command"] for h in overrides_of(argv)["hooks.UserPromptSubmit"][0]["hooks"]]
+    prompt = f"[ttal #{mine} from human]\nthe release is friday\n[reply with: ...]"
+    event = json.dumps({**CODEX_PROMPT_EVENT, "prompt": prompt})
+    as_mgr = {**box.env, "TTAL_AGENT": "mgr", "TTAL_ROLE": "manager"}
+    for command in commands:
+        proc = subprocess.run(["sh", "-c", command], input=event, env=as_mgr,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert (proc.returncode, proc.stdout) == (0, ""), f"{command}: {proc.stderr}"
+    inbox = json.loads(box.ttal("inbox", "mgr", "--json", check=True).stdout)
+    assert {m["id"]: m["acked"] for m in inbox["messages"]} == {mine: True, other: False}
+    # Exit 2 blocks the prompt in Codex ("Blocked by hook"), and ttal's usage errors exit 2:
+    # without TTAL_AGENT `ttal report` and `ttal ack -` refuse, and the hooks exit 1.
+    for command in commands:
+        proc = subprocess.run(["sh", "-c", command], input=event, env=box.env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert proc.returncode == 1 and "who?" in proc.stderr, (command, proc.stderr)
 
 
 def test_the_session_start_hook_records_codexs_id(tmp_path: Path) -> None:

@@ -163,6 +163,11 @@ def status_of(box: Box, name: str) -> tuple[str, str] | None:
     return (found[0][0], found[0][1]) if found else None
 
 
+def acked(box: Box, name: str) -> dict[int, bool]:
+    inbox = json.loads(box.ttal("inbox", name, "--json", check=True).stdout)
+    return {m["id"]: m["acked"] for m in inbox["messages"]}
+
+
 def session_id(box: Box, name: str) -> str:
     path = box.sb.state_dir / "run" / f"{name}.session-id"
     return path.read_text(encoding="utf-8") if path.exists() else ""
@@ -239,6 +244,11 @@ def test_hooks_report_busy_and_idle_and_messages_arrive_as_turns(
     wait(team, fake, lambda: len(fake.of("lead")) > before, "the next request")
     turn = fake.of("lead")[before].last_user_text()
     assert f"[ttal #{result['id']} from human]" in turn and "what is the status?" in turn
+    # Its UserPromptSubmit hook acknowledged it (`ttal ack -` on the hook's JSON), and the
+    # message that waited for the turn's end too: were this Codex to die now, neither would
+    # be typed into the next one again.
+    wait(team, fake, lambda: set(acked(team, "lead").values()) == {True}, "the acks")
+    assert set(acked(team, "lead")) == {queued["id"], result["id"]}
 
     def reply() -> list[str]:
         inbox = json.loads(team.ttal("inbox", "human", "--json", check=True).stdout)

@@ -14,10 +14,12 @@ process. Checked against Codex 0.171.0 (tests/test_codex_args.py, tests/test_cod
   /etc/profile resets PATH, so `ttal` (ttal puts its own directory first on the session's
   PATH) was "command not found";
 - `hooks.SessionStart`, `hooks.UserPromptSubmit`, `hooks.Stop`: the same hooks ttal gives
-  Claude Code (`ttal context`; `ttal report busy`; `ttal report idle`), plus one that records
-  Codex's own session id, with `--enable hooks` (a user's config may turn the feature off).
-  Hooks from `-c` count as untrusted, so ttal also passes `--dangerously-bypass-hook-trust`
-  (for this process: it trusts nothing else on disk).
+  Claude Code (`ttal context`; `ttal report busy` and `ttal ack -`; `ttal report idle`), plus
+  one that records Codex's own session id, with `--enable hooks` (a user's config may turn the
+  feature off). Hooks from `-c` count as untrusted, so ttal also passes
+  `--dangerously-bypass-hook-trust` (for this process: it trusts nothing else on disk).
+  Codex runs every command of a group, each with the event's JSON on stdin; its
+  UserPromptSubmit JSON has the prompt under `prompt`, as Claude Code's does.
 
 Codex picks its own session ids (UUIDv7). Its SessionStart hook gets the id on stdin and
 ttal writes it to `<state_dir>/run/<session>.session-id`; `codex resume <id>` and
@@ -36,6 +38,10 @@ from pathlib import Path
 from typing import IO
 
 HOOK_TIMEOUT = 30  # seconds Codex gives each ttal hook
+# Exit code 2 means something to Codex 0.171, as to Claude Code: for UserPromptSubmit it
+# blocks the prompt ("Blocked by hook", the model never sees it). ttal's usage errors exit 2,
+# so every hook command turns any failure into 1 (shown, then ignored).
+ON_FAILURE = " || exit 1"
 
 
 def home(env: Mapping[str, str]) -> Path:
@@ -69,7 +75,7 @@ def hooks(ttal: list[str], session_id_file: Path | None) -> dict[str, list[list[
         start.append(record)
     return {
         "SessionStart": start,
-        "UserPromptSubmit": [[*ttal, "report", "busy"]],
+        "UserPromptSubmit": [[*ttal, "report", "busy"], [*ttal, "ack", "-"]],
         "Stop": [[*ttal, "report", "idle"]],
     }
 
@@ -81,13 +87,13 @@ def overrides(workdir: Path, hook_commands: Mapping[str, list[list[str]]]) -> li
     flags = ["-c", f"projects={{{trusted}}}", "-c", "check_for_update_on_startup=false",
              "-c", "allow_login_shell=false", "--enable", "hooks"]  # fmt: skip
     for event, commands in hook_commands.items():
-        handlers = ", ".join(
-            f"{{type={toml_str('command')}, command={toml_str(shlex.join(argv))}, "
-            f"timeout={HOOK_TIMEOUT}}}"
-            for argv in commands
-        )
+        handlers = ", ".join(_handler(shlex.join(argv) + ON_FAILURE) for argv in commands)
         flags += ["-c", f"hooks.{event}=[{{hooks=[{handlers}]}}]"]
     return flags
+
+
+def _handler(command: str) -> str:
+    return f"{{type={toml_str('command')}, command={toml_str(command)}, timeout={HOOK_TIMEOUT}}}"
 
 
 def record(stdin: IO[str], target: Path) -> str:
