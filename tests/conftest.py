@@ -125,12 +125,15 @@ def box(make_box: Callable[..., Box]) -> Box:
     return make_box()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30, what: str = "condition",
+    interval: float = 0.1,
+) -> Any:  # fmt: skip
     """Poll with a deadline instead of sleeping."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -18,14 +18,16 @@ in `requests` for the test to assert on.
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests import fake_model
+from tests.fake_model import FakeModel, ModelHandler, On, Say
+
+__all__ = ["Bash", "FakeAnthropic", "On", "Request", "Say"]
 
 MODEL = "claude-sonnet-4-5-20250929"
 
@@ -36,22 +38,7 @@ class Bash:
     delay: float = 0.0  # seconds before the reply starts: holds the turn open (busy)
 
 
-@dataclass(frozen=True)
-class Say:
-    text: str
-    delay: float = 0.0
-
-
 Turn = Bash | Say
-
-
-@dataclass
-class On:
-    """Turns served once the last user message contains `trigger` ("" for at once)."""
-
-    trigger: str
-    turns: list[Turn]
-    fired: bool = False
 
 
 @dataclass
@@ -94,81 +81,8 @@ def text_of(message: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-class FakeAnthropic:
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.steps: dict[str, list[On]] = {}
-        self.served: list[tuple[str, Turn | None]] = []  # (route, turn) per main-loop reply
-        self.lock = threading.Lock()
-        self.ids = itertools.count(1)
-        self.httpd: ThreadingHTTPServer | None = None
-
-    def start(self) -> FakeAnthropic:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-
-    def url(self, route: str) -> str:
-        assert self.httpd is not None, "start() the server first"
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{route}"
-
-    def script(self, route: str, *turns: Turn) -> None:
-        """Turns served in order from the next main-loop request of `route`."""
-        self.on(route, "", *turns)
-
-    def on(self, route: str, trigger: str, *turns: Turn) -> None:
-        with self.lock:
-            self.steps.setdefault(route, []).append(On(trigger, list(turns)))
-
-    def of(self, route: str, main_loop: bool = True) -> list[Request]:
-        with self.lock:
-            return [r for r in self.requests if r.route == route and r.main_loop >= main_loop]
-
-    def pending(self, route: str) -> int:
-        """Turns not yet served on `route`."""
-        with self.lock:
-            return sum(len(step.turns) for step in self.steps.get(route, []))
-
-    def next_turn(self, request: Request) -> Turn | None:
-        with self.lock:
-            self.requests.append(request)
-            turn = self._take(request)
-            self.served.append((request.route, turn))
-            return turn
-
-    def _take(self, request: Request) -> Turn | None:
-        steps = self.steps.get(request.route, [])
-        while steps and steps[0].fired and not steps[0].turns:
-            steps.pop(0)
-        if not steps:
-            return None
-        step = steps[0]
-        if not step.fired and step.trigger not in request.last_user_text():
-            return None
-        step.fired = True
-        turn = step.turns.pop(0) if step.turns else None
-        if not step.turns:
-            steps.pop(0)
-        return turn
-
-    def record(self, request: Request) -> None:
-        with self.lock:
-            self.requests.append(request)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ModelHandler):
     fake: FakeAnthropic
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet under pytest
-        pass
 
     def do_HEAD(self) -> None:
         self._send(200, b"", "application/json")
@@ -177,15 +91,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, b"{}", "application/json")
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            body = {}
-        path = self.path.split("?", 1)[0]
-        route, _, rest = path.lstrip("/").partition("/v1/")
-        request = Request(route, "POST", "/v1/" + rest, body if isinstance(body, dict) else {})
+        route, rest = self._split()
+        request = Request(route, "POST", "/v1/" + rest, self._body())
         if rest == "messages/count_tokens":
             self.fake.record(request)
             self._send(200, json.dumps({"input_tokens": 100}).encode(), "application/json")
@@ -193,9 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.record(request)
             self._send(200, b"{}", "application/json")
         elif request.main_loop:
-            turn = self.fake.next_turn(request)
-            if turn is not None and turn.delay:
-                time.sleep(turn.delay)
+            turn = self._main_loop_turn(request)
             self._send(200, sse(turn, next(self.fake.ids)), "text/event-stream")
         else:
             self.fake.record(request)
@@ -207,14 +112,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, json.dumps(message(Say("ok"), 0)).encode(), "application/json")
 
-    def _send(self, code: int, data: bytes, kind: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("request-id", "req_fake")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+
+class FakeAnthropic(FakeModel):
+    """Serves `url(route)`, to which Claude Code appends /v1/messages."""
+
+    handler = _Handler
 
 
 def message(turn: Turn, n: int) -> dict[str, Any]:
@@ -226,11 +128,7 @@ def message(turn: Turn, n: int) -> dict[str, Any]:
 
 
 def sse(turn: Turn | None, n: int) -> bytes:
-    return "".join(_event(data) for data in _events(turn or Say("done"), n)).encode()
-
-
-def _event(data: dict[str, Any]) -> str:
-    return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n"
+    return fake_model.sse(_events(turn or Say("done"), n))
 
 
 def _events(turn: Turn, n: int) -> Iterator[dict[str, Any]]:

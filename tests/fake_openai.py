@@ -20,14 +20,16 @@ body is kept in `requests` for the test to assert on.
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests import fake_model
+from tests.fake_model import FakeModel, ModelHandler, On, Say
+
+__all__ = ["FakeOpenAI", "On", "Request", "Say", "Shell"]
 
 MODEL = "gpt-5-codex"
 
@@ -38,22 +40,7 @@ class Shell:
     delay: float = 0.0  # seconds before the reply starts: holds the turn open (busy)
 
 
-@dataclass(frozen=True)
-class Say:
-    text: str
-    delay: float = 0.0
-
-
 Turn = Shell | Say
-
-
-@dataclass
-class On:
-    """Turns served once the last user message contains `trigger` ("" for at once)."""
-
-    trigger: str
-    turns: list[Turn]
-    fired: bool = False
 
 
 @dataclass
@@ -109,82 +96,9 @@ def output_of(item: dict[str, Any]) -> str:
     return text_of({"content": output})
 
 
-class FakeOpenAI:
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.steps: dict[str, list[On]] = {}
-        self.served: list[tuple[str, Turn | None]] = []  # (route, turn) per main-loop reply
-        self.lock = threading.Lock()
-        self.ids = itertools.count(1)
-        self.httpd: ThreadingHTTPServer | None = None
-
-    def start(self) -> FakeOpenAI:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-
-    def url(self, route: str) -> str:
-        """The base URL for `route`: Codex appends /responses."""
-        assert self.httpd is not None, "start() the server first"
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{route}/v1"
-
-    def script(self, route: str, *turns: Turn) -> None:
-        """Turns served in order from the next main-loop request of `route`."""
-        self.on(route, "", *turns)
-
-    def on(self, route: str, trigger: str, *turns: Turn) -> None:
-        with self.lock:
-            self.steps.setdefault(route, []).append(On(trigger, list(turns)))
-
-    def of(self, route: str, main_loop: bool = True) -> list[Request]:
-        with self.lock:
-            return [r for r in self.requests if r.route == route and r.main_loop >= main_loop]
-
-    def pending(self, route: str) -> int:
-        """Turns not yet served on `route`."""
-        with self.lock:
-            return sum(len(step.turns) for step in self.steps.get(route, []))
-
-    def next_turn(self, request: Request) -> Turn | None:
-        with self.lock:
-            self.requests.append(request)
-            turn = self._take(request)
-            self.served.append((request.route, turn))
-            return turn
-
-    def _take(self, request: Request) -> Turn | None:
-        steps = self.steps.get(request.route, [])
-        while steps and steps[0].fired and not steps[0].turns:
-            steps.pop(0)
-        if not steps:
-            return None
-        step = steps[0]
-        if not step.fired and step.trigger not in request.last_user_text():
-            return None
-        step.fired = True
-        turn = step.turns.pop(0) if step.turns else None
-        if not step.turns:
-            steps.pop(0)
-        return turn
-
-    def record(self, request: Request) -> None:
-        with self.lock:
-            self.requests.append(request)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ModelHandler):
     fake: FakeOpenAI
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet under pytest
-        pass
+    request_id_header = "x-request-id"
 
     def do_GET(self) -> None:
         route, rest = self._split()
@@ -193,40 +107,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(body).encode(), "application/json")
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            body = {}
         route, rest = self._split()
         headers = {k.lower(): v for k, v in self.headers.items()}
-        request = Request(route, rest, headers, body if isinstance(body, dict) else {})
+        request = Request(route, rest, headers, self._body())
         if rest != "responses":
             self.fake.record(request)
             self._send(200, b"{}", "application/json")
             return
         if request.main_loop:
-            turn = self.fake.next_turn(request)
-            if turn is not None and turn.delay:
-                time.sleep(turn.delay)
+            turn = self._main_loop_turn(request)
         else:
             self.fake.record(request)
             turn = Say(json.dumps({"title": "ttal task"}) if _wants_json(request) else "ok")
         self._send(200, sse(turn, next(self.fake.ids)), "text/event-stream")
 
-    def _split(self) -> tuple[str, str]:
-        path = self.path.split("?", 1)[0]
-        route, _, rest = path.lstrip("/").partition("/v1/")
-        return route, rest
 
-    def _send(self, code: int, data: bytes, kind: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", "req_fake")
-        self.end_headers()
-        self.wfile.write(data)
+class FakeOpenAI(FakeModel):
+    handler = _Handler
+
+    def url(self, route: str) -> str:
+        """The base URL for `route`: Codex appends /responses."""
+        return f"{super().url(route)}/v1"
 
 
 def _wants_json(request: Request) -> bool:
@@ -235,11 +136,7 @@ def _wants_json(request: Request) -> bool:
 
 
 def sse(turn: Turn | None, n: int) -> bytes:
-    return "".join(_event(data) for data in _events(turn or Say("done"), n)).encode()
-
-
-def _event(data: dict[str, Any]) -> str:
-    return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n"
+    return fake_model.sse(_events(turn or Say("done"), n))
 
 
 def _events(turn: Turn, n: int) -> Iterator[dict[str, Any]]:

@@ -14,8 +14,9 @@ from pathlib import Path
 from tests import by_hand
 from tests import test_claude_e2e as e2e
 from tests.conftest import Box
+from tests.e2e_helpers import bodies, status_of, wait
 from tests.fake_anthropic import Bash, FakeAnthropic, Request, Say
-from tests.test_claude_e2e import body_text, status_of, wait
+from tests.test_claude_e2e import body_text
 
 # The fixtures of the Claude end-to-end tests: the program, the model server, the team.
 claude_bin, fake, team = e2e.claude_bin, e2e.fake, e2e.team
@@ -98,12 +99,7 @@ def test_claude_manager_breathes_from_inside(
          "the queued message in the new conversation")  # fmt: skip
     assert not any("are we shipping?" in body_text(r)
                    for r in conversation_of(fake, "lead", old_id))  # fmt: skip
-
-    def reply() -> list[str]:
-        inbox = json.loads(team.ttal("inbox", "human", "--json", check=True).stdout)
-        return [m["body"] for m in inbox["messages"] if m["from"] == "lead"]
-
-    assert wait(team, fake, reply, "the reply") == ["after friday"]
+    assert wait(team, fake, lambda: bodies(team, "human", "lead"), "the reply") == ["after friday"]
     assert by_hand.events(team, "breathe") == ["lead"]
     assert by_hand.events(team, "session-resumed") == []
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from tests import by_hand
 from tests.conftest import Box
+from tests.e2e_helpers import acked, bodies, real_program, status_of, team_box, wait
 from tests.fake_anthropic import Bash, FakeAnthropic, Say
 from ttal.runtimes import RESUME_NOTE
 
@@ -29,20 +29,12 @@ CLAUDE = Path(os.environ.get("TTAL_TEST_CLAUDE") or ROOT / ".tools/node_modules/
 VERSION = "2.1.328"
 # Claude Code records the last 20 characters of an approved key.
 KEY = "sk-ant-api03-ttal-e2e-not-a-real-key-" + "0123456789abcdefghij"
-TIMEOUT = 90  # seconds for a whole pipeline; a step takes ~2 s on 2 cores
 
 
 @pytest.fixture(scope="session")
 def claude_bin() -> Path:
-    if not os.access(CLAUDE, os.X_OK):
-        pytest.skip(f"Claude Code is not installed at {CLAUDE}: run scripts/install-claude "
-                    "(npm) or set TTAL_TEST_CLAUDE to a claude binary")  # fmt: skip
-    proc = subprocess.run([str(CLAUDE), "--version"], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        pytest.skip(f"{CLAUDE} --version failed ({proc.returncode}): {proc.stderr.strip()[:200]}")
-    if not proc.stdout.startswith(VERSION):
-        pytest.skip(f"{CLAUDE} is {proc.stdout.strip()}, these tests were written for {VERSION}")
-    return CLAUDE
+    install = "run scripts/install-claude (npm) or set TTAL_TEST_CLAUDE to a claude binary"
+    return real_program(CLAUDE, "Claude Code", install, VERSION)
 
 
 @pytest.fixture
@@ -56,18 +48,7 @@ def fake() -> Iterator[FakeAnthropic]:
 def team(make_box: Callable[..., Box], fake: FakeAnthropic, claude_bin: Path) -> Box:
     """A sandbox whose worker, review lead and managers `lead` and `lead2` all run the real
     Claude Code."""
-    routes = {"claude-worker": "worker", "claude-reviewer": "reviewer", "claude-lead": "lead",
-              "claude-lead2": "lead2"}  # fmt: skip
-    runtimes = "\n".join(f"{name}: {json.dumps(runtime(claude_bin, fake.url(route)))}"
-                         for name, route in routes.items())  # fmt: skip
-    agents = "\n".join(f"{n}: {{role: manager, runtime: claude-{n}}}" for n in ("lead", "lead2"))
-    box = make_box(runtimes_yaml=runtimes, agents_yaml=agents)
-    text = box.sb.config.read_text(encoding="utf-8")
-    for agent, name in (("coder", "worker"), ("review-lead", "reviewer")):
-        old = f"{agent}: {{role: {name}, runtime: scripted-{name}}}"
-        assert old in text, f"sandbox config changed: no {old!r}"
-        text = text.replace(old, f"{agent}: {{role: {name}, runtime: claude-{name}}}")
-    box.sb.config.write_text(text, encoding="utf-8")
+    box = team_box(make_box, "claude", lambda route: runtime(claude_bin, fake.url(route)))
     # A user's own Claude config, which ttal must extend and never clobber.
     home = Path(os.environ["HOME"])
     mine = {"theme": "light", "numStartups": 7, "projects": {"/src/mine": {"allowedTools": ["x"]}}}
@@ -81,50 +62,13 @@ def runtime(claude: Path, url: str) -> dict[str, Any]:
     return {"kind": "claude", "command": str(claude), "env": env}
 
 
-def wait(box: Box, fake: FakeAnthropic, check: Callable[[], Any], what: str,
-         timeout: float = TIMEOUT) -> Any:  # fmt: skip
-    """Poll with a deadline; on timeout, show every pane and every turn served."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnose(box, fake)}")
-
-
-def diagnose(box: Box, fake: FakeAnthropic) -> str:
-    lines = [f"served: {[(route, turn) for route, turn in fake.served]}"]
-    for route in sorted({r.route for r in fake.requests}):
-        last = fake.of(route)[-1:]
-        lines.append(f"tool results on {route}: {last[0].tool_results() if last else []}")
-    for name in box.sessions():
-        proc = subprocess.run(["tmux", "-L", box.sb.socket, "capture-pane", "-p", "-t",
-                               f"={name}:"], capture_output=True, text=True)  # fmt: skip
-        screen = "\n".join(line for line in proc.stdout.splitlines() if line.strip())
-        lines.append(f"--- pane {name} ---\n{screen[-3000:]}")
-    for log in sorted((box.sb.state_dir / "run").glob("*.log")):
-        lines.append(f"--- {log.name} ---\n{log.read_text(errors='replace')[-1500:]}")
-    return "\n".join(lines)
-
-
 def body_text(request: Any) -> str:
     return json.dumps(request.body)
-
-
-def status_of(box: Box, name: str) -> tuple[str, str] | None:
-    found = by_hand.rows(box, "SELECT state, source FROM agent_status WHERE agent = ?", name)
-    return (found[0][0], found[0][1]) if found else None
 
 
 def agent_state(box: Box, name: str) -> str:
     rows = json.loads(box.ttal("agents", "--json", check=True).stdout)
     return str(next((r["state"] for r in rows if r["agent"] == name), "absent"))
-
-
-def acked(box: Box, name: str) -> dict[int, bool]:
-    inbox = json.loads(box.ttal("inbox", name, "--json", check=True).stdout)
-    return {m["id"]: m["acked"] for m in inbox["messages"]}
 
 
 def claude_json() -> dict[str, Any]:
@@ -208,12 +152,8 @@ def test_send_reaches_a_claude_manager_as_a_user_turn(team: Box, fake: FakeAnthr
     # Its UserPromptSubmit hook acknowledged it (`ttal ack -` on the hook's JSON): were this
     # Claude to die now, the message would not be typed into the next one again.
     wait(team, fake, lambda: acked(team, "lead") == {result["id"]: True}, "the ack")
-
-    def reply() -> list[str]:
-        inbox = json.loads(team.ttal("inbox", "human", "--json", check=True).stdout)
-        return [m["body"] for m in inbox["messages"] if m["from"] == "lead"]
-
-    assert wait(team, fake, reply, "the manager's reply") == ["all green"]
+    reply = wait(team, fake, lambda: bodies(team, "human", "lead"), "the manager's reply")
+    assert reply == ["all green"]
 
 
 def test_requested_changes_round_with_claude(team: Box, fake: FakeAnthropic) -> None:

@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Box
+from tests.e2e_helpers import real_program
 from tests.mesh_helpers import recorder_box, send, sent
-from tests.test_codex_e2e import CODEX, VERSION
+from tests.test_codex_e2e import CODEX, INSTALL, VERSION
 from ttal import codex_config
 from ttal.config import Runtime
 from ttal.runtimes import RESUME_NOTE, LaunchSpec, fork_argv, launch_argv, resume_argv
@@ -45,14 +46,7 @@ ODD_DIR = "wt.v2 'quoted' \"dq\" \\ ünï\tx"  # spaces, dots, quotes, backslash
 
 @pytest.fixture(scope="module")
 def codex_bin() -> Path:
-    if not os.access(CODEX, os.X_OK):
-        pytest.skip(f"Codex is not installed at {CODEX}: run scripts/install-codex (npm) or "
-                    "set TTAL_TEST_CODEX to a codex binary")  # fmt: skip
-    proc = subprocess.run([str(CODEX), "--version"], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0 or proc.stdout.strip() != VERSION:
-        pytest.skip(f"{CODEX} --version: {proc.stdout.strip()} {proc.stderr.strip()[:200]} "
-                    f"(these tests were written for {VERSION})")  # fmt: skip
-    return CODEX
+    return real_program(CODEX, "Codex", INSTALL, VERSION)
 
 
 def parse(argv: list[str], tmp_path: Path) -> tuple[int, str]:

@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pytest
 
 from tests import by_hand
 from tests.conftest import Box
+from tests.e2e_helpers import acked, bodies, real_program, status_of, team_box, wait
 from tests.fake_openai import FakeOpenAI, Say, Shell
 from ttal import codex_config
 from ttal.runtimes import RESUME_NOTE
@@ -33,21 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CODEX = Path(os.environ.get("TTAL_TEST_CODEX") or ROOT / ".tools/codex/node_modules/.bin/codex")
 VERSION = "codex-cli 0.171.0"
 KEY = "sk-ttal-e2e-not-a-real-key"
-TIMEOUT = 90  # seconds for a whole pipeline
+INSTALL = "run scripts/install-codex (npm) or set TTAL_TEST_CODEX to a codex binary"
 REAL_CODEX_HOME = Path.home() / ".codex"
 
 
 @pytest.fixture(scope="session")
 def codex_bin() -> Path:
-    if not os.access(CODEX, os.X_OK):
-        pytest.skip(f"Codex is not installed at {CODEX}: run scripts/install-codex (npm) or "
-                    "set TTAL_TEST_CODEX to a codex binary")  # fmt: skip
-    proc = subprocess.run([str(CODEX), "--version"], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        pytest.skip(f"{CODEX} --version failed ({proc.returncode}): {proc.stderr.strip()[:200]}")
-    if proc.stdout.strip() != VERSION:
-        pytest.skip(f"{CODEX} is {proc.stdout.strip()}, these tests were written for {VERSION}")
-    return CODEX
+    return real_program(CODEX, "Codex", INSTALL, VERSION)
 
 
 @pytest.fixture(autouse=True)
@@ -83,18 +75,7 @@ def team(
 ) -> Iterator[Box]:
     """A sandbox whose worker, review lead and managers `lead` and `lead2` all run the real
     Codex, each on its own route of the fake server."""
-    routes = {"codex-worker": "worker", "codex-reviewer": "reviewer", "codex-lead": "lead",
-              "codex-lead2": "lead2"}  # fmt: skip
-    runtimes = "\n".join(f"{name}: {json.dumps(runtime(codex_bin, fake.url(route), codex_home))}"
-                         for name, route in routes.items())  # fmt: skip
-    agents = "\n".join(f"{n}: {{role: manager, runtime: codex-{n}}}" for n in ("lead", "lead2"))
-    box = make_box(runtimes_yaml=runtimes, agents_yaml=agents)
-    text = box.sb.config.read_text(encoding="utf-8")
-    for agent, name in (("coder", "worker"), ("review-lead", "reviewer")):
-        old = f"{agent}: {{role: {name}, runtime: scripted-{name}}}"
-        assert old in text, f"sandbox config changed: no {old!r}"
-        text = text.replace(old, f"{agent}: {{role: {name}, runtime: codex-{name}}}")
-    box.sb.config.write_text(text, encoding="utf-8")
+    box = team_box(make_box, "codex", lambda r: runtime(codex_bin, fake.url(r), codex_home))
     # A short dir for the warm server's socket (a Unix socket path must stay under 108 bytes),
     # which ttal starts for the review leads' commands: their sandbox is read-only.
     box.env["TTAL_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="ttal-srv-", dir="/tmp")
@@ -129,43 +110,6 @@ def runtime(codex: Path, url: str, home: Path) -> dict[str, Any]:
             "-c", "analytics.enabled=false"]  # fmt: skip
     env = {"OPENAI_API_KEY": KEY, "CODEX_HOME": str(home)}
     return {"kind": "codex", "command": str(codex), "args": args, "env": env}
-
-
-def wait(box: Box, fake: FakeOpenAI, check: Callable[[], Any], what: str,
-         timeout: float = TIMEOUT) -> Any:  # fmt: skip
-    """Poll with a deadline; on timeout, show every pane and every turn served."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{diagnose(box, fake)}")
-
-
-def diagnose(box: Box, fake: FakeOpenAI) -> str:
-    lines = [f"served: {[(route, turn) for route, turn in fake.served]}"]
-    for route in sorted({r.route for r in fake.requests}):
-        last = fake.of(route)[-1:]
-        lines.append(f"tool results on {route}: {last[0].tool_results() if last else []}")
-    for name in box.sessions():
-        proc = subprocess.run(["tmux", "-L", box.sb.socket, "capture-pane", "-p", "-t",
-                               f"={name}:"], capture_output=True, text=True)  # fmt: skip
-        screen = "\n".join(line for line in proc.stdout.splitlines() if line.strip())
-        lines.append(f"--- pane {name} ---\n{screen[-3000:]}")
-    for log in sorted((box.sb.state_dir / "run").glob("*.log")):
-        lines.append(f"--- {log.name} ---\n{log.read_text(errors='replace')[-1500:]}")
-    return "\n".join(lines)
-
-
-def status_of(box: Box, name: str) -> tuple[str, str] | None:
-    found = by_hand.rows(box, "SELECT state, source FROM agent_status WHERE agent = ?", name)
-    return (found[0][0], found[0][1]) if found else None
-
-
-def acked(box: Box, name: str) -> dict[int, bool]:
-    inbox = json.loads(box.ttal("inbox", name, "--json", check=True).stdout)
-    return {m["id"]: m["acked"] for m in inbox["messages"]}
 
 
 def session_id(box: Box, name: str) -> str:
@@ -249,12 +193,8 @@ def test_hooks_report_busy_and_idle_and_messages_arrive_as_turns(
     # be typed into the next one again.
     wait(team, fake, lambda: set(acked(team, "lead").values()) == {True}, "the acks")
     assert set(acked(team, "lead")) == {queued["id"], result["id"]}
-
-    def reply() -> list[str]:
-        inbox = json.loads(team.ttal("inbox", "human", "--json", check=True).stdout)
-        return [m["body"] for m in inbox["messages"] if m["from"] == "lead"]
-
-    assert wait(team, fake, reply, "the manager's reply") == ["all green"]
+    reply = wait(team, fake, lambda: bodies(team, "human", "lead"), "the manager's reply")
+    assert reply == ["all green"]
 
 
 def test_requested_changes_round_with_codex(team: Box, fake: FakeOpenAI) -> None:
