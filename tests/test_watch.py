@@ -274,3 +274,28 @@ def test_the_loop_restarts_what_dies_until_interrupted(
     assert "restarted with ttal go (1/3)" in out and "healthy again" in out
     assert "Traceback" not in err
     assert name in box.sessions() and len(to_human(box)) == 1
+
+
+def test_a_manager_left_waiting_on_a_dialog_is_reported_as_waiting(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """A permission dialog nobody answers (Claude's Notification hook reports `waiting`)
+    is told apart from a hang: the alert says what to do."""
+    script = tmp_path / "idle.yaml"
+    script.write_text(by_hand.IDLE, encoding="utf-8")
+    box = make_box(worker_script=script, reviewer_script=script,
+                   extra_yaml="limits:\n  stuck_after: 1\n",
+                   agents_yaml="boss: {role: manager, runtime: scripted-worker}")  # fmt: skip
+    box.ttal("up", "boss", check=True)
+    reported_idle(box, "boss")
+    assert box.ttal("report", "waiting", "--agent", "boss").returncode == 0
+
+    def alerts() -> list[str]:
+        watch(box)
+        return [m for m in to_human(box) if "boss" in m]
+
+    [alert] = wait_for(alerts, 20, "a waiting alert")
+    assert "manager boss has been waiting for a person for" in alert
+    assert "`ttal attach boss`" in alert and "no output" not in alert
+    assert row_of(watch(box), "boss")["state"].startswith("waiting ")
+    assert len(alerts()) == 1  # once per quiet period

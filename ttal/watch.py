@@ -137,7 +137,12 @@ def death_text(target: Target, rec: WatchRecord, code: str, policy: Policy, did:
     return f"{head}: {'; '.join(did) or 'restarting it'}. Its log: {log}."
 
 
-def stuck_text(target: Target, last: float, beat: tuple[float, str], now: float) -> str:
+def stuck_text(target: Target, last: float, beat: tuple[float, str], now: float,
+               waiting: bool = False) -> str:  # fmt: skip
+    if waiting:  # its runtime said so (Claude's Notification hook): a dialog, not a hang
+        return (f"{who(target)} has been waiting for a person for {ago(now - last)}: a "
+                f"permission or question dialog in its pane. Answer it: "
+                f"`ttal attach {target.name}`.")  # fmt: skip
     note = f" Its last heartbeat said: {beat[1]!r}." if beat[1] and beat[0] >= last else ""
     return (f"{who(target)} has shown no output and sent no heartbeat for {ago(now - last)}."
             f"{note} Look with `ttal attach {target.name}`.")  # fmt: skip

@@ -129,7 +129,7 @@ def targets(app: App) -> list[Target]:
             continue
         # Only a busy (or never ready) manager should be producing output: one without a
         # runtime signal cannot be told apart from one waiting for its next message.
-        busy = status is not None and status.state in ("busy", "starting")
+        busy = status is not None and status.state in ("busy", "starting", "waiting")
         found.append(Target(agent.name, "manager", starter or "human", expected=busy))
     return found
 
@@ -279,11 +279,12 @@ def _alive(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Pol
     if was_stuck and not rec.stuck_at:
         row.did.append("no longer stuck")
     row.state, row.health = state, f"stuck:{target.name}" if rec.stuck_at else "ok"
+    waiting = status is not None and status.state == "waiting"
     if rec.stuck_at:
-        row.state = f"stuck {ago(probe.now - last)}"
+        row.state = f"{'waiting' if waiting else 'stuck'} {ago(probe.now - last)}"
     if stuck:
         app.state.event("watch-stuck", target.uuid, "ttal", f"{target.name}: {row.state}")
-        text = stuck_text(target, last, beat, probe.now)
+        text = stuck_text(target, last, beat, probe.now, waiting)
         _alert(app, target, f"stuck:{target.name}:{last:.0f}", text, row)
     if target.kind == "worker":
         rec = _check_dirty(app, target, rec, state == "idle", probe.now, row)
