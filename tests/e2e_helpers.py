@@ -94,3 +94,20 @@ def acked(box: Box, name: str) -> dict[int, bool]:
     """Each message to `name`, by id: whether it acknowledged it."""
     inbox = json.loads(box.ttal("inbox", name, "--json", check=True).stdout)
     return {m["id"]: m["acked"] for m in inbox["messages"]}
+
+
+def merged_through_review(box: Box, fake: FakeModel, name: str, text: str) -> dict[str, Any]:
+    """Add a task, `ttal go` it, and check that the scripted worker and review lead take it
+    to merged: tags, the worker's file `name` on main, one approval, sessions gone, every
+    scripted turn taken. Returns the task as merged."""
+    uuid = box.add("Write a file", "project:api")
+    box.ttal("go", uuid, check=True)
+    wait(box, fake, lambda: box.get(uuid)["status"] == "completed", "the merge")
+    task = box.get(uuid)
+    assert {"coded", "reviewing", "lgtm", "merged"} <= set(task["tags"])
+    assert box.git("api", "show", f"main:{name}") == text
+    approved = [n for n in by_hand.annotations(box, uuid) if "review implement: approved" in n]
+    assert len(approved) == 1 and approved[0].endswith(": ok"), approved
+    wait(box, fake, lambda: not box.sessions(), "sessions cleaned up")
+    assert (fake.pending("worker"), fake.pending("reviewer")) == (0, 0)  # every turn was taken
+    return task

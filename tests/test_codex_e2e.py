@@ -24,7 +24,15 @@ import pytest
 
 from tests import by_hand
 from tests.conftest import Box
-from tests.e2e_helpers import acked, bodies, real_program, status_of, team_box, wait
+from tests.e2e_helpers import (
+    acked,
+    bodies,
+    merged_through_review,
+    real_program,
+    status_of,
+    team_box,
+    wait,
+)
 from tests.fake_openai import FakeOpenAI, Say, Shell
 from ttal import codex_config
 from ttal.runtimes import RESUME_NOTE
@@ -128,18 +136,8 @@ def test_task_goes_from_pending_to_merged_with_codex(
     fake.script("reviewer", Shell("git diff --stat main...HEAD"),
                 Shell("echo note > review.txt; echo rc=$?; git stash -u; echo stash=$?"),
                 Shell("ttal review approve --note ok"))  # fmt: skip
-    uuid = team.add("Write a file", "project:api")
-    team.ttal("go", uuid, check=True)
-    wait(team, fake, lambda: team.get(uuid)["status"] == "completed", "the merge")
-
-    task = team.get(uuid)
-    assert {"coded", "reviewing", "lgtm", "merged"} <= set(task["tags"])
-    assert team.git("api", "show", "main:codex.txt") == "written by codex\n"
-    approved = [n for n in by_hand.annotations(team, uuid) if "review implement: approved" in n]
-    assert len(approved) == 1 and approved[0].endswith(": ok"), approved
-    wait(team, fake, lambda: not team.sessions(), "sessions cleaned up")
-
-    assert (fake.pending("worker"), fake.pending("reviewer")) == (0, 0)  # every turn was taken
+    task = merged_through_review(team, fake, "codex.txt", "written by codex\n")
+    uuid = task["uuid"]
     worker, reviewer = fake.of("worker"), fake.of("reviewer")
     first = worker[0].text()
     assert f"You are a ttal worker on task {uuid[:8]}" in first  # the prompt, as the first turn

@@ -106,11 +106,16 @@ def wanted_files(cfg: Config) -> dict[str, str]:
 
 
 def stale_files(cfg: Config, directory: Path) -> list[str]:
-    stale = []
-    for name, text in wanted_files(cfg).items():
+    return list(_stale(wanted_files(cfg), directory))
+
+
+def _stale(wanted: dict[str, str], directory: Path) -> dict[str, str]:
+    """The wanted files whose copy in `directory` is missing or differs."""
+    stale = {}
+    for name, text in wanted.items():
         path = directory / name
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            stale.append(name)
+            stale[name] = text
     return stale
 
 
@@ -152,8 +157,8 @@ def install(cfg: Config, directory: Path) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     remember_dir(cfg, directory)
     written = []
-    for name in stale_files(cfg, directory):
+    for name, text in _stale(wanted_files(cfg), directory).items():
         executable = name in (*HOOK_NAMES, PY_HOOK)
-        _replace(directory / name, wanted_files(cfg)[name], 0o755 if executable else 0o644)
+        _replace(directory / name, text, 0o755 if executable else 0o644)
         written.append(name)
     return written

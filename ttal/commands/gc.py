@@ -144,6 +144,7 @@ def sweep_sessions(run: Run) -> list[Item]:
     items = []
     tmux = run.app.tmux
     names = [s for s in tmux.sessions() if s not in run.app.cfg.agents]
+    children: dict[int, list[int]] | None = None  # the process tree, read before any kill
     # Our own session last: killing it first would end this very command.
     for name in sorted(names, key=lambda s: s == run.app.caller.name):
         match = SESSION_RE.match(name)
@@ -151,7 +152,8 @@ def sweep_sessions(run: Run) -> list[Item]:
         if not found or run.tasks.is_live(found):
             continue
         item = _item(run, "session", name, "kill", found)
-        run.doomed.update(_family(tmux.pane_pid(name)))
+        children = _children() if children is None else children
+        run.doomed.update(_family(tmux.pane_pid(name), children))
         if not run.dry_run:
             with run.intent("session.kill", f"kill:{name}", item, name=name):
                 if not tmux.kill(name) and tmux.has(name):
@@ -162,11 +164,8 @@ def sweep_sessions(run: Run) -> list[Item]:
     return items
 
 
-def _family(pid: int) -> set[int]:
-    """A session's pane process and its descendants: the lock sweep counts their locks as
-    stale, in the dry run too, so it shows exactly what the real run does."""
-    if not pid:
-        return set()
+def _children() -> dict[int, list[int]]:
+    """pid -> its children's pids, from /proc."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -174,6 +173,14 @@ def _family(pid: int) -> set[int]:
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
         except (OSError, IndexError, ValueError):
             continue
+    return children
+
+
+def _family(pid: int, children: dict[int, list[int]]) -> set[int]:
+    """A session's pane process and its descendants: the lock sweep counts their locks as
+    stale, in the dry run too, so it shows exactly what the real run does."""
+    if not pid:
+        return set()
     found, todo = set(), [pid]
     while todo:
         current = todo.pop()
