@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ttal import sandbox  # noqa: E402
+from ttal.adapters import sandbox  # noqa: E402
 
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 REPO_FILES = 50
@@ -368,7 +368,7 @@ class Bench:
 
     def python_pair(self) -> tuple[float, float]:
         """Reference: interpreter start-up alone, and with ttal's CLI imported."""
-        ms = self.timed([[sys.executable, "-c", "import ttal.cli"]])
+        ms = self.timed([[sys.executable, "-c", "import ttal.cli.app"]])
         floor = self.timed([[sys.executable, "-c", "pass"]])
         return ms, floor
 
@@ -518,7 +518,7 @@ def bench(runs: int) -> list[Row]:
                 runs,
             ),
             (
-                Row("cli import", "reference: `python -c 'import ttal.cli'` vs `-c pass`"),
+                Row("cli import", "reference: `python -c 'import ttal.cli.app'` vs `-c pass`"),
                 b.python_pair,
                 runs,
             ),

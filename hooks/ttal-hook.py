@@ -18,7 +18,7 @@ TTAL_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # replac
 
 def main() -> int:
     sys.path.insert(0, TTAL_PKG)
-    from ttal.tagrules import RULES_FILE, check_add, check_modify, loads
+    from ttal.core.tagrules import RULES_FILE, check_add, check_modify, loads
 
     # split("\n"), not splitlines(): a description may hold \x1c or \u2028, written raw.
     lines = sys.stdin.read().split("\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Box
-from ttal import sandbox
+from ttal.adapters import sandbox
 
 IDLE = "- idle: true\n"
 

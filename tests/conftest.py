@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ttal import sandbox
+from ttal.adapters import sandbox
 
 REAL_HOME = Path.home()
 GUARDED = [REAL_HOME / ".task", REAL_HOME / ".config" / "ttal", REAL_HOME / ".claude.json",

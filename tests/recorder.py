@@ -9,7 +9,7 @@ test can compare bytes. It runs no other program.
 With --acks it also acts as an acknowledging recipient, the way a real runtime's hook would:
 it reports idle once at start (then `ttal up` may type in), and when a whole message (its
 `[ttal #N from X]` header through its reply hint) has arrived, it appends `MSG <id>` to
-LINES.msgs and only then acknowledges the id (`ttal.mesh.ack`, in-process). A message typed
+LINES.msgs and only then acknowledges the id (`ttal.engine.mesh.ack`, in-process). A message typed
 again (ttal re-sends what a dead pane never acknowledged) that was already recorded is
 noted as `DUP <id>` and not recorded twice: the recipient's half of exactly-once.
 """
@@ -33,8 +33,8 @@ class Acker:
     """Whole messages, recorded once each, then acknowledged to ttal."""
 
     def __init__(self, log: Path) -> None:
-        from ttal import mesh
-        from ttal.app import App
+        from ttal.engine import mesh
+        from ttal.engine.app import App
 
         self.mesh = mesh
         self.app = App.load()

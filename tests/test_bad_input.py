@@ -31,13 +31,14 @@ from hypothesis import strategies as st
 from tests import by_hand
 from tests.conftest import Box
 from tests.mesh_helpers import recorder_box, up, wait_body
-from ttal import gitops, mesh, sandbox
-from ttal.app import App
+from ttal.adapters import git, sandbox
 from ttal.commands.init import STARTER
 from ttal.commands.send import read_body
-from ttal.config import Config, parse_config
+from ttal.config.model import Config, parse_config
+from ttal.core.pipeline import Caller
+from ttal.engine import mesh
+from ttal.engine.app import App
 from ttal.errors import ConfigError, Exit, PreconditionFailed
-from ttal.pipeline import Caller
 
 SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
 FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=SLOW_IS_FINE)
@@ -270,7 +271,7 @@ def test_any_description_gives_a_safe_branch(tmp_path: Path) -> None:
     def prop(short: str, description: str) -> None:
         nonlocal n
         n += 1
-        name = gitops.branch_name(short, description)
+        name = git.branch_name(short, description)
         assert_safe_branch(name)
         assert (root / name.removeprefix("ttal/")).resolve().parent == root
 

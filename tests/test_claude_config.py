@@ -18,10 +18,10 @@ import pytest
 
 from tests import by_hand
 from tests.conftest import Box
-from ttal import claude_config, runtimes
-from ttal.config import Runtime, parse_config
+from ttal.adapters.runtimes import claude_config, launch
+from ttal.adapters.runtimes.launch import RESUME_NOTE, LaunchSpec
+from ttal.config.model import Runtime, parse_config
 from ttal.errors import ConfigError, ExternalError
-from ttal.runtimes import RESUME_NOTE, LaunchSpec
 
 KEY = "sk-ant-api03-" + "k" * 30 + "0123456789abcdefghij"
 CLAUDE = Runtime("claude", "claude", "claude", ("--model", "opus"))
@@ -45,7 +45,7 @@ def env(tmp_path: Path, **extra: str) -> dict[str, str]:
     ],
 )  # fmt: skip
 def test_launch_line(tmp_path: Path, read_only: bool, tail: list[str]) -> None:
-    argv = runtimes.launch_argv(CLAUDE, spec(tmp_path, read_only))
+    argv = launch.launch_argv(CLAUDE, spec(tmp_path, read_only))
     head = ["claude", "--model", "opus", "--settings", str(tmp_path / "s.json")]
     assert argv == [*head, "--session-id", "id-1", *tail]
     assert "--bare" not in argv  # it would skip the hooks
@@ -53,29 +53,29 @@ def test_launch_line(tmp_path: Path, read_only: bool, tail: list[str]) -> None:
 
 def test_resume_and_fork_lines(tmp_path: Path) -> None:
     head = ["claude", "--model", "opus", "--settings", str(tmp_path / "s.json")]
-    resume = runtimes.resume_argv(CLAUDE, spec(tmp_path))
+    resume = launch.resume_argv(CLAUDE, spec(tmp_path))
     assert resume == [*head, "--resume", "id-1", "--dangerously-skip-permissions", "--",
                       RESUME_NOTE]  # fmt: skip
-    fork = runtimes.fork_argv(CLAUDE, spec(tmp_path, prompt="you are the fork"), "id-2")
+    fork = launch.fork_argv(CLAUDE, spec(tmp_path, prompt="you are the fork"), "id-2")
     assert fork == [*head, "--resume", "id-1", "--fork-session", "--session-id", "id-2",
                     "--dangerously-skip-permissions", "--", "you are the fork"]  # fmt: skip
 
 
 def test_resume_only_a_saved_conversation(tmp_path: Path) -> None:
-    assert not runtimes.can_resume(CLAUDE, "id-1", env(tmp_path))
+    assert not launch.can_resume(CLAUDE, "id-1", env(tmp_path))
     saved = tmp_path / ".claude" / "projects" / "-some-dir" / "id-1.jsonl"
     saved.parent.mkdir(parents=True)
     saved.write_text("{}\n")
-    assert runtimes.can_resume(CLAUDE, "id-1", env(tmp_path))
-    assert not runtimes.can_resume(CLAUDE, "", env(tmp_path))
-    assert not runtimes.can_resume(Runtime("codex", "codex", "codex"), "id-1", env(tmp_path))
+    assert launch.can_resume(CLAUDE, "id-1", env(tmp_path))
+    assert not launch.can_resume(CLAUDE, "", env(tmp_path))
+    assert not launch.can_resume(Runtime("codex", "codex", "codex"), "id-1", env(tmp_path))
     moved = env(tmp_path, CLAUDE_CONFIG_DIR=str(tmp_path / "elsewhere"))
-    assert not runtimes.can_resume(CLAUDE, "id-1", moved)
+    assert not launch.can_resume(CLAUDE, "id-1", moved)
 
 
 def test_prepare_writes_hooks_and_answers(tmp_path: Path) -> None:
-    launch = spec(tmp_path)
-    runtimes.prepare(CLAUDE, launch, env(tmp_path))
+    launch_spec = spec(tmp_path)
+    launch.prepare(CLAUDE, launch_spec, env(tmp_path))
     settings = json.loads((tmp_path / "s.json").read_text())
     assert settings["skipDangerousModePermissionPrompt"] is True
     hooks = {event: [(e.get("matcher", ""), e["hooks"][0]["command"]) for e in entries]
@@ -100,7 +100,7 @@ def test_prepare_refuses_root_without_is_sandbox(
 ) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     with pytest.raises(ConfigError, match="IS_SANDBOX"):
-        runtimes.prepare(CLAUDE, spec(tmp_path), {"HOME": str(tmp_path)})
+        launch.prepare(CLAUDE, spec(tmp_path), {"HOME": str(tmp_path)})
     assert not (tmp_path / ".claude.json").exists() and not (tmp_path / "s.json").exists()
 
 

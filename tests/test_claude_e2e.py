@@ -30,7 +30,7 @@ from tests.e2e_helpers import (
     wait,
 )
 from tests.fake_anthropic import Bash, FakeAnthropic, Say
-from ttal.runtimes import RESUME_NOTE
+from ttal.adapters.runtimes.launch import RESUME_NOTE
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAUDE = Path(os.environ.get("TTAL_TEST_CLAUDE") or ROOT / ".tools/node_modules/.bin/claude")

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import Box
 from tests.mesh_helpers import recorded, recorder_box, send, sent, up, wait_body
-from ttal import claude_config
+from ttal.adapters.runtimes import claude_config
 
 MGR = {"TTAL_AGENT": "mgr", "TTAL_ROLE": "manager"}
 

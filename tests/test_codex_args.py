@@ -28,9 +28,15 @@ from tests.conftest import Box
 from tests.e2e_helpers import real_program
 from tests.mesh_helpers import recorder_box, send, sent
 from tests.test_codex_e2e import CODEX, INSTALL, VERSION
-from ttal import codex_config
-from ttal.config import Runtime
-from ttal.runtimes import RESUME_NOTE, LaunchSpec, fork_argv, launch_argv, resume_argv
+from ttal.adapters.runtimes import codex_config
+from ttal.adapters.runtimes.launch import (
+    RESUME_NOTE,
+    LaunchSpec,
+    fork_argv,
+    launch_argv,
+    resume_argv,
+)
+from ttal.config.model import Runtime
 
 ACCEPTED = "stdin is not a terminal"
 CODEX_ID = "01a22013-f47a-7593-bbc1-21f0c01374d7"  # Codex's ids are UUIDv7
@@ -161,7 +167,7 @@ def test_overrides_are_toml_for_any_directory(tmp_path: Path) -> None:
         command = shlex.join([sys.executable, "-m", *args]) + " || exit 1"
         return {"type": "command", "command": command, "timeout": 30}
 
-    record = hook("ttal.codex_config", "record", str(tmp_path / "w-1.session-id"))
+    record = hook("ttal.adapters.runtimes.codex_config", "record", str(tmp_path / "w-1.session-id"))
     assert found["hooks.SessionStart"] == [{"hooks": [hook("ttal", "context"), record]}]
     busy, ack = hook("ttal", "report", "busy"), hook("ttal", "ack", "-")
     assert found["hooks.UserPromptSubmit"] == [{"hooks": [busy, ack]}]

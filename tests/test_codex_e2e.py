@@ -34,8 +34,8 @@ from tests.e2e_helpers import (
     wait,
 )
 from tests.fake_openai import FakeOpenAI, Say, Shell
-from ttal import codex_config
-from ttal.runtimes import RESUME_NOTE
+from ttal.adapters.runtimes import codex_config
+from ttal.adapters.runtimes.launch import RESUME_NOTE
 
 ROOT = Path(__file__).resolve().parent.parent
 CODEX = Path(os.environ.get("TTAL_TEST_CODEX") or ROOT / ".tools/codex/node_modules/.bin/codex")

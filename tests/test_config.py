@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ttal.config import config_path, load_config, parse_config
+from ttal.config.model import config_path, load_config, parse_config
 from ttal.errors import ConfigError, Exit
 
 # A valid config with two pipelines; each case below breaks one thing in a copy of it.
@@ -211,7 +211,8 @@ BROKEN: dict[str, tuple[Edit, str, str]] = {
     "max-workers-bool": (set_key(("limits", "max_workers"), True), "limits.max_workers", "True"),
     "max-workers-float": (set_key(("limits", "max_workers"), 2.5), "limits.max_workers", "2.5"),
     "bad-tmux-socket": (set_key(("tmux_socket",), "a/b"), "tmux_socket", "not a valid socket"),
-    # It would turn a Codex review lead's read-only permission profile off (ttal.runtimes).
+    # It would turn a Codex review lead's read-only permission profile off
+    # (ttal.adapters.runtimes.launch).
     "codex-sandbox-flag": (
         set_key(("runtimes", "cx"), {"kind": "codex", "args": ["-m", "o3", "--sandbox=read-only"]}),
         "runtimes.cx.args",

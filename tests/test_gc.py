@@ -19,9 +19,9 @@ import pytest
 from tests import by_hand
 from tests.by_hand import commit, world
 from tests.conftest import Box, wait_for
-from ttal import locks
+from ttal.adapters import locks
 
-HOLD = """import sys; from pathlib import Path; from ttal import locks
+HOLD = """import sys; from pathlib import Path; from ttal.adapters import locks
 with locks.held(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.read()

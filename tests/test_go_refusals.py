@@ -13,7 +13,7 @@ import pytest
 from tests import by_hand
 from tests.by_hand import commit, events, reviewer_env, worker_env
 from tests.conftest import Box, wait_for
-from ttal import sandbox
+from ttal.adapters import sandbox
 from ttal.errors import Exit
 
 PERSON: dict[str, str] = {}

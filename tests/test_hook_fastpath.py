@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttal import hooks_install, sandbox
-from ttal.config import load_config
-from ttal.tagrules import check_add, check_modify
+from ttal.adapters import sandbox, task_hooks
+from ttal.config.model import load_config
+from ttal.core.tagrules import check_add, check_modify
 
 PIPELINE_TAGS = ["coded", "reviewing", "lgtm", "merged", "planned", "plan_lgtm", "shipped"]
 OTHER_TAGS = ["feature", "wip", "x]", 'a"b', "co", "coded2", "tags", "lgtm]", "]"]
@@ -35,8 +35,8 @@ def hooks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
     box = sandbox.build(root / "box", repos={"api": {"a.txt": "a\n"}})
     cfg = load_config(box.config)
     directory = root / "hooks"
-    hooks_install.install(cfg, directory)
-    return directory, hooks_install.rules_dict(cfg)
+    task_hooks.install(cfg, directory)
+    return directory, task_hooks.rules_dict(cfg)
 
 
 def as_taskwarrior(task: dict[str, Any]) -> str:

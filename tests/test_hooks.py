@@ -18,10 +18,10 @@ import tasklib
 from tasklib.backends import TaskWarriorException
 
 from tests.conftest import Box
-from ttal import sandbox
+from ttal.adapters import sandbox
+from ttal.adapters.taskwarrior import HookRejected, Taskwarrior
+from ttal.core.tagrules import check_add
 from ttal.errors import Exit
-from ttal.tagrules import check_add
-from ttal.taskw import HookRejected, Taskwarrior
 
 # A third pipeline, so that a task can carry the match tags of two.
 HOTFIX_YAML = """\

@@ -1,7 +1,8 @@
 """Concurrent writers to one task: ttal's lock keeps every update.
 
 Taskwarrior 2.6 drops concurrent modifies of one task without an error (32 of 80 survived
-with 8 raw writers, libraries.md §1.7), so ttal.taskw serialises its writes with a flock.
+with 8 raw writers, libraries.md §1.7), so ttal.adapters.taskwarrior serialises its writes
+with a flock.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from ttal.taskw import Taskwarrior
+    from ttal.adapters.taskwarrior import Taskwarrior
 
     taskrc, data, locks, uuid, proc, count, go = sys.argv[1:]
     tw = Taskwarrior(Path(taskrc), Path(data), Path(locks))

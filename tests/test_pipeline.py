@@ -1,4 +1,4 @@
-"""The pure step logic in ttal.pipeline: no subprocess, no Taskwarrior, no tmux."""
+"""The pure step logic in ttal.core.pipeline: no subprocess, no Taskwarrior, no tmux."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from ttal.pipeline import (
+from ttal.core.pipeline import (
     Action,
     Caller,
     Pipeline,

@@ -13,7 +13,7 @@ from tests import by_hand
 from tests.by_hand import commit, reviewer_env, worker_env
 from tests.conftest import Box
 from tests.test_go_refusals import assert_refused
-from ttal import sandbox
+from ttal.adapters import sandbox
 from ttal.errors import Exit
 
 

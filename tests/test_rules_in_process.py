@@ -1,14 +1,14 @@
 """ttal's own writes skip the hook's process start but not its rules: the same
-ttal.tagrules checks run in-process, and the same refusals come back."""
+ttal.core.tagrules checks run in-process, and the same refusals come back."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.conftest import Box
-from ttal.config import load_config
-from ttal.hooks_install import rules_dict
-from ttal.taskw import HookRejected, Taskwarrior
+from ttal.adapters.task_hooks import rules_dict
+from ttal.adapters.taskwarrior import HookRejected, Taskwarrior
+from ttal.config.model import load_config
 
 
 def adapter(box: Box, with_rules: bool) -> Taskwarrior:

@@ -53,7 +53,7 @@ class Agent:
             "TTAL_ROLE": "worker",
             "TTAL_TASK": UUID,
         }
-        argv = [sys.executable, "-m", "ttal.agents.scripted", "--script", str(self.script)]
+        argv = [sys.executable, "-m", "ttal.scripted_agent.run", "--script", str(self.script)]
         argv += ["--prompt-file", str(self.prompt), "--log", str(self.log)]
         return subprocess.Popen(
             argv,

@@ -1,4 +1,4 @@
-"""The warm server (ttal/server.py): a served command is the same command, only sooner.
+"""The warm server (ttal/warm/server.py): a served command is the same command, only sooner.
 
 Each test gets its own short runtime dir (a Unix socket path must stay under 108 bytes) and
 stops its server at the end. Nothing is mocked: real sockets, forks, signals, task and tmux.
@@ -212,7 +212,7 @@ def test_changed_code_is_never_served_stale(mgr_box: Box, runtime_dir: Path) -> 
     info = start(env)
     assert ttal(env, "inbox", "mgr").returncode == 0
     assert status(env)["commands_served"] == 1
-    target = pkg / "ttal" / "output.py"
+    target = pkg / "ttal" / "cli" / "render.py"
     target.write_text(target.read_text() + "\nSTALE_CHECK = 1\n")
     assert ttal(env, "inbox", "mgr").returncode == 0  # run in-process: the old code is stale
     wait_for(lambda: not alive(info["pid"]), 10, "the stale server to leave")
@@ -299,7 +299,7 @@ def test_demo_through_the_server_leaves_nothing_running(runtime_dir: Path) -> No
                 args = cmdline.read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"ttal.server" in args and any(b"ttal-demo-" in a for a in args):
+            if b"ttal.warm.server" in args and any(b"ttal-demo-" in a for a in args):
                 found.append(cmdline.parent.name)
         return found
 

@@ -7,7 +7,7 @@ a pane whose program is killed before reading it is lost to it, whatever the pan
 So the recipients here acknowledge what they have read (tests/recorder.py --acks, as a
 runtime hook would with `ttal ack`), ttal types what died unacknowledged into the next
 pane, and the recipient drops ids it has already recorded. Messages are sent in-process
-(ttal.mesh.post + deliver, what `ttal send` runs) to fit a normal test run.
+(ttal.engine.mesh.post + deliver, what `ttal send` runs) to fit a normal test run.
 
 TTAL_SOAK_MESSAGES scales it (default 1000).
 """
@@ -29,11 +29,11 @@ import pytest
 from tests import by_hand
 from tests.conftest import Box, wait_for
 from tests.mesh_helpers import body_of, recorded, recorder_box, up
-from ttal import mesh
-from ttal.app import App
 from ttal.commands import agents
-from ttal.config import load_config
-from ttal.pipeline import Caller
+from ttal.config.model import load_config
+from ttal.core.pipeline import Caller
+from ttal.engine import mesh
+from ttal.engine.app import App
 
 pytestmark = pytest.mark.soak
 

@@ -13,13 +13,15 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if argv is None:  # a real command line: a warm server may run it (ttal/client.py)
-        from ttal import client
+        from ttal.warm import client
 
         served = client.run(args)
         if served is not None:
             return served
         if args and args[0] in client.SERVED and os.environ.get("TTAL_SANDBOX") == "read-only":
-            from ttal import read_only  # a read-only sandbox: in-process it could write nothing
+            from ttal.warm import (
+                read_only,  # a read-only sandbox: in-process it could write nothing
+            )
 
             return read_only.run_served(args)
         if client.enabled() and args and args[0] in client.SERVED:
@@ -28,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _check_text(args)
-        from ttal.fastpath import runner
+        from ttal.cli.fastpath import runner
 
         fast = runner(args)
         if fast is not None:
             return fast()
-        from ttal.cli import app
+        from ttal.cli.app import app
 
         # Without standalone mode typer *returns* the code of a `typer.Exit` (e.g. 16 for
         # waiting) instead of raising it; dropping it made every such exit 0.

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ttal import limits, mesh, routing
-from ttal.app import App
-from ttal.config import Agent
+from ttal.cli.render import ago
+from ttal.config.model import Agent
+from ttal.engine import mesh, routing, spawn_queue
+from ttal.engine.app import App
+from ttal.engine.sessions import SessionPlan, recorded_session_id, start_session
 from ttal.errors import NotFound, PreconditionFailed, TtalError, UsageError
-from ttal.output import ago
-from ttal.sessions import SessionPlan, recorded_session_id, start_session
 
 READY_TIMEOUT = 15.0
 REPORTED = ("idle", "busy", "waiting")
@@ -260,8 +260,8 @@ def deliver_all(app: App) -> dict[str, int]:
     counts = {name: mesh.deliver(app, name) for name in app.state.recipients_with_queue()}
     if app.state.assignments():
         routing.route_queued(app)
-    if limits.queue(app):
-        limits.start_queued(app)
+    if spawn_queue.queue(app):
+        spawn_queue.start_queued(app)
     return counts
 
 
@@ -278,9 +278,9 @@ def session_workdir(app: App, agent: Agent) -> Path:
 
 
 def run_report(state: str, agent: str, as_json: bool) -> int:
-    from ttal import output
+    from ttal.cli import render
 
     result = report(App.load(), state, agent)
     if as_json:
-        output.emit_json(result)
+        render.emit_json(result)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ttal.app import App
+from ttal.engine.app import App
 from ttal.errors import NotFound, PreconditionFailed
 
 

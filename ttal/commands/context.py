@@ -1,6 +1,7 @@
 """`ttal context`: who this agent is, its task and what waits for it, in a few lines.
 
-Claude Code's SessionStart hook runs it (ttal.claude_config) and adds what it prints to the
+Claude Code's SessionStart hook runs it (adapters/runtimes/claude_config.py) and adds what it
+prints to the
 conversation, on start and again after a resume, /clear or compaction, so an agent never
 loses track of who it is. Kept small: it is read on every session start.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ttal.app import App
+from ttal.engine.app import App
 from ttal.errors import TtalError
 
 NEXT = {
@@ -72,9 +73,9 @@ def _active(app: App, name: str) -> list[dict[str, Any]]:
 
 
 def _expects(app: App, task: dict[str, Any]) -> str:
-    """The pipeline's next step for this caller, in its own words (ttal.pipeline)."""
-    from ttal.pipeline import next_step
-    from ttal.workflow import pipeline_for, task_view
+    """The pipeline's next step for this caller, in its own words (ttal.core.pipeline)."""
+    from ttal.core.pipeline import next_step
+    from ttal.engine.lookup import pipeline_for, task_view
 
     try:
         return next_step(task_view(task), pipeline_for(app, task), app.caller).reason

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ttal import advance, client, gitops, output, sandbox
-from ttal.app import App
+from ttal.adapters import git, sandbox
+from ttal.cli import render
 from ttal.commands.doctor import doctor
 from ttal.commands.review import human_approve
 from ttal.commands.status import stage_label
+from ttal.engine import drive
+from ttal.engine.app import App
 from ttal.errors import TtalError
+from ttal.warm import client
 
 TIMEOUT = 60.0
 TASKS = [
@@ -70,7 +73,7 @@ class _Log:
 
     def __call__(self, text: str) -> None:
         if not self.quiet:
-            output.say(f"{time.monotonic() - self.start:5.1f}s  {text}")
+            render.say(f"{time.monotonic() - self.start:5.1f}s  {text}")
 
 
 def _run(app: App, box: sandbox.Sandbox, log: _Log, as_json: bool, keep: bool) -> int:
@@ -80,14 +83,14 @@ def _run(app: App, box: sandbox.Sandbox, log: _Log, as_json: bool, keep: bool) -
         raise TtalError(f"demo setup failed: {failed[0].name}: {failed[0].detail}")
     tracked = [_add(app, d, p, t) for d, p, t in TASKS]
     for item in tracked:
-        outcome = advance.go(app, item.uuid)
+        outcome = drive.go(app, item.uuid)
         log(f"{item.project:<4} {item.description}: {'; '.join(outcome.did)}")
     _watch(app, tracked, log)
     summary = _summary(app, tracked, time.monotonic() - log.start)
     warm = client.control("status")  # "pid running served uptime", from ttal/server.py
     summary["served_warm"] = int(warm.split()[2]) if warm else 0
     if as_json:
-        output.emit_json(summary)
+        render.emit_json(summary)
     else:
         _print_summary(summary, box, keep)
     return 0 if all(t.result for t in tracked) else 1
@@ -125,8 +128,8 @@ def _summary(app: App, tracked: list[Tracked], elapsed: float) -> dict[str, Any]
         task = app.tw.get(item.uuid)
         repo = app.cfg.projects[item.project].repo
         branch = str(task.get("ttal_branch") or "")
-        tip = gitops.rev(repo, f"refs/heads/{branch}") if branch else ""
-        kept = bool(tip) and not gitops.is_ancestor(repo, tip, "refs/heads/main")
+        tip = git.rev(repo, f"refs/heads/{branch}") if branch else ""
+        kept = bool(tip) and not git.is_ancestor(repo, tip, "refs/heads/main")
         rows.append(
             {
                 "task": item.uuid[:8],
@@ -143,19 +146,19 @@ def _summary(app: App, tracked: list[Tracked], elapsed: float) -> dict[str, Any]
 
 
 def _unmerged(repo: Path, branch: str) -> int:
-    out = gitops.git(repo, "rev-list", "--count", f"main..{branch}").out.strip()
+    out = git.git(repo, "rev-list", "--count", f"main..{branch}").out.strip()
     return int(out or 0)
 
 
 def _print_summary(summary: dict[str, Any], box: sandbox.Sandbox, keep: bool) -> None:
     cols = ["task", "project", "description", "result", "rounds", "seconds", "kept"]
-    output.say("")
-    output.say(output.table(summary["tasks"], cols, title=f"Summary ({summary['elapsed']} s)"))
-    output.say("\nNothing was lost: a refused merge keeps its branch, worktree and commits.")
+    render.say("")
+    render.say(render.table(summary["tasks"], cols, title=f"Summary ({summary['elapsed']} s)"))
+    render.say("\nNothing was lost: a refused merge keeps its branch, worktree and commits.")
     if summary["served_warm"]:
-        output.say(f"The agents' {summary['served_warm']} ttal commands ran on the warm server.")
+        render.say(f"The agents' {summary['served_warm']} ttal commands ran on the warm server.")
     if keep:
-        output.say(
+        render.say(
             f"\nThe sandbox is kept. Look around:\n"
             f"  export TTAL_CONFIG={box.config} TASKRC={box.taskrc}\n"
             f"  ttal status; ttal attach <session>; task all\n"

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from ttal.app import App
+from ttal.engine.app import App
 from ttal.errors import Forbidden, PreconditionFailed, UsageError
 
 TAIL = 5

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ttal import gitops, hooks_install
-from ttal.app import App
-from ttal.proc import run
-from ttal.taskw import UDAS
+from ttal.adapters import git, task_hooks
+from ttal.adapters.proc import run
+from ttal.adapters.taskwarrior import UDAS
+from ttal.engine.app import App
 
 MIN_VERSIONS = {"task": (2, 6), "git": (2, 38), "tmux": (3, 0)}
 
@@ -47,7 +47,7 @@ def doctor(app: App, fix: bool) -> list[Check]:
 
 def _server() -> Check:
     """Informational: without a server every command still works, only slower."""
-    from ttal.commands import server
+    from ttal.warm import control as server
 
     info = server.status()
     if not info["enabled"]:
@@ -114,15 +114,15 @@ def _udas(app: App, fix: bool) -> Check:
 
 
 def _hooks(app: App, fix: bool) -> Check:
-    directory = hooks_install.hooks_dir(app.tw)
-    stale = hooks_install.stale_files(app.cfg, directory)
+    directory = task_hooks.hooks_dir(app.tw)
+    stale = task_hooks.stale_files(app.cfg, directory)
     enabled = "hooks=0" not in app.tw.call("_show").out.splitlines()
     if not stale and enabled:
         return Check("hooks", True, f"installed in {directory}")
     if not fix:
         what = "hooks are off (hooks=0)" if not enabled else f"missing or stale: {', '.join(stale)}"
         return Check("hooks", False, f"{what} in {directory}; run `ttal doctor --fix`")
-    written = hooks_install.install(app.cfg, directory)
+    written = task_hooks.install(app.cfg, directory)
     fixed = f"wrote {', '.join(written)}" if written else ""
     if not enabled:
         return Check("hooks", False, "hooks=0 in your taskrc; set hooks=1", fixed=fixed)
@@ -132,7 +132,7 @@ def _hooks(app: App, fix: bool) -> Check:
 def _project(app: App, name: str) -> Check:
     project = app.cfg.projects[name]
     try:
-        gitops.check_repo(project.repo, project.base)
+        git.check_repo(project.repo, project.base)
     except Exception as err:
         return Check(f"project {name}", False, str(err))
     return Check(f"project {name}", True, f"{project.repo} ({project.base})")

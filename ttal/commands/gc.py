@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttal import gitops, journal, locks
-from ttal.app import App
-from ttal.config import Project
+from ttal.adapters import git, locks
+from ttal.adapters.proc import check
+from ttal.config.model import Project
+from ttal.engine import journal
+from ttal.engine.app import App
 from ttal.errors import TtalError
-from ttal.proc import check
 
 ARCHIVE = "refs/ttal/archive/"
 FINISHED = ("completed", "deleted")
@@ -208,7 +209,7 @@ def _repos(app: App) -> dict[Path, list[Project]]:
 
 def sweep_repo(run: Run, repo: Path, projects: list[Project]) -> list[Item]:
     try:
-        gitops.check_repo(repo, projects[0].base)
+        git.check_repo(repo, projects[0].base)
     except TtalError as err:
         return [Item("repo", str(repo), "skip", err.message)]
     # Parallel `git worktree add/remove` on one repo races (§3.3). The dry run takes no lock:
@@ -223,7 +224,7 @@ def sweep_repo(run: Run, repo: Path, projects: list[Project]) -> list[Item]:
 
 
 def _worktree_records(repo: Path) -> Iterator[dict[str, str]]:
-    out = check(gitops.git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
+    out = check(git.git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
     for record in out.strip().split("\n\n"):
         fields = dict(line.partition(" ")[::2] for line in record.splitlines() if line)
         if "worktree" in fields:
@@ -260,7 +261,7 @@ def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, b
     """`git worktree remove` without --force: git itself refuses a tree that became dirty
     after our look, so uncommitted work is never lost."""
     try:
-        dirty = gitops.dirty_paths(Path(item.name))
+        dirty = git.dirty_paths(Path(item.name))
     except TtalError as err:
         item.keep(err.message)
         return
@@ -270,11 +271,11 @@ def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, b
         item.keep(f"uncommitted changes ({dirty[0]}{more})")
     elif "locked" in record:
         item.keep(f"locked: {record['locked'] or '-'}")
-    elif "detached" in record and not gitops.is_ancestor(repo, head, f"refs/heads/{base}"):
+    elif "detached" in record and not git.is_ancestor(repo, head, f"refs/heads/{base}"):
         item.keep(f"detached at {head[:10]}, not on {base}")
     elif not run.dry_run:
         with run.intent("worktree.remove", f"rm:{item.name}", item, path=item.name, repo=str(repo)):
-            result = gitops.git(repo, "worktree", "remove", item.name)
+            result = git.git(repo, "worktree", "remove", item.name)
         if not result.ok:
             item.keep(result.err.strip())
 
@@ -284,7 +285,7 @@ def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
     items = [Item("worktree", r["worktree"], "prune", r["prunable"] or "directory is gone")
              for r in _worktree_records(repo) if "prunable" in r]  # fmt: skip
     if not dry_run:
-        check(gitops.git(repo, "worktree", "prune"), "git worktree prune")
+        check(git.git(repo, "worktree", "prune"), "git worktree prune")
     return items
 
 
@@ -318,17 +319,17 @@ def _checked_out(repo: Path, removed: set[str]) -> dict[str, str]:
 def _ttal_branches(repo: Path) -> list[tuple[str, str]]:
     """(tip, branch name) of every ttal/* branch."""
     fmt = "--format=%(objectname) %(refname:strip=2)"
-    out = check(gitops.git(repo, "for-each-ref", fmt, "refs/heads/ttal/"), "git for-each-ref").out
+    out = check(git.git(repo, "for-each-ref", fmt, "refs/heads/ttal/"), "git for-each-ref").out
     return [(tip, name) for tip, _, name in (line.partition(" ") for line in out.splitlines())]
 
 
 def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
     """Delete a merged branch; archive an unmerged one first. The delete is a compare-and-swap
     on the tip we looked at, so a commit made meanwhile keeps the branch."""
-    if gitops.is_ancestor(repo, tip, f"refs/heads/{base}"):
+    if git.is_ancestor(repo, tip, f"refs/heads/{base}"):
         item.reason += f"; merged into {base}"
     else:
-        count = gitops.git(repo, "rev-list", "--count", f"refs/heads/{base}..{tip}").out.strip()
+        count = git.git(repo, "rev-list", "--count", f"refs/heads/{base}..{tip}").out.strip()
         ref, why = ARCHIVE + item.name, f"{count or 'some'} commit(s) not on {base}"
         if not _archivable(repo, ref, tip):
             item.keep(f"{why}; {ref} holds other work")
@@ -341,7 +342,7 @@ def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
                     tip=tip, archive=item.ref):  # fmt: skip
         deleted = (
             _archive(repo, item.ref, tip)
-            and gitops.git(repo, "update-ref", "-d", f"refs/heads/{item.name}", tip).ok
+            and git.git(repo, "update-ref", "-d", f"refs/heads/{item.name}", tip).ok
         )
     if not deleted:
         item.keep("the branch or its archive ref moved during gc")
@@ -350,18 +351,18 @@ def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
 def _archivable(repo: Path, ref: str, tip: str) -> bool:
     """The archive ref is free, or already reaches only commits that tip reaches too (an
     earlier gc archived an older tip and the branch moved on)."""
-    old = gitops.rev(repo, ref)
-    return not old or old == tip or gitops.is_ancestor(repo, old, tip)
+    old = git.rev(repo, ref)
+    return not old or old == tip or git.is_ancestor(repo, old, tip)
 
 
 def _archive(repo: Path, ref: str, tip: str) -> bool:
     """Point ref at tip, by compare-and-swap on what it held ("" for no archive wanted)."""
     if not ref:
         return True
-    old = gitops.rev(repo, ref)
+    old = git.rev(repo, ref)
     if old == tip:
         return True
-    return gitops.git(repo, "update-ref", "-m", "ttal gc: archive", ref, tip, old or NO_REF).ok
+    return git.git(repo, "update-ref", "-m", "ttal gc: archive", ref, tip, old or NO_REF).ok
 
 
 # ---- locks ---------------------------------------------------------------------------------
@@ -390,7 +391,7 @@ def _stale_lock(path: Path, dry_run: bool, doomed: set[int]) -> Item | None:
         ends = pid in doomed
         if pid == os.getpid() or (pid and not ends and _alive(pid)):
             return None
-        # Unlinked while we hold it: ttal.locks.held re-checks the inode after locking, so a
+        # Unlinked while we hold it: adapters.locks.held re-checks the inode after locking, so a
         # process that opened the old file meanwhile retries on a new one.
         if not dry_run:
             path.unlink(missing_ok=True)

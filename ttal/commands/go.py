@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from ttal import output
-from ttal.advance import go
-from ttal.app import App
+from ttal.cli import render
+from ttal.engine.app import App
+from ttal.engine.drive import go
 
 
 def run(task: str | None, note: str, as_json: bool) -> int:
     outcome = go(App.load(), task, note)
     if as_json:
-        output.emit_json(outcome.as_dict())
+        render.emit_json(outcome.as_dict())
     else:
-        output.say(f"task {outcome.task[:8]} ({output.printable(outcome.description)})")
+        render.say(f"task {outcome.task[:8]} ({render.printable(outcome.description)})")
         for line in outcome.did:
-            output.say(f"  done: {line}")
+            render.say(f"  done: {line}")
         if outcome.message:
-            output.say(f"  now:  {outcome.message}")
+            render.say(f"  now:  {outcome.message}")
     return int(outcome.exit_code)

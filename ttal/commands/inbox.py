@@ -7,9 +7,9 @@ import sys
 import time
 from typing import Any
 
-from ttal import mesh
-from ttal.app import App
 from ttal.commands.send import SESSION_RE
+from ttal.engine import mesh
+from ttal.engine.app import App
 from ttal.errors import NotFound, UsageError
 
 

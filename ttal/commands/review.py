@@ -7,12 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ttal import advance, faults, gitops, locks, prompts
-from ttal.app import App
+from ttal import faults
+from ttal.adapters import git, locks
+from ttal.core import prompts
+from ttal.core.pipeline import Stage, current_stage, last_review_stage
+from ttal.engine import drive
+from ttal.engine.app import App
+from ttal.engine.lookup import pipeline_for, resolve_task, task_view
+from ttal.engine.mesh import tell
 from ttal.errors import Forbidden, PreconditionFailed, ReviewTouched
-from ttal.mesh import tell
-from ttal.pipeline import Stage, current_stage, last_review_stage
-from ttal.workflow import pipeline_for, resolve_task, task_view
 
 
 def _review_in_progress(app: App, task: dict[str, Any]) -> Stage:
@@ -45,7 +48,7 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> dict[st
         view = task_view(task)
         if stage.approve_tag not in view.tags or view.review_state != "approved":
             _check_untouched(app, task, stage, "approve")
-            head = gitops.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
+            head = git.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
             text = f"approved by {app.caller.name} (round {rnd}, {head[:10]})"
             text += f": {note}" if note else ""
             # The approval is pinned to this commit: anything committed later is re-reviewed.
@@ -70,13 +73,13 @@ def _check_untouched(app: App, task: dict[str, Any], stage: Stage, verdict: str)
     if not stage.commits or not worktree.is_dir():
         return  # a plan or other note: no commit is under review
     given = str(task.get("ttal_review") or "").partition(":")[2]
-    head = gitops.rev(worktree, "HEAD")
+    head = git.rev(worktree, "HEAD")
     if given and head != given:
-        log = gitops.git(worktree, "log", "--format=%h %s", f"{given}..{head}").out.splitlines()
+        log = git.git(worktree, "log", "--format=%h %s", f"{given}..{head}").out.splitlines()
         what = f"HEAD of {worktree} moved during this review round, from {given[:10]} to "
         what += f"{head[:10]} ({'; '.join(log[:3]) or 'history rewritten'})"
         _refuse(verdict, what, MOVED_HINT.format(given=given[:10]))
-    dirty = gitops.dirty_paths(worktree)
+    dirty = git.dirty_paths(worktree)
     if dirty:
         shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
         what = f"{worktree} has changes that are not in the commit under review: {shown}"
@@ -128,7 +131,7 @@ def request_changes(app: App, message: str) -> dict[str, Any]:
         rnd = view.review_round or 1
         if view.review_state != "changes":  # a second note in one round adds no round
             _check_untouched(app, task, stage, "changes")
-            head = gitops.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
+            head = git.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
             app.tw.set(uuid, ttal_review=f"changes:{head}", ttal_round=rnd + 1)
             app.tw.annotate(uuid, f"review {stage.name} round {rnd}: changes requested: {message}")
         # A role stage (a designer's plan) goes back to its owner; code goes to the worker.
@@ -140,7 +143,7 @@ def request_changes(app: App, message: str) -> dict[str, Any]:
     return {"task": uuid, "stage": stage.name, "round": rnd + 1, "delivered_to": worker}
 
 
-def human_approve(app: App, ref: str) -> advance.Outcome:
+def human_approve(app: App, ref: str) -> drive.Outcome:
     """A person passes a human gate. The approval is recorded on the task (ttal_approved),
     so it is never asked twice."""
     if not app.caller.is_person:
@@ -154,7 +157,7 @@ def human_approve(app: App, ref: str) -> advance.Outcome:
         view = task_view(task)
         stage = current_stage(pipeline_for(app, task), view)
         if view.status == "completed" or stage is None:
-            outcome = advance.Outcome(task=uuid, description=str(task.get("description", "")))
+            outcome = drive.Outcome(task=uuid, description=str(task.get("description", "")))
             outcome.message = "already merged; nothing to approve"
             return outcome
         if stage.gate != "human":
@@ -166,6 +169,6 @@ def human_approve(app: App, ref: str) -> advance.Outcome:
         app.tw.set(uuid, ttal_approved=",".join(approved))
         app.tw.annotate(uuid, f"{stage.name} approved by a person")
         app.state.event("human-approved", uuid, "human", stage.name)
-    outcome = advance.go(app, uuid)
+    outcome = drive.go(app, uuid)
     outcome.did.insert(0, f"approved stage {stage.name}")
     return outcome

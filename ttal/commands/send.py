@@ -10,8 +10,8 @@ import re
 import sys
 from typing import Any
 
-from ttal import mesh
-from ttal.app import App
+from ttal.engine import mesh
+from ttal.engine.app import App
 from ttal.errors import Forbidden, NotFound, PreconditionFailed, UsageError
 
 SESSION_RE = re.compile(r"^[wr]-[0-9a-f]{8}(-[A-Za-z0-9_]+)?$")
@@ -155,14 +155,14 @@ def _why(app: App, to: str, delivered: bool) -> str:
 
 
 def print_result(result: dict[str, Any], as_json: bool) -> None:
-    from ttal import output
+    from ttal.cli import render
 
     if as_json:
-        output.emit_json(result)
+        render.emit_json(result)
     elif result["status"] == "duplicate":
-        output.say(f"not sent again: {result['detail']}")
+        render.say(f"not sent again: {result['detail']}")
     else:
-        output.say(f"message #{result['id']} to {result['to']}: {result['status']} "
+        render.say(f"message #{result['id']} to {result['to']}: {result['status']} "
                    f"({result['detail']})")  # fmt: skip
 
 

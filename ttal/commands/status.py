@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ttal.app import App
-from ttal.pipeline import current_stage
-from ttal.workflow import pipeline_for, task_view
+from ttal.core.pipeline import current_stage
+from ttal.engine.app import App
+from ttal.engine.lookup import pipeline_for, task_view
 
 
 def stage_label(app: App, task: dict[str, Any]) -> str:
@@ -61,7 +61,7 @@ def status(app: App) -> dict[str, Any]:
             }
         )
     agents = [{"session": s, "kind": _kind(s)} for s in sorted(sessions)]
-    from ttal.limits import queue
+    from ttal.engine.spawn_queue import queue
 
     waiting = [{"position": i + 1, "task": t, "project": p, "reason": r}
                for i, (t, p, r) in enumerate(queue(app))]  # fmt: skip

@@ -2,7 +2,7 @@
 workers and review leads of pending tasks, and the persistent agents started with `ttal up`),
 restarts the dead ones within limits, alerts the spawner about deaths, stuck agents and idle
 workers with uncommitted changes, then runs the queued deliveries and role assignments.
-Its decisions are in ttal.watch; this module looks and acts. `ttal heartbeat` is an agent's
+Its decisions are in ttal.core.watchdog; this module looks and acts. `ttal heartbeat` is an agent's
 "still working" for the stuck check.
 """
 
@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttal import advance, gitops, limits, locks, mesh, steps
-from ttal.app import App
+from ttal.adapters import git, locks
+from ttal.adapters.store.state import WatchRecord
+from ttal.cli.render import ago
 from ttal.commands.agents import agent_state, deliver_all
 from ttal.commands.agents import up as agents_up
-from ttal.errors import ExternalError, PreconditionFailed, TtalError, UsageError, Waiting
-from ttal.output import ago
-from ttal.pipeline import Action, Caller, Step, current_stage, last_review_stage, next_step
-from ttal.state import WatchRecord
-from ttal.watch import (
+from ttal.core.pipeline import Action, Caller, Step, current_stage, last_review_stage, next_step
+from ttal.core.watchdog import (
     Policy,
     Target,
     after_restart,
@@ -35,7 +33,10 @@ from ttal.watch import (
     stuck_text,
     worst,
 )
-from ttal.workflow import branch_unreviewed, pipeline_for, task_view
+from ttal.engine import drive, mesh, spawn_queue, steps
+from ttal.engine.app import App
+from ttal.engine.lookup import branch_unreviewed, pipeline_for, task_view
+from ttal.errors import ExternalError, PreconditionFailed, TtalError, UsageError, Waiting
 
 # The steps of a person's `ttal go` that restart a missing session of this kind and do
 # nothing else. Elsewhere go would advance the task (start a review round, merge), which is
@@ -210,7 +211,7 @@ def _restart(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: P
              row: Row) -> WatchRecord:  # fmt: skip
     try:
         how = respawn(app, target, probe)
-    except Waiting as err:  # e.g. limits.max_workers: not an attempt; the next pass tries
+    except Waiting as err:  # e.g. spawn_queue.max_workers: not an attempt; the next pass tries
         row.did.append(f"restart waits: {err.message}")
         return rec
     except TtalError as err:
@@ -236,7 +237,7 @@ def respawn(app: App, target: Target, probe: Probe) -> str:
         return "with ttal up"
     uuid = target.task["uuid"]
     if _person_step(app, app.tw.get(uuid)).action in GO_RESTARTS[target.kind]:
-        advance.go(app, uuid)
+        drive.go(app, uuid)
         return "with ttal go"
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
         task = app.tw.get(uuid)
@@ -255,7 +256,7 @@ def respawn(app: App, target: Target, probe: Probe) -> str:
 
 
 def _person_step(app: App, task: dict[str, Any]) -> Step:
-    """What a person's `ttal go` would do now (as advance._drive decides it)."""
+    """What a person's `ttal go` would do now (as drive._drive decides it)."""
     pipeline, view = pipeline_for(app, task), task_view(task)
     here = current_stage(pipeline, view)
     if here is not None and here.kind == "merge":
@@ -294,7 +295,7 @@ def _alive(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Pol
 def _check_dirty(app: App, target: Target, rec: WatchRecord, idle: bool, now: float,
                  row: Row) -> WatchRecord:  # fmt: skip
     worktree = str((target.task or {}).get("ttal_worktree") or "")
-    dirty = gitops.dirty_paths(Path(worktree)) if idle and worktree else []
+    dirty = git.dirty_paths(Path(worktree)) if idle and worktree else []
     rec, warn = on_dirty(rec, bool(dirty), now)
     if dirty:
         row.state += ", uncommitted changes"
@@ -336,17 +337,17 @@ def _record_health(app: App, watched: list[tuple[Target, Row]]) -> list[Row]:
 def _deliveries(app: App) -> list[Row]:
     """Intents a crash left pending (as `ttal recover`), then queued messages, role stages
     and spawns (held back by limits), as `ttal deliver`."""
-    from ttal.recover import recover
+    from ttal.engine.recovery import recover
 
     rows = [Row("-", "journal", item["task"], item["state"], "", [f"#{item['id']} "
                 f"{item['action']}: {item['note']}"]) for item in recover(app)]  # fmt: skip
-    assignments, spawns = len(app.state.assignments()), len(limits.queue(app))
+    assignments, spawns = len(app.state.assignments()), len(spawn_queue.queue(app))
     rows += [Row(name, "delivery", did=[f"delivered {n} queued message(s)"])
              for name, n in deliver_all(app).items() if n]  # fmt: skip
     assigned = assignments - len(app.state.assignments())
     if assigned > 0:
         rows.append(Row("-", "routing", did=[f"assigned {assigned} queued role stage(s)"]))
-    started = spawns - len(limits.queue(app))
+    started = spawns - len(spawn_queue.queue(app))
     if started > 0:
         rows.append(Row("-", "spawning", did=[f"started {started} queued task(s)"]))
     return rows

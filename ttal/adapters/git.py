@@ -1,0 +1,209 @@
+"""Git adapter: branches, worktrees and merges that never lose work.
+
+Merges are checked with `git merge-tree` before anything changes, and the base branch is
+moved only by compare-and-swap (`git update-ref <ref> <new> <old>`). Raw git via subprocess:
+GitPython adds ~110 ms of import to every command and nothing we need here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ttal import faults
+from ttal.adapters.proc import Result, check, run
+from ttal.errors import ExternalError, MergeConflict, PreconditionFailed
+
+FALLBACK_IDENT = {
+    "GIT_AUTHOR_NAME": "ttal",
+    "GIT_AUTHOR_EMAIL": "ttal@localhost",
+    "GIT_COMMITTER_NAME": "ttal",
+    "GIT_COMMITTER_EMAIL": "ttal@localhost",
+}
+
+
+def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return run(["git", "-C", str(repo), *args], env=env)
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    """A branch-safe slug: ascii letters and digits joined by '-'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
+    slug = "-".join(words)[:limit].strip("-")
+    return slug or "task"
+
+
+def branch_name(short: str, description: str) -> str:
+    return f"ttal/{short}-{slugify(description)}"
+
+
+def rev(repo: Path, ref: str) -> str:
+    """The commit a ref points at, or "" if it does not exist."""
+    result = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    return result.out.strip() if result.ok else ""
+
+
+def is_ancestor(repo: Path, commit: str, of: str) -> bool:
+    return git(repo, "merge-base", "--is-ancestor", commit, of).code == 0
+
+
+def check_repo(repo: Path, base: str) -> None:
+    if not (repo / ".git").exists() and not git(repo, "rev-parse", "--git-dir").ok:
+        raise PreconditionFailed(f"{repo} is not a git repository", hint="fix projects.*.repo")
+    if not rev(repo, f"refs/heads/{base}"):
+        raise PreconditionFailed(
+            f"{repo} has no branch {base!r}", hint="set projects.*.base to the branch to merge into"
+        )
+
+
+def worktrees(repo: Path) -> dict[str, str]:
+    """Map worktree path -> checked-out branch ref ("" when detached)."""
+    out = check(git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
+    found: dict[str, str] = {}
+    for record in out.strip().split("\n\n"):
+        fields = dict(line.partition(" ")[::2] for line in record.splitlines() if line)
+        if "worktree" in fields:
+            found[fields["worktree"]] = fields.get("branch", "")
+    return found
+
+
+def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
+    """Create the branch (from base) and its worktree if missing. True if anything was made.
+
+    Callers hold the repo lock: parallel `git worktree add` on one repo races (§3.3).
+    """
+    existing = worktrees(repo)
+    if str(path) in existing:
+        if existing[str(path)] != f"refs/heads/{branch}":
+            raise PreconditionFailed(f"{path} is a worktree of another branch", hint="remove it")
+        return False
+    if path.exists() and any(path.iterdir()):
+        raise PreconditionFailed(
+            f"{path} exists and is not a worktree of {branch}; nothing was changed",
+            hint="move it away, or run `ttal gc`",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The usual case first (a new branch), then the rarer ones: one git call, not four.
+    result = git(repo, "worktree", "add", "-b", branch, str(path), base)
+    if not result.ok and "already exists" in result.err:  # the branch survived a crash
+        result = git(repo, "worktree", "add", str(path), branch)
+    if not result.ok and "already registered" in result.err:  # a stale record of the path
+        git(repo, "worktree", "prune")
+        result = git(repo, "worktree", "add", str(path), branch)
+    if not result.ok:
+        check_repo(repo, base)  # a clearer error for a missing repo or base
+        check(result, "git worktree add")
+    return True
+
+
+def ahead(worktree: Path, base: str) -> int:
+    out = check(git(worktree, "rev-list", "--count", f"{base}..HEAD"), "git rev-list").out
+    return int(out.strip() or 0)
+
+
+def dirty_paths(worktree: Path, untracked: bool = True) -> list[str]:
+    mode = "--untracked-files=all" if untracked else "--untracked-files=no"
+    out = check(git(worktree, "status", "--porcelain", mode), "git status").out
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    commit: str
+    already: bool
+
+
+def merge(
+    repo: Path,
+    branch: str,
+    base: str,
+    message: str,
+    record: Callable[..., None] = lambda **_: None,
+) -> MergeResult:
+    """Merge branch into base without touching any worktree but base's own checkout.
+
+    Refuses, changing nothing, on conflicts, on a moved base, or on a dirty base checkout.
+    `record` gets the facts a crash recovery needs (old, new, checkout) before they matter.
+    """
+    base_ref, tip = f"refs/heads/{base}", rev(repo, f"refs/heads/{branch}")
+    old = rev(repo, base_ref)
+    if not tip:
+        raise PreconditionFailed(f"branch {branch} does not exist in {repo}")
+    if is_ancestor(repo, tip, old):
+        return MergeResult(old, already=True)
+    tree = _merge_tree(repo, old, tip, branch, base)
+    checkout = _base_checkout(repo, base_ref)
+    if checkout and (dirty := dirty_paths(checkout, untracked=False)):
+        raise PreconditionFailed(
+            f"{base} is checked out at {checkout} with uncommitted changes ({dirty[0]}…); "
+            f"nothing was merged, branch {branch} is kept",
+            hint="commit or stash them there, then run `ttal go` again",
+        )
+    env = _ident_env(repo)
+    new = check(
+        git(repo, "commit-tree", tree, "-p", old, "-p", tip, "-m", message, env=env), "commit-tree"
+    ).out.strip()
+    record(old=old, new=new, checkout=str(checkout) if checkout else "")
+    swap = git(repo, "update-ref", "-m", f"ttal: {message}", base_ref, new, old)
+    if not swap.ok:
+        raise MergeConflict(
+            f"{base} moved while merging {branch}; nothing was changed",
+            hint="run `ttal go` again to re-check against the new base",
+        )
+    faults.point("merge.cas")
+    if checkout:
+        # The base ref moved under a checkout; bring its index and files along.
+        check(git(checkout, "read-tree", "-m", "-u", old, new), f"updating checkout {checkout}")
+    faults.point("merge.checkout")
+    return MergeResult(new, already=False)
+
+
+def _merge_tree(repo: Path, old: str, tip: str, branch: str, base: str) -> str:
+    result = git(repo, "merge-tree", "--write-tree", "--name-only", old, tip)
+    if result.code == 1:
+        body = result.out.split("\n\n")[0].splitlines()[1:]
+        files = ", ".join(body[:5]) or "unknown files"
+        raise MergeConflict(
+            f"merging {branch} into {base} would conflict in {files}; nothing was changed, "
+            f"the branch and its worktree are kept",
+            hint=f"rebase {branch} on {base} in the worktree and resolve, then `ttal go` again",
+        )
+    if not result.ok:
+        raise ExternalError(f"git merge-tree failed: {result.err.strip()} (needs git >= 2.38)")
+    return result.out.splitlines()[0].strip()
+
+
+def _base_checkout(repo: Path, base_ref: str) -> Path | None:
+    for path, ref in worktrees(repo).items():
+        if ref == base_ref:
+            return Path(path)
+    return None
+
+
+def _ident_env(repo: Path) -> dict[str, str] | None:
+    if git(repo, "var", "GIT_COMMITTER_IDENT").ok and git(repo, "var", "GIT_AUTHOR_IDENT").ok:
+        return None
+    return {**os.environ, **FALLBACK_IDENT}
+
+
+def remove_worktree(repo: Path, path: Path) -> bool:
+    """Remove a worktree only when it holds no uncommitted work. True if removed."""
+    if str(path) not in worktrees(repo):
+        return False
+    if path.exists() and dirty_paths(path):
+        return False
+    check(git(repo, "worktree", "remove", "--force", str(path)), "git worktree remove")
+    return True
+
+
+def delete_merged_branch(repo: Path, branch: str, base: str) -> bool:
+    """Delete branch only if every commit on it is on base (compare-and-swap on its tip)."""
+    tip = rev(repo, f"refs/heads/{branch}")
+    if not tip or not is_ancestor(repo, tip, f"refs/heads/{base}"):
+        return False
+    return git(repo, "update-ref", "-d", f"refs/heads/{branch}", tip).ok

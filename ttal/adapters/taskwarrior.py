@@ -1,0 +1,204 @@
+"""Taskwarrior adapter: reads with `task export` JSON, writes with one-shot `task` calls.
+
+Every write holds one ttal-wide lock: Taskwarrior 2.6 releases its own file lock between
+read and write, so concurrent modifies of one task silently drop updates (libraries.md §1.7).
+Reads take no lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ttal.adapters import locks
+from ttal.adapters.proc import Result, run
+from ttal.core import tagrules
+from ttal.errors import ExternalError, Forbidden, NotFound
+
+REF_RE = re.compile(
+    r"^(\d{1,9}|[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+
+# The UDAs ttal records on a task. Declared by `ttal doctor --fix`.
+UDAS: dict[str, tuple[str, str]] = {
+    "ttal_branch": ("string", "ttal branch"),
+    "ttal_worktree": ("string", "ttal worktree"),
+    "ttal_session": ("string", "ttal worker session"),
+    "ttal_reviewer": ("string", "ttal review session"),
+    "ttal_spawner": ("string", "ttal spawner"),
+    "ttal_agent": ("string", "ttal worker agent"),
+    "ttal_runtime": ("string", "ttal runtime"),
+    "ttal_stage": ("string", "ttal briefed stage"),
+    "ttal_review": ("string", "ttal review state"),
+    "ttal_round": ("numeric", "ttal review round"),
+    "ttal_reviewed": ("string", "ttal approved commit"),
+    "ttal_approved": ("string", "ttal approved stages"),
+    "ttal_owner": ("string", "ttal owner"),
+    "ttal_owner_stage": ("string", "ttal owner stage"),
+    "ttal_session_id": ("string", "ttal runtime session"),
+    "ttal_health": ("string", "ttal health"),
+}
+
+
+class HookRejected(Forbidden):
+    """Taskwarrior's on-modify hook refused the change."""
+
+
+@dataclass
+class Taskwarrior:
+    """With `rules`, ttal checks its own writes in-process with the hook's own rules
+    (ttal.core.tagrules) and runs them with rc.hooks=off: the hook's Python start costs ~45 ms per
+    write, three times a spawn. Without `rules`, the installed hook checks them."""
+
+    taskrc: Path | None
+    data: Path | None
+    lock_dir: Path
+    rules: dict[str, Any] | None = None
+
+    def _argv(self, *args: str) -> list[str]:
+        argv = ["task", "rc.confirmation=no", "rc.verbose=nothing", "rc.json.array=on"]
+        argv += ["rc.bulk=0", "rc.recurrence.confirmation=no", "rc.dependency.confirmation=no"]
+        if self.data:
+            argv.append(f"rc.data.location={self.data}")
+        return argv + list(args)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.taskrc:
+            env["TASKRC"] = str(self.taskrc)
+        return env
+
+    def call(self, *args: str, stdin: str | None = None) -> Result:
+        """An unlocked call: reads only. rc.gc=0 because a read that garbage-collects moves
+        completed tasks between files without our lock; concurrent readers then wrote one
+        completed task into completed.data six times (seen in the demo)."""
+        return run(self._argv("rc.gc=0", *args), env=self._env(), stdin=stdin)
+
+    # ---- reads -------------------------------------------------------------
+    def export(self, *filters: str) -> list[dict[str, Any]]:
+        result = self.call(*filters, "export")
+        if not result.ok:
+            raise ExternalError(f"task export failed: {_first_line(result)}")
+        try:
+            # strict=False: Taskwarrior writes control characters in a description raw.
+            data = json.loads(result.out or "[]", strict=False)
+        except json.JSONDecodeError as err:
+            raise ExternalError(f"task export gave invalid JSON: {err}") from None
+        return list(data)
+
+    def get(self, ref: str) -> dict[str, Any]:
+        ref = ref.strip().lower()
+        if not REF_RE.match(ref):
+            raise NotFound(
+                f"{ref!r} is not a task reference",
+                hint="use a task id (12), a short uuid (1a2b3c4d) or a full uuid",
+            )
+        found = [t for t in self.export(ref) if t.get("status") != "deleted" or len(ref) > 8]
+        found = list({t["uuid"]: t for t in reversed(found)}.values())  # one row per uuid
+        if not found:
+            raise NotFound(f"no task {ref}", hint="`task list` shows your tasks")
+        if len(found) > 1:
+            raise NotFound(f"{ref} matches {len(found)} tasks", hint="use the full uuid")
+        return found[0]
+
+    # ---- writes (serialised) -----------------------------------------------
+    def _write(self, *args: str, check: str = "", stdin: str | None = None) -> Result:
+        """One serialised write. check="modify" or "add" applies the tag rules first."""
+        with locks.held(locks.taskwarrior_lock(self.lock_dir)):
+            if self.rules is not None:
+                self._check_rules(check, args)
+                args = ("rc.hooks=off", *args)
+            result = run(self._argv(*args), env=self._env(), stdin=stdin)
+        if not result.ok:
+            text = _first_line(result)
+            if text.startswith("ttal:"):
+                raise HookRejected(text.removeprefix("ttal:").strip())
+            raise ExternalError(f"task {' '.join(args[:3])} failed: {text}")
+        return result
+
+    def _check_rules(self, check: str, args: tuple[str, ...]) -> None:
+        assert self.rules is not None
+        if check == "add":
+            reason = tagrules.check_add(apply_changes({}, args[2:]), self.rules)
+        elif check == "modify":
+            if not _rule_relevant(args[2:]):
+                return  # only UDAs no rule is about: no need to read the task first
+            before = self.get(args[0])
+            after = apply_changes(before, args[2:])
+            reason = tagrules.check_modify(before, after, self.rules, os.environ)
+        else:
+            return
+        if reason:
+            raise HookRejected(reason)
+
+    def add(self, description: str, *extra: str) -> str:
+        result = self._write(
+            "rc.verbose=new-uuid", "add", f"description:{description}", *extra, check="add"
+        )
+        match = re.search(r"([0-9a-f-]{36})", result.out)
+        if not match:
+            raise ExternalError(f"task add printed no uuid: {result.out.strip()!r}")
+        return match.group(1)
+
+    def modify(self, uuid: str, *changes: str) -> None:
+        if changes:
+            self._write(uuid, "modify", *changes, check="modify")
+
+    def set(self, uuid: str, **values: str | int) -> None:
+        self.modify(uuid, *(f"{k}:{v}" for k, v in values.items()))
+
+    def add_tags(self, uuid: str, tags: Sequence[str]) -> None:
+        self.modify(uuid, *(f"+{t}" for t in tags))
+
+    def annotate(self, uuid: str, text: str) -> None:
+        self._write(uuid, "annotate", "--", text.replace("\n", " ")[:2000])
+
+    def start(self, uuid: str) -> None:
+        self._write(uuid, "start")
+
+    def done(self, uuid: str) -> None:
+        self._write(uuid, "done")
+
+
+def _first_line(result: Result) -> str:
+    for text in (result.out, result.err):
+        for line in text.splitlines():
+            if line.strip():
+                return line.strip()
+    return f"exit {result.code}"
+
+
+def _rule_relevant(changes: Sequence[str]) -> bool:
+    """Does a modify touch what the tag rules look at: tags, or a person-only UDA?"""
+    return any(
+        c.startswith(("+", "-")) or c.partition(":")[0] in tagrules.PERSON_ONLY_UDAS
+        for c in changes
+    )
+
+
+def apply_changes(task: dict[str, Any], changes: Sequence[str]) -> dict[str, Any]:
+    """The task as a `task modify` with these one-shot arguments would leave it."""
+    after = dict(task)
+    tags = set(after.get("tags") or [])
+    for change in changes:
+        if change.startswith("+"):
+            tags.add(change[1:])
+        elif change.startswith("-"):
+            tags.discard(change[1:])
+        elif ":" in change:
+            name, _, value = change.partition(":")
+            if value:
+                after[name] = value
+            else:
+                after.pop(name, None)
+    after["tags"] = sorted(tags)
+    return after
+
+
+def tags_of(task: dict[str, Any]) -> frozenset[str]:
+    return frozenset(task.get("tags") or [])

@@ -1,0 +1,110 @@
+"""tmux adapter on ttal's private server (`tmux -L <socket>`). Never the user's default server.
+
+Raw CLI calls: libtmux costs ~95 ms to import and its send_keys swallows tmux errors
+(libraries.md §2.4). Text is delivered with a paste buffer, so no key names are interpreted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ttal.adapters.proc import Result, run
+from ttal.errors import ExternalError, NotFound
+
+PANE_OPTION = "@ttal_pane"  # session option: the id (%N) of the pane ttal started the agent in
+
+
+@dataclass(frozen=True)
+class Pane:
+    id: str  # %N, unique for the server's life
+    incarnation: str  # "<server pid>:<pane id>": changes whenever the agent is restarted
+
+
+@dataclass(frozen=True)
+class Tmux:
+    socket: str
+
+    def call(self, *args: str, stdin: str | None = None, path: str = "") -> Result:
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        if path:
+            env["PATH"] = path
+        return run(["tmux", "-L", self.socket, *args], env=env, stdin=stdin)
+
+    def sessions(self) -> list[str]:
+        result = self.call("list-sessions", "-F", "#{session_name}")
+        return result.out.split() if result.ok else []
+
+    def has(self, name: str) -> bool:
+        return self.call("has-session", "-t", f"={name}").ok
+
+    def new_session(self, name: str, cwd: Path, env: Mapping[str, str], command: str) -> None:
+        args = ["new-session", "-d", "-s", name, "-c", str(cwd), "-x", "220", "-y", "50"]
+        for key, value in env.items():
+            args += ["-e", f"{key}={value}"]
+        # Remember the agent's own pane: a person who attaches and opens a window (or splits)
+        # makes that the active pane, and text for the agent must never reach their shell.
+        # tmux 3.3a gives a new session the PATH of the client that runs new-session, not the
+        # one passed with -e: without this, `ttal` was not found inside Claude Code's shell.
+        result = self.call(*args, command, ";", "set-option", "-F", PANE_OPTION, "#{pane_id}",
+                           path=env.get("PATH", ""))  # fmt: skip
+        if not result.ok and not self.has(name):
+            raise ExternalError(f"tmux could not start session {name}: {result.err.strip()}")
+
+    def kill(self, name: str) -> bool:
+        return self.call("kill-session", "-t", f"={name}").ok
+
+    def agent_pane(self, name: str) -> Pane | None:
+        """The pane the session's agent runs in, or None when the session is gone."""
+        result = self.call("display-message", "-p", "-t", f"={name}:",
+                           f"#{{pid}} #{{{PANE_OPTION}}} #{{pane_id}}")  # fmt: skip
+        words = result.out.split() if result.ok else []
+        if len(words) not in (2, 3):
+            return None
+        pane = words[1] if len(words) == 3 else words[-1]  # sessions older than PANE_OPTION
+        return Pane(pane, f"{words[0]}:{pane}")
+
+    def send_text(self, name: str, text: str, enter: bool = True) -> None:
+        """Type `text` into the session's agent pane, literally, then Enter."""
+        pane = self.agent_pane(name)
+        if pane is None:
+            raise NotFound(f"no tmux session {name} on socket {self.socket}")
+        self.paste(pane.id, text, enter)
+
+    def paste(self, pane: str, text: str, enter: bool = True) -> None:
+        """One tmux command: load the text, paste it (bracketed when the program asked for
+        it), then Enter. One client instead of four, and the server runs them in order."""
+        buffer = f"ttal-{os.urandom(6).hex()}"  # not uuid: it imports platform, ~5 ms
+        args = ["load-buffer", "-b", buffer, "-", ";",
+                "paste-buffer", "-d", "-p", "-b", buffer, "-t", pane]  # fmt: skip
+        if enter:
+            args += [";", "send-keys", "-t", pane, "Enter"]
+        result = self.call(*args, stdin=text)
+        if not result.ok:
+            self.call("delete-buffer", "-b", buffer)
+            raise ExternalError(f"tmux paste into {pane} failed: {result.err.strip()}")
+
+    def capture(self, name: str, lines: int = 200) -> str:
+        """The screen and history of a session's active pane, or of a pane by id (%N)."""
+        target = name if name.startswith("%") else f"={name}:"
+        result = self.call("capture-pane", "-p", "-J", "-S", f"-{lines}", "-t", target)
+        return result.out if result.ok else ""
+
+    def pane_pid(self, name: str) -> int:
+        result = self.call("display-message", "-p", "-t", f"={name}:", "#{pane_pid}")
+        return int(result.out.strip()) if result.ok and result.out.strip().isdigit() else 0
+
+    def activity(self) -> dict[str, float]:
+        """The last output time (epoch seconds) of each session's active window."""
+        result = self.call("list-sessions", "-F", "#{session_name} #{window_activity}")
+        found: dict[str, float] = {}
+        for line in result.out.splitlines() if result.ok else []:
+            name, _, stamp = line.rpartition(" ")
+            if stamp.isdigit():
+                found[name] = float(stamp)
+        return found
+
+    def kill_server(self) -> None:
+        self.call("kill-server")

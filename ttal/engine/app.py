@@ -1,0 +1,47 @@
+"""The per-command context: config, caller identity, and lazily built adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ttal.adapters.identity import current_caller
+from ttal.adapters.store.state import State
+from ttal.adapters.taskwarrior import Taskwarrior
+from ttal.adapters.tmux import Tmux
+from ttal.config.model import Config, load_config
+from ttal.core.pipeline import Caller
+
+
+@dataclass
+class App:
+    cfg: Config
+    caller: Caller = field(default_factory=current_caller)
+
+    @classmethod
+    def load(cls, config: Path | None = None) -> App:
+        return cls(load_config(config))
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.cfg.state_dir / "locks"
+
+    @property
+    def run_dir(self) -> Path:
+        """Prompts, exit-status files and agent logs."""
+        return self.cfg.state_dir / "run"
+
+    @cached_property
+    def tw(self) -> Taskwarrior:
+        from ttal.adapters.task_hooks import rules_dict
+
+        return Taskwarrior(self.cfg.taskrc, self.cfg.task_data, self.lock_dir, rules_dict(self.cfg))
+
+    @cached_property
+    def tmux(self) -> Tmux:
+        return Tmux(self.cfg.tmux_socket)
+
+    @cached_property
+    def state(self) -> State:
+        return State(self.cfg.state_dir)

@@ -1,0 +1,230 @@
+"""Messages between agents and people: stored first, delivered in order, never twice.
+
+Every message is written to ttal's SQLite state before any delivery is tried. Delivery types
+it into the recipient's pane as literal text (a tmux paste buffer: no key names, no shell).
+An offline or busy recipient's messages wait in the queue; they go out in order when it can
+take them: on `ttal up`, when its runtime reports idle, or from `ttal deliver`.
+
+"Delivered" means typed into a live pane; a program killed a moment later never reads it.
+A recipient that acknowledges what it has read (`ttal ack`, e.g. from a runtime hook) gets
+exactly-once across restarts: what was typed into a pane that died unacknowledged is typed
+again into the next one, and the recipient drops ids it has already seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from ttal.adapters import locks
+from ttal.adapters.store.state import Message
+from ttal.adapters.tmux import Pane
+from ttal.engine.app import App
+from ttal.errors import TtalError
+
+INLINE_BYTES = 2048  # a larger body is stored as a file; the pane gets a preview and the path
+INLINE_LINE = 1000  # a tty in canonical mode truncates lines past 4095 bytes
+PREVIEW_LINES = 6
+STARTING_LIMIT = 20.0  # seconds; longer than `ttal up` waits for a program to be ready
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+# A whole header line, as _render_one writes it: a body cannot forge one (_defang quotes it).
+HEADER = re.compile(r"^\[ttal #(\d+) from ([^\s\]]+)(?: re task [0-9a-f]+)?\]\r?$", re.M)
+
+
+def digest(sender: str, recipient: str, body: str) -> str:
+    return hashlib.sha256(f"{sender}\0{recipient}\0{body}".encode()).hexdigest()[:32]
+
+
+def post(
+    app: App, recipient: str, body: str, key: str = "", task: str = "", sender: str = ""
+) -> int:
+    """Store a message. Returns its id, or 0 when it is a resend (same key, or the same
+    sender, recipient and body within the resend window)."""
+    sender = sender or app.caller.name
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    sha = "" if key else digest(sender, recipient, body)
+    # The file is written before the row exists: a delivery racing this post must never
+    # see a big message without its file and type it all in (a tty truncates long lines).
+    file = _store_big(app, body) if _too_big(body) else None
+    message_id = app.state.add_message(
+        sender, recipient, body, key or f"auto:{sha}:{time.time_ns()}", task, sha, str(file or "")
+    )
+    if not message_id and file:
+        file.unlink(missing_ok=True)
+    return message_id
+
+
+def _store_big(app: App, body: str) -> Path:
+    path = app.cfg.state_dir / "messages" / f"{time.time_ns()}-{os.urandom(4).hex()}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def tell(app: App, recipient: str, body: str, key: str, task: str = "", sender: str = "") -> bool:
+    """Post and try to deliver at once. False if `key` was used before: nothing twice."""
+    if not post(app, recipient, body, key, task, sender):
+        return False
+    deliver(app, recipient)
+    return True
+
+
+def _too_big(body: str) -> bool:
+    lines = body.split("\n")
+    return len(body.encode()) > INLINE_BYTES or any(len(line) > INLINE_LINE for line in lines)
+
+
+def deliver(app: App, recipient: str) -> int:
+    """Deliver `recipient`'s queue, oldest first, if it can take it. Returns how many."""
+    if recipient == "human":
+        return _deliver_to_person(app)
+    with locks.held(_lock(app, recipient)):
+        queue = app.state.messages(recipient, undelivered=True)
+        since = app.state.acking_since(recipient)
+        unacked = app.state.unacked(recipient, since) if since is not None else []
+        if not (queue or unacked) or is_busy(app, recipient):
+            return 0
+        pane = app.tmux.agent_pane(recipient)
+        if pane is None:
+            return 0
+        if _requeue_lost(app, recipient, pane, unacked):
+            queue = app.state.messages(recipient, undelivered=True)
+        queue = _drop_already_landed(app, pane, queue)
+        if not queue:
+            return 0
+        ids = [m.id for m in queue]
+        app.state.mark_attempted(ids)  # a crash after the paste is detected on the next try
+        try:
+            app.tmux.paste(pane.id, render(app, queue))
+        except TtalError:
+            return 0  # still queued
+        app.state.mark_delivered_many(ids, pane.incarnation)
+        return len(ids)
+
+
+def _lock(app: App, recipient: str) -> Path:
+    return app.lock_dir / f"deliver-{hashlib.sha1(recipient.encode()).hexdigest()[:12]}.lock"
+
+
+def _requeue_lost(app: App, recipient: str, pane: Pane, unacked: list[tuple[int, str]]) -> bool:
+    """Messages typed into an earlier pane of an acknowledging recipient and never
+    acknowledged died with that pane's program: queue them again, in their old order."""
+    lost = [message_id for message_id, to in unacked if to != pane.incarnation]
+    if lost:
+        app.state.requeue(lost)
+        app.state.event("requeued", "", "ttal", f"{recipient}: {lost}")
+    return bool(lost)
+
+
+def _drop_already_landed(app: App, pane: Pane, queue: list[Message]) -> list[Message]:
+    """A message whose paste was attempted before a crash may have landed: look for its
+    header in the pane rather than typing it twice."""
+    tried = [m for m in queue if m.attempted]
+    if not tried:
+        return queue
+    screen = app.tmux.capture(pane.id, lines=5000)
+    landed = [m.id for m in tried if f"[ttal #{m.id} from " in screen]
+    app.state.mark_delivered_many(landed, pane.incarnation)
+    return [m for m in queue if m.id not in landed]
+
+
+def _deliver_to_person(app: App) -> int:
+    # Under the lock: two deliveries at once would run the notify command twice.
+    with locks.held(_lock(app, "human")):
+        queue = app.state.messages("human", undelivered=True)
+        for message in queue:
+            _run_notify(app, message)
+            app.state.mark_delivered_many([message.id])
+        return len(queue)
+
+
+def ack(app: App, ids: list[int], agent: str = "") -> int:
+    """`agent` (default: the caller) has read messages `ids`. Calling it at all, even with
+    no ids, declares the agent an acknowledging recipient. Returns how many were new."""
+    name = agent or app.caller.name
+    app.state.declare_acking(name)
+    return app.state.ack(name, ids)
+
+
+def headers_in(text: str) -> list[tuple[int, str]]:
+    """(id, sender) of each message header line in `text` (a prompt a runtime hook got)."""
+    return [(int(n), sender) for n, sender in HEADER.findall(text)]
+
+
+def _run_notify(app: App, message: Message) -> None:
+    if not app.cfg.notify:
+        return
+    text = f"[ttal] from {message.sender}: {message.body}"
+    try:
+        subprocess.run(app.cfg.notify, shell=True, input=text, text=True, timeout=10,
+                       capture_output=True, check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as err:
+        app.state.event("notify-failed", message.task, "ttal", f"{app.cfg.notify}: {err}")
+
+
+def is_busy(app: App, agent: str) -> bool:
+    """Only an explicit busy (or waiting) signal from the runtime queues; no signal means
+    type away.
+    `ttal up` also holds deliveries while the program starts (status "starting"); a start
+    that never finished (its `up` was killed) holds them no longer than STARTING_LIMIT."""
+    status = app.state.status(agent)
+    if status is None:
+        return False
+    if status.state == "starting":
+        return time.time() - status.since < STARTING_LIMIT
+    return status.state in ("busy", "waiting")  # waiting: typing would answer its dialog
+
+
+def sanitize(text: str) -> str:
+    """Control characters would act in the recipient's terminal (^C interrupts, ESC starts a
+    sequence, and could end a bracketed paste early): show them in caret notation instead."""
+    return CONTROL.sub(_caret, text)
+
+
+def _caret(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code >= 0x80:  # C1: as `cat -v` shows the byte
+        return "M-^" + chr(code - 0x80 + 64)
+    return "^" + chr((code + 64) % 128)
+
+
+def render(app: App, queue: list[Message]) -> str:
+    return "\n".join(_render_one(app, m) for m in queue)
+
+
+def _render_one(app: App, message: Message) -> str:
+    body = message.body
+    if message.file:
+        lines = body.split("\n")
+        preview = [line[:200] for line in lines[:PREVIEW_LINES]]
+        size = len(body.encode())
+        body = "\n".join(
+            [
+                *preview,
+                f"[… {len(lines)} lines, {size} bytes in all; read the file: {message.file}]",
+            ]
+        )
+    about = f" re task {message.task[:8]}" if message.task else ""
+    header = f"[ttal #{message.id} from {message.sender}{about}]"
+    return f"{header}\n{_defang(sanitize(body))}\n{_hint(app, message)}"
+
+
+def _defang(body: str) -> str:
+    """A body line that looks like ttal's own header could forge a message from someone else
+    (or ack another message's id): quote it."""
+    return "\n".join(
+        f"> {line}" if line.lstrip().startswith(("[ttal #", "[reply with:")) else line
+        for line in body.split("\n")
+    )
+
+
+def _hint(app: App, message: Message) -> str:
+    if message.recipient.startswith(("w-", "r-")):
+        return '[reply with: ttal alert "..."]'
+    if message.sender in ("ttal", ""):
+        return "[from ttal itself; no reply needed]"
+    return f'[reply with: ttal send --to {message.sender} "..."]'
