@@ -299,7 +299,7 @@ def test_demo_through_the_server_leaves_nothing_running(runtime_dir: Path) -> No
                 args = cmdline.read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"ttal.warm.server" in args and any(b"ttal-demo-" in a for a in args):
+            if b"ttal.serve" in args and any(b"ttal-demo-" in a for a in args):
                 found.append(cmdline.parent.name)
         return found
 

@@ -1,7 +1,10 @@
-"""Entry point: one place that turns errors into exit codes.
+"""The `ttal` command: hand the command line to a warm server, or run it here.
 
-1 and up for expected errors (see ttal.errors.Exit), 130 for ^C, 3 for a bug, with the
-traceback written to a log rather than the screen.
+A served command (ttal/cli/table.py) goes to the warm server when one answers
+(ttal/warm/client.py): no import of ttal's code, ~100 ms sooner. Otherwise it runs in this
+process through ttal/cli/runner.py, which turns every error into its exit code, and a
+served command starts a server for the next one. Inside a read-only sandbox (a Codex review
+lead) a served command can run nowhere but on the server (ttal/warm/read_only.py).
 """
 
 from __future__ import annotations
@@ -12,100 +15,34 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if argv is None:  # a real command line: a warm server may run it (ttal/client.py)
-        from ttal.warm import client
-
-        served = client.run(args)
+    if argv is None:  # a real command line: a warm server may run it
+        served = _on_server(args)
         if served is not None:
             return served
-        if args and args[0] in client.SERVED and os.environ.get("TTAL_SANDBOX") == "read-only":
-            from ttal.warm import (
-                read_only,  # a read-only sandbox: in-process it could write nothing
-            )
+    from ttal.cli.runner import run
 
-            return read_only.run_served(args)
-        if client.enabled() and args and args[0] in client.SERVED:
-            client.start_server()
-    from ttal.errors import Exit, TtalError
-
-    try:
-        _check_text(args)
-        from ttal.cli.fastpath import runner
-
-        fast = runner(args)
-        if fast is not None:
-            return fast()
-        from ttal.cli.app import app
-
-        # Without standalone mode typer *returns* the code of a `typer.Exit` (e.g. 16 for
-        # waiting) instead of raising it; dropping it made every such exit 0.
-        code = app(args=args, prog_name="ttal", standalone_mode=False)
-    except TtalError as err:
-        sys.stderr.write(f"ttal: {err}\n")
-        return int(err.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("ttal: interrupted\n")
-        return int(Exit.INTERRUPTED)
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except BaseException as exc:
-        return _usage_or_bug(exc)
-    return code if isinstance(code, int) else 0
+    return run(args)
 
 
-def _check_text(args: list[str]) -> None:
-    """Bytes that are not UTF-8 reach Python as lone surrogates, and SQLite or a subprocess
-    then raised UnicodeEncodeError deep inside a command (`--key`, `--agent`, a message)."""
-    from ttal.errors import UsageError
+def _on_server(args: list[str]) -> int | None:
+    """The served command's exit code, or None to run it here."""
+    from ttal.cli.table import SERVED
 
-    for number, arg in enumerate(args, 1):
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UsageError(
-                f"argument {number} ({arg!r}) is not UTF-8 text; nothing was done",
-                hint="pass names and messages as UTF-8; send binary data as a file's path",
-            ) from None
+    if not args or args[0] not in SERVED:
+        return None
+    from ttal.warm import client
 
+    served = client.run(args)
+    if served is not None:
+        return served
+    if os.environ.get("TTAL_SANDBOX") == "read-only":
+        from ttal.warm import read_only  # in-process it could write nothing
 
-def _usage_or_bug(exc: BaseException) -> int:
-    import tempfile  # only on a crash: with traceback, ~14 ms of every start (bench/)
-    import traceback
+        return read_only.run_served(args)
+    from ttal.adapters import relay
 
-    from ttal.errors import Exit
-
-    click_exc = _click_exception(exc)
-    if click_exc is not None:
-        return click_exc
-    try:
-        with tempfile.NamedTemporaryFile("w", prefix="ttal-crash-", suffix=".log",
-                                         delete=False) as f:  # fmt: skip
-            traceback.print_exception(exc, file=f)
-        where = f"details in {f.name}"
-    except OSError as err:  # a read-only filesystem (a sandbox): no log, say why in one line
-        where = f"no log could be written ({err.strerror})"
-    sys.stderr.write(f"ttal: internal error: {exc!r}\n  a bug in ttal; {where}\n")
-    return int(Exit.BUG)
-
-
-def _click_exception(exc: BaseException) -> int | None:
-    """typer's usage errors and Exit, raised because standalone_mode is off."""
-    name = type(exc).__name__
-    if name in ("Exit",):
-        return int(getattr(exc, "exit_code", 0))
-    if name == "Abort":
-        sys.stderr.write("ttal: aborted\n")
-        return 130
-    message = getattr(exc, "format_message", None)
-    if callable(message) and hasattr(exc, "exit_code"):
-        # One `ttal: ...` line and a hint, like every other refusal: click's own show()
-        # printed four (usage, "Try ... --help", a blank line, "Error: ...").
-        sys.stderr.write(f"ttal: {message()}\n")
-        ctx = getattr(exc, "ctx", None)
-        if ctx is not None:
-            usage = " ".join(ctx.get_usage().split())
-            sys.stderr.write(f"  hint: {usage}; `{ctx.command_path} --help` explains\n")
-        return int(exc.exit_code)
+    if relay.enabled():
+        relay.start_server()
     return None
 
 

@@ -3,15 +3,18 @@ context, agents, report, deliver, heartbeat and watch. Registered on ttal.cli.ap
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ttal.cli import render
-from ttal.cli.base import JsonOpt, _app, _finish, app
+from ttal.cli import hot, render
+from ttal.cli.base import JsonOpt, _app, _finish, command, group
+from ttal.errors import Exit
+
+HERE = __name__
 
 
-@app.command()
+@command("send", HERE)
 def send(
     to: Annotated[str, typer.Option("--to", help="A manager, a worker session, or human.")],
     message: Annotated[
@@ -22,24 +25,20 @@ def send(
 ) -> None:
     """Send a message. Stored first; typed into the recipient's session, or queued while it
     is offline or busy. Never lost, never twice."""
-    from ttal.commands.send import run_send
-
-    _finish(run_send(to, message, key, json))
+    _finish(hot.send(message, to=to, key=key, json=json))
 
 
-@app.command()
+@command("alert", HERE)
 def alert(
     message: Annotated[str | None, typer.Argument(help="What you need; `-` reads stdin.")] = None,
     key: Annotated[str, typer.Option(help="Idempotency key.")] = "",
     json: JsonOpt = False,
 ) -> None:
     """From a worker or review lead: ask the manager (or person) that spawned your task."""
-    from ttal.commands.send import run_alert
-
-    _finish(run_alert(message, key, json))
+    _finish(hot.alert(message, key=key, json=json))
 
 
-@app.command()
+@command("inbox", HERE)
 def inbox(
     agent: Annotated[
         str, typer.Argument(help="Whose inbox (default: yours; a person's is `human`).")
@@ -51,17 +50,10 @@ def inbox(
     """Messages to an agent or to you: history, and what is unread or still queued."""
     from ttal.commands.inbox import inbox as run_inbox
 
-    data = run_inbox(_app(), agent, unread, limit)
-    if json:
-        render.emit_json(data)
-        return
-    rows = [{**m, "body": m["body"].splitlines()[0][:80] if m["body"] else ""}
-            for m in data["messages"]]  # fmt: skip
-    cols = ["id", "when", "from", "status", "body"]
-    render.say(render.table(rows, cols, title=f"Inbox of {data['agent']}"))
+    render.show(run_inbox(_app(), agent, unread, limit), json, render.inbox_text)
 
 
-@app.command()
+@command("ack", HERE)
 def ack(
     ids: Annotated[
         list[str] | None,
@@ -74,12 +66,10 @@ def ack(
     gets what died unread with its pane typed again after a restart."""
     from ttal.commands.inbox import ack as run_ack
 
-    result = run_ack(_app(), ids or [], agent)
-    if json:
-        render.emit_json(result)
+    render.show(run_ack(_app(), ids or [], agent), json)  # silent for people: hooks call it
 
 
-@app.command()
+@command("up", HERE)
 def up(
     agents: Annotated[
         list[str] | None, typer.Argument(help="Agents (default: every persistent one).")
@@ -91,14 +81,11 @@ def up(
     from ttal.commands.agents import up as run_up
 
     results = run_up(_app(), agents or [])
-    if json:
-        render.emit_json(results)
-    for r in results if not json else []:
-        render.say(f"{r['agent']}: {r['action']}; {r['delivered']} queued message(s) delivered")
-    _finish(1 if any(r.get("failed") for r in results) else 0)
+    render.show(results, json, render.started_text)
+    _finish(Exit.ERROR if any(r.get("failed") for r in results) else Exit.OK)
 
 
-@app.command()
+@command("fork", HERE)
 def fork(
     agent: Annotated[str, typer.Argument(help="The agent whose conversation is copied.")],
     new: Annotated[str, typer.Option("--as", help="The agent (declared, not up) that gets it.")],
@@ -107,15 +94,10 @@ def fork(
     """Start agent NEW as a copy of AGENT's conversation (Claude Code only); AGENT goes on."""
     from ttal.commands.agents import fork as run_fork
 
-    result = run_fork(_app(), agent, new)
-    if json:
-        render.emit_json(result)
-    else:
-        render.say(f"{result['agent']}: forked from {result['from']} "
-                   f"(session {result['session_id']})")  # fmt: skip
+    render.show(run_fork(_app(), agent, new), json, render.forked_text)
 
 
-@app.command()
+@command("down", HERE)
 def down(
     agents: Annotated[
         list[str] | None, typer.Argument(help="Agents (default: every persistent one).")
@@ -125,40 +107,27 @@ def down(
     """Stop managers. Idempotent; their queued messages wait for the next `ttal up`."""
     from ttal.commands.agents import down as run_down
 
-    results = run_down(_app(), agents or [])
-    if json:
-        render.emit_json(results)
-    for r in results if not json else []:
-        render.say(f"{r['agent']}: {r['action']}")
+    render.show(run_down(_app(), agents or []), json, render.stopped_agents_text)
 
 
-@app.command()
+@command("context", HERE)
 def context(json: JsonOpt = False) -> None:
     """Who this agent is, its task and its queued messages (Claude Code's SessionStart hook
     adds this to the conversation)."""
     from ttal.commands.context import context as run_context
-    from ttal.commands.context import render as render_context
 
-    data = run_context(_app())
-    if json:
-        render.emit_json(data)
-    else:
-        render.say(render_context(data))
+    render.show(run_context(_app()), json, render.context_text)
 
 
-@app.command("agents")
+@command("agents", HERE)
 def list_agents(json: JsonOpt = False) -> None:
     """Every agent: idle, busy, offline or stuck, for how long, its task and unread count."""
     from ttal.commands.agents import agents as run_agents
 
-    rows = run_agents(_app())
-    if json:
-        render.emit_json(rows)
-        return
-    render.say(render.table(rows, ["agent", "role", "state", "for", "task", "unread"]))
+    render.show(run_agents(_app()), json, render.agents_text)
 
 
-@app.command()
+@command("report", HERE)
 def report(
     state: Annotated[str, typer.Argument(help="idle or busy.")],
     agent: Annotated[str, typer.Option(help="Whose state (default: this session's).")] = "",
@@ -166,12 +135,10 @@ def report(
 ) -> None:
     """The runtime's idle/busy signal (called by Claude Code's hooks and scripted agents).
     Going idle delivers what was queued."""
-    from ttal.commands.agents import run_report
-
-    _finish(run_report(state, agent, json))
+    _finish(hot.report(state, agent=agent, json=json))
 
 
-@app.command()
+@command("deliver", HERE)
 def deliver(
     once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
@@ -182,16 +149,12 @@ def deliver(
 
     app_ = _app()
     if once:
-        counts = deliver_all(app_)
-        if json:
-            render.emit_json(counts)
-        else:
-            render.say(f"delivered {sum(counts.values())} message(s)")
+        render.show(deliver_all(app_), json, render.delivered_text)
         return
     deliver_loop(app_, interval, render.say)
 
 
-@app.command()
+@command("heartbeat", HERE)
 def heartbeat(
     note: Annotated[str, typer.Argument(help="What you are doing (optional).")] = "",
     agent: Annotated[str, typer.Option(help="Whose (default: this session's).")] = "",
@@ -201,12 +164,10 @@ def heartbeat(
     step is not reported as stuck."""
     from ttal.commands.watch import heartbeat as run_heartbeat
 
-    result = run_heartbeat(_app(), note, agent)
-    if json:
-        render.emit_json(result)
+    render.show(run_heartbeat(_app(), note, agent), json)  # silent for people
 
 
-@app.command()
+@command("watch", HERE)
 def watch(
     once: Annotated[bool, typer.Option(help="One pass, then exit (for cron and tests).")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 10.0,
@@ -215,38 +176,28 @@ def watch(
     """The watchdog: restart dead agents (within limits, with backoff), alert spawners about
     deaths, stuck agents and idle workers with uncommitted changes, and deliver what was
     queued. Records each task's health in its ttal_health UDA. A loop; ^C stops."""
-    from ttal.commands.watch import watch_loop, watch_pass
+    from ttal.commands.watch import Row, watch_loop, watch_pass
 
     if once:
-        rows = watch_pass(_app())
-        if json:
-            render.emit_json(rows)
-        else:
-            render.say(_watch_table(rows))
+        render.show(watch_pass(_app()), json, lambda rows: render.watch_text(render.plain(rows)))
         return
 
-    def show(rows: list[dict[str, Any]]) -> None:  # a quiet pass prints nothing
+    def show(rows: list[Row]) -> None:  # a quiet pass prints nothing
         import json as jsonlib
 
-        news = [r for r in rows if r["did"] or r["health"] not in ("", "ok")]
+        data = render.plain(rows)
+        news = [r for r in data if r["did"] or r["health"] not in ("", "ok")]
         if json:
-            render.say(jsonlib.dumps(rows, default=str))  # one line per pass
+            render.say(jsonlib.dumps(data, default=str))  # one line per pass
         elif news:
-            render.say(_watch_table(news))
+            render.say(render.watch_text(news))
 
     watch_loop(_app, max(interval, 0.1), show, lambda text: render.warn(f"ttal: {text}"))
 
 
-def _watch_table(rows: list[dict[str, Any]]) -> str:
-    import time
-
-    shown = [{**r, "task": r["task"][:8], "did": "; ".join(r["did"])} for r in rows]
-    cols = ["agent", "kind", "task", "state", "health", "did"]
-    return render.table(shown, cols, title=f"ttal watch {time.strftime('%H:%M:%S')}")
-
-
-diary_app = typer.Typer(help="An agent's diary: notes for its later self, shown by `ttal context`.")
-app.add_typer(diary_app, name="diary")
+diary_app = group(
+    "diary", HERE, "An agent's diary: notes for its later self, shown by `ttal context`."
+)
 
 
 @diary_app.command("append")
@@ -270,15 +221,10 @@ def diary_read(
     """Show a diary, oldest first."""
     from ttal.commands.diary import read
 
-    data = read(_app(), agent, tail)
-    if json:
-        render.emit_json(data)
-        return
-    for entry in data["entries"]:
-        render.say(f"{entry['when']}  {entry['text']}")
+    render.show(read(_app(), agent, tail), json, render.diary_text)
 
 
-@app.command()
+@command("breathe", HERE)
 def breathe(
     agent: Annotated[str, typer.Argument(help="The agent (default: this session's).")] = "",
     note: Annotated[str, typer.Option(help="The handoff to write into the diary first.")] = "",
@@ -288,8 +234,4 @@ def breathe(
     Works from inside the agent and from a person's shell."""
     from ttal.commands.diary import breathe as run_breathe
 
-    result = run_breathe(_app(), agent, note)
-    if json:
-        render.emit_json(result)
-    else:
-        render.say(f"{result['agent']}: {result['action']}")
+    render.show(run_breathe(_app(), agent, note), json, render.action_text)

@@ -1,18 +1,56 @@
-"""Render command results: aligned tables for people, JSON for scripts and agents."""
+"""The one renderer: command results as text for people, or JSON for scripts and agents.
+
+Commands return typed results (small dataclasses with `as_dict`, or lists of them); the cli
+hands each to `show` with the function here that words it for people. Nothing else in ttal
+prints a command's result.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # the results' types only: importing them here would slow every start
+    from ttal.commands.demo import DemoSummary
+    from ttal.commands.doctor import Check
+    from ttal.commands.gc import Item
+    from ttal.commands.review import Approved, ChangesRequested
+    from ttal.commands.send import Sent
+    from ttal.commands.server import ServerState, Stopped
+    from ttal.commands.status import StatusReport
+    from ttal.engine.drive import Outcome
+    from ttal.engine.journal import Intent
+
+R = TypeVar("R")
+
+
+def show(result: R, as_json: bool, text: Callable[[R], str] | None = None) -> None:
+    """JSON of the result, or its text for people (nothing when `text` is None or empty)."""
+    if as_json:
+        emit_json(plain(result))
+    elif text is not None:
+        words = text(result)
+        if words:
+            say(words)
+
+
+def plain(value: Any) -> Any:
+    """A result as JSON data: a typed result by its `as_dict`, lists item by item."""
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> str:
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str = "") -> str:
     """A plain aligned table (no rich import: it costs ~30 ms at start-up)."""
     head = [title] if title else []
     if not rows:
@@ -30,15 +68,6 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
 
 
-def ago(seconds: float) -> str:
-    """A duration for a table cell: 42s, 17m, 2.5h."""
-    if seconds < 90:
-        return f"{int(seconds)}s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds / 3600:.1f}h"
-
-
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -46,3 +75,198 @@ def say(text: str) -> None:
 
 def warn(text: str) -> None:
     sys.stderr.write(text + "\n")
+
+
+def lines(*parts: str) -> str:
+    return "\n".join(parts)
+
+
+# ---- tasks -------------------------------------------------------------------------------
+
+
+def outcome_text(outcome: Outcome) -> str:
+    """`ttal go`: the task, what was done, and what happens now."""
+    return lines(f"task {outcome.task[:8]} ({printable(outcome.description)})", *_steps(outcome))
+
+
+def steps_text(outcome: Outcome) -> str:
+    """`ttal approve`: what was done and what happens now."""
+    return lines(*_steps(outcome))
+
+
+def _steps(outcome: Outcome) -> list[str]:
+    done = [f"  done: {line}" for line in outcome.did]
+    return [*done, *([f"  now:  {outcome.message}"] if outcome.message else [])]
+
+
+def approved_text(result: Approved) -> str:
+    return (f"task {result.task[:8]}: +{result.tag} (round {result.round}); "
+            "ttal continues the pipeline in the background")  # fmt: skip
+
+
+def changes_text(result: ChangesRequested) -> str:
+    return (f"task {result.task[:8]}: changes requested; sent to {result.delivered_to}; "
+            f"next round {result.round}")  # fmt: skip
+
+
+def doctor_text(checks: list[Check]) -> str:
+    return lines(*(f"{'ok ' if c.ok else 'BAD'} {c.name:<18} {c.detail}"
+                   + (f"  [fixed: {c.fixed}]" if c.fixed else "") for c in checks))  # fmt: skip
+
+
+def status_text(report: StatusReport) -> str:
+    data = report.as_dict()
+    cols = ["id", "project", "stage", "worker", "reviewer", "description"]
+    parts = [table(data["tasks"], cols, title="Tasks"), "",
+             table(data["sessions"], ["session", "kind"],
+                   title=f"Sessions (tmux -L {report.socket})")]  # fmt: skip
+    if report.queue:
+        parts += ["", table(data["queue"], ["position", "task", "project", "reason"],
+                            title="Waiting to spawn (started by `ttal watch`)")]  # fmt: skip
+    return lines(*parts)
+
+
+def journal_text(intents: list[Intent]) -> str:
+    rows = [i.as_dict() for i in intents]
+    for row in rows:
+        row["detail"] = ", ".join(f"{k}={v}" for k, v in row["detail"].items())[:70]
+    cols = ["id", "state", "action", "tier", "blast", "task", "note", "detail"]
+    return table(rows, cols, title="Open intents")
+
+
+def recovered_text(settled: list[dict[str, Any]]) -> str:
+    if not settled:
+        return "nothing to recover"
+    return lines(*(f"#{i['id']} {i['action']}: {i['state']}: {i['note']}" for i in settled))
+
+
+def gc_text(dry_run: bool) -> Callable[[list[Item]], str]:
+    title = "ttal gc --dry-run (nothing was changed)" if dry_run else "ttal gc"
+    cols = ["kind", "name", "action", "reason"]
+    return lambda items: table([i.as_dict() for i in items], cols, title=title)
+
+
+def server_text(info: ServerState) -> str:
+    if info.running:
+        return (
+            f"server {info.pid} on {info.socket}: up {info.uptime_s} s, "
+            f"{info.commands_served} commands served, {info.commands_running} running"
+        )
+    state = "enabled" if info.enabled else "off (TTAL_SERVER=off)"
+    return f"no server running on {info.socket}; {state}"
+
+
+def stopped_text(info: Stopped) -> str:
+    return f"stopped server {info.pid}" if info.stopped else "no server was running"
+
+
+def demo_line(elapsed: float, text: str) -> str:
+    """One line of the demo's progress, as it runs."""
+    return f"{elapsed:5.1f}s  {text}"
+
+
+def demo_text(summary: DemoSummary) -> str:
+    cols = ["task", "project", "description", "result", "rounds", "seconds", "kept"]
+    rows = [t.as_dict() for t in summary.tasks]
+    parts = [
+        "",
+        table(rows, cols, title=f"Summary ({summary.elapsed} s)"),
+        "\nNothing was lost: a refused merge keeps its branch, worktree and commits.",
+    ]
+    if summary.served_warm:
+        parts.append(f"The agents' {summary.served_warm} ttal commands ran on the warm server.")
+    if summary.kept is not None:
+        box = summary.kept
+        parts.append(
+            f"\nThe sandbox is kept. Look around:\n"
+            f"  export TTAL_CONFIG={box.config} TASKRC={box.taskrc}\n"
+            f"  ttal status; ttal attach <session>; task all\n"
+            f"  when done: tmux -L {box.socket} kill-server; rm -rf {box.root}"
+        )
+    return lines(*parts)
+
+
+# ---- agents and messages -----------------------------------------------------------------
+
+
+def sent_text(result: Sent) -> str:
+    if result.status == "duplicate":
+        return f"not sent again: {result.detail}"
+    return f"message #{result.id} to {result.to}: {result.status} ({result.detail})"
+
+
+def inbox_text(data: Mapping[str, Any]) -> str:
+    rows = [{**m, "body": m["body"].splitlines()[0][:80] if m["body"] else ""}
+            for m in data["messages"]]  # fmt: skip
+    return table(rows, ["id", "when", "from", "status", "body"], title=f"Inbox of {data['agent']}")
+
+
+def started_text(results: list[dict[str, Any]]) -> str:
+    """`ttal up`."""
+    return lines(*(f"{r['agent']}: {r['action']}; {r['delivered']} queued message(s) delivered"
+                   for r in results))  # fmt: skip
+
+
+def stopped_agents_text(results: list[dict[str, Any]]) -> str:
+    """`ttal down`."""
+    return lines(*(f"{r['agent']}: {r['action']}" for r in results))
+
+
+def forked_text(result: Mapping[str, Any]) -> str:
+    return f"{result['agent']}: forked from {result['from']} (session {result['session_id']})"
+
+
+def agents_text(rows: list[dict[str, Any]]) -> str:
+    return table(rows, ["agent", "role", "state", "for", "task", "unread"])
+
+
+def delivered_text(counts: Mapping[str, int]) -> str:
+    return f"delivered {sum(counts.values())} message(s)"
+
+
+def watch_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    shown = [{**r, "task": r["task"][:8], "did": "; ".join(r["did"])} for r in rows]
+    cols = ["agent", "kind", "task", "state", "health", "did"]
+    return table(shown, cols, title=f"ttal watch {time.strftime('%H:%M:%S')}")
+
+
+def diary_text(data: Mapping[str, Any]) -> str:
+    return lines(*(f"{entry['when']}  {entry['text']}" for entry in data["entries"]))
+
+
+def action_text(result: Mapping[str, Any]) -> str:
+    """`ttal breathe`: the agent and what happened to it."""
+    return f"{result['agent']}: {result['action']}"
+
+
+def context_text(data: Mapping[str, Any]) -> str:
+    """`ttal context`: Claude Code's SessionStart hook adds this to the conversation."""
+    if not data["agent"]:
+        return "ttal: no agent identity here (TTAL_AGENT is unset): this is a person's shell."
+    out = [f"# ttal: you are {data['agent']}, a ttal {data['role']}"]
+    task = data.get("task")
+    if task:
+        out.append(f"Task {task['uuid'][:8]}: {task.get('description', task.get('error', ''))}")
+        facts = [f"{k} {task[k]}" for k in ("project", "stage", "round", "branch") if k in task]
+        facts += [f"tags {', '.join(task['tags'])}"] if task.get("tags") else []
+        if facts:
+            out.append("  " + "; ".join(facts))
+        if task.get("expects"):
+            out.append(f"  pipeline: {task['expects']}")
+    tasks = data.get("tasks") or []
+    if tasks:
+        out.append(f"Your active tasks ({len(tasks)}; `ttal status` shows all):")
+        out += [f"  {t['uuid'][:8]} {t.get('description', t.get('error', ''))}: "
+                f"{t.get('expects', '')}" for t in tasks]  # fmt: skip
+    queued = data["queued"]
+    if queued:
+        out.append(f"{len(queued)} message(s) wait for you; they are typed in when you are idle:")
+        out += [f"  #{m['id']} from {m['from']}: {m['first_line']}" for m in queued[:SHOWN]]
+    if data.get("diary"):
+        out.append("Your diary (newest last; `ttal diary append` adds to it):")
+        out += [f"  - {entry}" for entry in data["diary"]]
+    out.append(f"Next: {data['next']}")
+    return lines(*out)
+
+
+SHOWN = 3  # queued messages previewed by `ttal context`

@@ -8,11 +8,15 @@ from typing import Annotated
 
 import typer
 
-from ttal.cli import render
-from ttal.cli.base import JsonOpt, _app, _finish, app, review_app
+from ttal.cli import hot, render
+from ttal.cli.base import JsonOpt, _app, _finish, command, group
+from ttal.errors import Exit
+
+HERE = __name__
+review_app = group("review", HERE, "The review lead's verdict (run inside a review session).")
 
 
-@app.command()
+@command("init", HERE)
 def init(
     path: Annotated[
         Path | None,
@@ -33,7 +37,7 @@ def init(
     render.say(f"wrote {target}\nnext: edit projects and agents, then `ttal doctor --fix`")
 
 
-@app.command()
+@command("doctor", HERE)
 def doctor(
     fix: Annotated[bool, typer.Option(help="Declare the UDAs and install the hooks.")] = False,
     json: JsonOpt = False,
@@ -42,17 +46,11 @@ def doctor(
     from ttal.commands.doctor import doctor as run_doctor
 
     checks = run_doctor(_app(), fix)
-    if json:
-        render.emit_json([c.as_dict() for c in checks])
-    else:
-        for c in checks:
-            mark = "ok " if c.ok else "BAD"
-            extra = f"  [fixed: {c.fixed}]" if c.fixed else ""
-            render.say(f"{mark} {c.name:<18} {c.detail}{extra}")
-    _finish(0 if all(c.ok for c in checks) else 1)
+    render.show(checks, json, render.doctor_text)
+    _finish(Exit.OK if all(c.ok for c in checks) else Exit.ERROR)
 
 
-@app.command()
+@command("go", HERE)
 def go(
     task: Annotated[
         str | None,
@@ -62,9 +60,7 @@ def go(
     json: JsonOpt = False,
 ) -> None:
     """Do the next step of a task's pipeline: spawn, advance, review, merge. Safe to repeat."""
-    from ttal.commands.go import run
-
-    _finish(run(task, note, json))
+    _finish(hot.go(task, note=note, json=json))
 
 
 @review_app.command("approve")
@@ -75,12 +71,7 @@ def review_approve(
     """Approve the current review round: adds the stage's approve tag (e.g. +lgtm)."""
     from ttal.commands.review import approve
 
-    result = approve(_app(), note)
-    if json:
-        render.emit_json(result)
-    else:
-        render.say(f"task {result['task'][:8]}: +{result['tag']} (round {result['round']}); "
-                   "ttal continues the pipeline in the background")  # fmt: skip
+    render.show(approve(_app(), note), json, render.approved_text)
 
 
 @review_app.command("changes")
@@ -91,15 +82,10 @@ def review_changes(
     """Request changes: the worker gets MESSAGE in its session; the review round goes up."""
     from ttal.commands.review import request_changes
 
-    result = request_changes(_app(), message)
-    if json:
-        render.emit_json(result)
-    else:
-        render.say(f"task {result['task'][:8]}: changes requested; sent to "
-                   f"{result['delivered_to']}; next round {result['round']}")  # fmt: skip
+    render.show(request_changes(_app(), message), json, render.changes_text)
 
 
-@app.command()
+@command("approve", HERE)
 def approve(
     task: Annotated[str, typer.Argument(help="Task id or uuid.")],
     json: JsonOpt = False,
@@ -107,37 +93,18 @@ def approve(
     """Pass a human gate (from your own shell). Recorded on the task; never asked twice."""
     from ttal.commands.review import human_approve
 
-    outcome = human_approve(_app(), task)
-    if json:
-        render.emit_json(outcome.as_dict())
-    else:
-        for line in outcome.did:
-            render.say(f"  done: {line}")
-        if outcome.message:
-            render.say(f"  now:  {outcome.message}")
+    render.show(human_approve(_app(), task), json, render.steps_text)
 
 
-@app.command()
+@command("status", HERE)
 def status(json: JsonOpt = False) -> None:
     """Tasks by stage, with their worker and reviewer sessions."""
     from ttal.commands.status import status as run_status
 
-    data = run_status(_app())
-    if json:
-        render.emit_json(data)
-        return
-    cols = ["id", "project", "stage", "worker", "reviewer", "description"]
-    render.say(render.table(data["tasks"], cols, title="Tasks"))
-    render.say("")
-    render.say(render.table(data["sessions"], ["session", "kind"],
-                            title=f"Sessions (tmux -L {data['socket']})"))  # fmt: skip
-    if data["queue"]:
-        render.say("")
-        render.say(render.table(data["queue"], ["position", "task", "project", "reason"],
-                                title="Waiting to spawn (started by `ttal watch`)"))  # fmt: skip
+    render.show(run_status(_app()), json, render.status_text)
 
 
-@app.command()
+@command("attach", HERE)
 def attach(name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")]) -> None:
     """Open a session on ttal's private tmux server (detach with C-b d)."""
     from ttal.commands.attach import attach as run_attach
@@ -145,7 +112,7 @@ def attach(name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c
     run_attach(_app(), name)
 
 
-@app.command()
+@command("demo", HERE)
 def demo(
     keep: Annotated[bool, typer.Option(help="Leave the sandbox and sessions for a look.")] = False,
     directory: Annotated[Path | None, typer.Option("--dir", help="Sandbox directory.")] = None,
@@ -154,12 +121,18 @@ def demo(
     """Run a whole pipeline with scripted agents in a sandbox: real task, git and tmux."""
     from ttal.commands.demo import run_demo
 
-    code = run_demo(keep=keep, directory=directory, as_json=json)
-    _finish(code)
+    def progress(elapsed: float, text: str) -> None:
+        if not json:
+            render.say(render.demo_line(elapsed, text))
+
+    summary = run_demo(keep=keep, directory=directory, progress=progress)
+    render.show(summary, json, render.demo_text)
+    _finish(summary.exit_code)
 
 
-journal_app = typer.Typer(help="The action journal: intents a crash left open, and settling them.")
-app.add_typer(journal_app, name="journal")
+journal_app = group(
+    "journal", HERE, "The action journal: intents a crash left open, and settling them."
+)
 
 
 @journal_app.callback(invoke_without_command=True)
@@ -169,14 +142,7 @@ def journal_list(ctx: typer.Context, json: JsonOpt = False) -> None:
         return
     from ttal.engine.journal import listing
 
-    rows = [i.as_dict() for i in listing(_app())]
-    if json:
-        render.emit_json(rows)
-        return
-    for row in rows:
-        row["detail"] = ", ".join(f"{k}={v}" for k, v in row["detail"].items())[:70]
-    cols = ["id", "state", "action", "tier", "blast", "task", "note", "detail"]
-    render.say(render.table(rows, cols, title="Open intents"))
+    render.show(listing(_app()), json, render.journal_text)
 
 
 @journal_app.command("resolve")
@@ -191,23 +157,16 @@ def journal_resolve(
     render.say(f"intent #{item.id} ({item.action}) resolved")
 
 
-@app.command()
+@command("recover", HERE)
 def recover(json: JsonOpt = False) -> None:
     """Settle every intent a crash left pending: check the world, then complete, skip or
     flag each. `ttal go` does this for its own task."""
     from ttal.engine.recovery import recover as run_recover
 
-    settled = run_recover(_app())
-    if json:
-        render.emit_json(settled)
-        return
-    for item in settled:
-        render.say(f"#{item['id']} {item['action']}: {item['state']}: {item['note']}")
-    if not settled:
-        render.say("nothing to recover")
+    render.show(run_recover(_app()), json, render.recovered_text)
 
 
-@app.command()
+@command("gc", HERE)
 def gc(
     dry_run: Annotated[bool, typer.Option(help="Show what would go; change nothing.")] = False,
     json: JsonOpt = False,
@@ -216,15 +175,10 @@ def gc(
     (unmerged ones are archived under refs/ttal/archive/), and stale lock files."""
     from ttal.commands.gc import gc as run_gc
 
-    items = [item.as_dict() for item in run_gc(_app(), dry_run)]
-    if json:
-        render.emit_json(items)
-        return
-    title = "ttal gc --dry-run (nothing was changed)" if dry_run else "ttal gc"
-    render.say(render.table(items, ["kind", "name", "action", "reason"], title=title))
+    render.show(run_gc(_app(), dry_run), json, render.gc_text(dry_run))
 
 
-@app.command()
+@command("server", HERE)
 def server(
     action: Annotated[str, typer.Argument(help="status, start or stop.")] = "status",
     json: JsonOpt = False,
@@ -233,25 +187,15 @@ def server(
     report, status...) in a forked child, ~100 ms faster each. The first such command starts
     it; it leaves after 15 idle minutes (TTAL_SERVER_IDLE seconds). TTAL_SERVER=off turns
     it off."""
+    from ttal.commands import server as cmd
     from ttal.errors import UsageError
-    from ttal.warm import control as cmd
 
-    actions = {"status": cmd.status, "start": cmd.start, "stop": cmd.stop}
-    if action not in actions:
-        raise UsageError(f"unknown action {action!r}", hint="use status, start or stop")
-    info = actions[action]()
-    if json:
-        render.emit_json(info)
-        return
     if action == "stop":
-        render.say(f"stopped server {info['pid']}" if info["stopped"] else "no server was running")
-    elif info["running"]:
-        render.say(
-            f"server {info['pid']} on {info['socket']}: up {info['uptime_s']} s, "
-            f"{info['commands_served']} commands served, {info['commands_running']} running"
-        )
-    else:
-        state = "enabled" if info["enabled"] else "off (TTAL_SERVER=off)"
-        render.say(f"no server running on {info['socket']}; {state}")
-    if action == "start" and not info["running"]:
-        _finish(15)
+        render.show(cmd.stop(), json, render.stopped_text)
+        return
+    if action not in ("status", "start"):
+        raise UsageError(f"unknown action {action!r}", hint="use status, start or stop")
+    info = cmd.start() if action == "start" else cmd.status()
+    render.show(info, json, render.server_text)
+    if action == "start" and not info.running:
+        _finish(Exit.EXTERNAL)  # none answered: `ttal server status` says where it looked

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ttal.cli.render import ago
 from ttal.config.model import Agent
+from ttal.core.durations import ago
 from ttal.engine import mesh, routing, spawn_queue
 from ttal.engine.app import App
 from ttal.engine.sessions import SessionPlan, recorded_session_id, start_session
@@ -277,10 +277,5 @@ def session_workdir(app: App, agent: Agent) -> Path:
     return agent.workdir or app.cfg.state_dir / "agents" / agent.name
 
 
-def run_report(state: str, agent: str, as_json: bool) -> int:
-    from ttal.cli import render
-
-    result = report(App.load(), state, agent)
-    if as_json:
-        render.emit_json(result)
-    return 0
+def run_report(state: str, agent: str) -> dict[str, Any]:
+    return report(App.load(), state, agent)

@@ -18,7 +18,6 @@ NEXT = {
     "reviewer": 'verdict: `ttal review approve --note "<why>"` or `ttal review changes "<what>"`',
 }
 MANAGER_NEXT = 'messages arrive as "[ttal #N from NAME]"; reply: `ttal send --to NAME "..."`'
-SHOWN = 3  # queued messages previewed
 SHOWN_TASKS = 10  # a manager's active tasks listed
 
 
@@ -81,32 +80,3 @@ def _expects(app: App, task: dict[str, Any]) -> str:
         return next_step(task_view(task), pipeline_for(app, task), app.caller).reason
     except TtalError as err:
         return str(err).splitlines()[0]
-
-
-def render(data: dict[str, Any]) -> str:
-    if not data["agent"]:
-        return "ttal: no agent identity here (TTAL_AGENT is unset): this is a person's shell."
-    lines = [f"# ttal: you are {data['agent']}, a ttal {data['role']}"]
-    task = data.get("task")
-    if task:
-        lines.append(f"Task {task['uuid'][:8]}: {task.get('description', task.get('error', ''))}")
-        facts = [f"{k} {task[k]}" for k in ("project", "stage", "round", "branch") if k in task]
-        facts += [f"tags {', '.join(task['tags'])}"] if task.get("tags") else []
-        if facts:
-            lines.append("  " + "; ".join(facts))
-        if task.get("expects"):
-            lines.append(f"  pipeline: {task['expects']}")
-    tasks = data.get("tasks") or []
-    if tasks:
-        lines.append(f"Your active tasks ({len(tasks)}; `ttal status` shows all):")
-        lines += [f"  {t['uuid'][:8]} {t.get('description', t.get('error', ''))}: "
-                  f"{t.get('expects', '')}" for t in tasks]  # fmt: skip
-    queued = data["queued"]
-    if queued:
-        lines.append(f"{len(queued)} message(s) wait for you; they are typed in when you are idle:")
-        lines += [f"  #{m['id']} from {m['from']}: {m['first_line']}" for m in queued[:SHOWN]]
-    if data.get("diary"):
-        lines.append("Your diary (newest last; `ttal diary append` adds to it):")
-        lines += [f"  - {entry}" for entry in data["diary"]]
-    lines.append(f"Next: {data['next']}")
-    return "\n".join(lines)

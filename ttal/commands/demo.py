@@ -9,19 +9,18 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttal.adapters import git, sandbox
-from ttal.cli import render
+from ttal.adapters import git, relay, sandbox
 from ttal.commands.doctor import doctor
 from ttal.commands.review import human_approve
 from ttal.commands.status import stage_label
 from ttal.engine import drive
 from ttal.engine.app import App
 from ttal.errors import TtalError
-from ttal.warm import client
 
 TIMEOUT = 60.0
 TASKS = [
@@ -43,17 +42,52 @@ class Tracked:
     finished_at: float = 0.0
 
 
-def run_demo(keep: bool, directory: Path | None, as_json: bool) -> int:
+@dataclass(frozen=True)
+class DemoRow:
+    task: str
+    project: str
+    description: str
+    result: str
+    rounds: int
+    tags: str
+    kept: str  # the branch a refused merge kept, and its unmerged commits
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    elapsed: float
+    tasks: list[DemoRow]
+    served_warm: int = 0  # the agents' ttal commands the warm server ran
+    finished: bool = False  # every task merged or refused within the time limit
+    kept: sandbox.Sandbox | None = field(default=None)  # the sandbox, when left for a look
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"elapsed": self.elapsed, "tasks": [t.as_dict() for t in self.tasks],
+                "served_warm": self.served_warm}  # fmt: skip
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.finished else 1
+
+
+Progress = Callable[[float, str], None]  # seconds since the start, what happened
+
+
+def run_demo(keep: bool, directory: Path | None, progress: Progress) -> DemoSummary:
     root = directory or Path(tempfile.mkdtemp(prefix="ttal-demo-"))
     box = sandbox.build(root)
     _enter(box)
     app = App.load(box.config)
-    log = _Log(quiet=as_json)
+    log = _Log(progress)
     try:
-        return _run(app, box, log, as_json, keep)
+        return _run(app, box, log, keep)
     finally:
         if not keep:
-            client.control("stop")  # the warm server the agents' commands started in here
+            relay.control("stop")  # the warm server the agents' commands started in here
             box.kill_tmux()
             if directory is None:
                 shutil.rmtree(root, ignore_errors=True)
@@ -68,15 +102,14 @@ def _enter(box: sandbox.Sandbox) -> None:
 
 
 class _Log:
-    def __init__(self, quiet: bool) -> None:
-        self.quiet, self.start = quiet, time.monotonic()
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.start = progress, time.monotonic()
 
     def __call__(self, text: str) -> None:
-        if not self.quiet:
-            render.say(f"{time.monotonic() - self.start:5.1f}s  {text}")
+        self.progress(time.monotonic() - self.start, text)
 
 
-def _run(app: App, box: sandbox.Sandbox, log: _Log, as_json: bool, keep: bool) -> int:
+def _run(app: App, box: sandbox.Sandbox, log: _Log, keep: bool) -> DemoSummary:
     log(f"sandbox {box.root} (tmux -L {box.socket})")
     failed = [c for c in doctor(app, fix=True) if not c.ok]
     if failed:
@@ -86,14 +119,11 @@ def _run(app: App, box: sandbox.Sandbox, log: _Log, as_json: bool, keep: bool) -
         outcome = drive.go(app, item.uuid)
         log(f"{item.project:<4} {item.description}: {'; '.join(outcome.did)}")
     _watch(app, tracked, log)
-    summary = _summary(app, tracked, time.monotonic() - log.start)
-    warm = client.control("status")  # "pid running served uptime", from ttal/server.py
-    summary["served_warm"] = int(warm.split()[2]) if warm else 0
-    if as_json:
-        render.emit_json(summary)
-    else:
-        _print_summary(summary, box, keep)
-    return 0 if all(t.result for t in tracked) else 1
+    from ttal.commands.server import served_count
+
+    return DemoSummary(round(time.monotonic() - log.start, 1), _rows(app, tracked),
+                       served_count(), all(t.result for t in tracked),
+                       box if keep else None)  # fmt: skip
 
 
 def _add(app: App, description: str, project: str, tags: tuple[str, ...]) -> Tracked:
@@ -122,7 +152,7 @@ def _watch(app: App, tracked: list[Tracked], log: _Log) -> None:
         time.sleep(0.2)
 
 
-def _summary(app: App, tracked: list[Tracked], elapsed: float) -> dict[str, Any]:
+def _rows(app: App, tracked: list[Tracked]) -> list[DemoRow]:
     rows = []
     for item in tracked:
         task = app.tw.get(item.uuid)
@@ -131,36 +161,20 @@ def _summary(app: App, tracked: list[Tracked], elapsed: float) -> dict[str, Any]
         tip = git.rev(repo, f"refs/heads/{branch}") if branch else ""
         kept = bool(tip) and not git.is_ancestor(repo, tip, "refs/heads/main")
         rows.append(
-            {
-                "task": item.uuid[:8],
-                "project": item.project,
-                "description": item.description,
-                "result": item.result or f"unfinished ({item.label})",
-                "rounds": int(task.get("ttal_round") or 0),
-                "tags": ",".join(sorted(task.get("tags") or [])),
-                "kept": f"{branch} (+{_unmerged(repo, branch)} commits)" if kept else "",
-                "seconds": round(item.finished_at, 1),
-            }
+            DemoRow(
+                task=item.uuid[:8],
+                project=item.project,
+                description=item.description,
+                result=item.result or f"unfinished ({item.label})",
+                rounds=int(task.get("ttal_round") or 0),
+                tags=",".join(sorted(task.get("tags") or [])),
+                kept=f"{branch} (+{_unmerged(repo, branch)} commits)" if kept else "",
+                seconds=round(item.finished_at, 1),
+            )
         )
-    return {"elapsed": round(elapsed, 1), "tasks": rows}
+    return rows
 
 
 def _unmerged(repo: Path, branch: str) -> int:
     out = git.git(repo, "rev-list", "--count", f"main..{branch}").out.strip()
     return int(out or 0)
-
-
-def _print_summary(summary: dict[str, Any], box: sandbox.Sandbox, keep: bool) -> None:
-    cols = ["task", "project", "description", "result", "rounds", "seconds", "kept"]
-    render.say("")
-    render.say(render.table(summary["tasks"], cols, title=f"Summary ({summary['elapsed']} s)"))
-    render.say("\nNothing was lost: a refused merge keeps its branch, worktree and commits.")
-    if summary["served_warm"]:
-        render.say(f"The agents' {summary['served_warm']} ttal commands ran on the warm server.")
-    if keep:
-        render.say(
-            f"\nThe sandbox is kept. Look around:\n"
-            f"  export TTAL_CONFIG={box.config} TASKRC={box.taskrc}\n"
-            f"  ttal status; ttal attach <session>; task all\n"
-            f"  when done: tmux -L {box.socket} kill-server; rm -rf {box.root}"
-        )

@@ -47,16 +47,16 @@ def doctor(app: App, fix: bool) -> list[Check]:
 
 def _server() -> Check:
     """Informational: without a server every command still works, only slower."""
-    from ttal.warm import control as server
+    from ttal.commands import server
 
     info = server.status()
-    if not info["enabled"]:
+    if not info.enabled:
         return Check("server", True, "off (TTAL_SERVER=off): every command starts cold")
-    if info["running"]:
-        detail = f"running (pid {info['pid']}, {info['commands_served']} commands served)"
+    if info.running:
+        detail = f"running (pid {info.pid}, {info.commands_served} commands served)"
     else:
         detail = "not running; the next `ttal go`/`send`/`status` starts it"
-    return Check("server", True, f"{detail}; socket {info['socket']}")
+    return Check("server", True, f"{detail}; socket {info.socket}")
 
 
 def _version(text: str) -> tuple[int, ...]:

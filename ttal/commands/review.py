@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,29 @@ def _reviewer_task(app: App) -> dict[str, Any]:
     return resolve_task(app, None)
 
 
-def approve(app: App, note: str, continue_in_background: bool = True) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Approved:
+    task: str
+    stage: str
+    tag: str  # the stage's approve tag, now on the task
+    round: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChangesRequested:
+    task: str
+    stage: str
+    round: int  # the next round
+    delivered_to: str  # the worker, or the owner of a role stage
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def approve(app: App, note: str, continue_in_background: bool = True) -> Approved:
     task = _reviewer_task(app)
     uuid = task["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
@@ -61,7 +84,7 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> dict[st
             app.state.event("approved", uuid, app.caller.name, text)
     if continue_in_background:
         _continue_detached(app, uuid)
-    return {"task": uuid, "stage": stage.name, "tag": stage.approve_tag, "round": rnd}
+    return Approved(uuid, stage.name, stage.approve_tag, rnd)
 
 
 def _check_untouched(app: App, task: dict[str, Any], stage: Stage, verdict: str) -> None:
@@ -117,7 +140,7 @@ def _continue_detached(app: App, uuid: str) -> None:
     )
 
 
-def request_changes(app: App, message: str) -> dict[str, Any]:
+def request_changes(app: App, message: str) -> ChangesRequested:
     if not message.strip():
         raise PreconditionFailed("say what must change: the message is empty")
     task = _reviewer_task(app)
@@ -140,7 +163,7 @@ def request_changes(app: App, message: str) -> dict[str, Any]:
         key = f"changes:{uuid}:{rnd}:{message}"
         tell(app, worker, prompts.changes_note(app.caller.name, rnd, message), key, uuid)
         app.state.event("changes-requested", uuid, app.caller.name, message)
-    return {"task": uuid, "stage": stage.name, "round": rnd + 1, "delivered_to": worker}
+    return ChangesRequested(uuid, stage.name, rnd + 1, worker)
 
 
 def human_approve(app: App, ref: str) -> drive.Outcome:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from ttal.engine import mesh
@@ -15,6 +16,24 @@ from ttal.engine.app import App
 from ttal.errors import Forbidden, NotFound, PreconditionFailed, UsageError
 
 SESSION_RE = re.compile(r"^[wr]-[0-9a-f]{8}(-[A-Za-z0-9_]+)?$")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message stored (and maybe delivered), or a resend dropped (id 0, `duplicate`)."""
+
+    id: int
+    to: str
+    status: str  # delivered, queued or duplicate
+    detail: str
+    file: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "to": self.to, "status": self.status,
+                                "detail": self.detail}  # fmt: skip
+        if self.status != "duplicate":
+            data["file"] = self.file
+        return data
 
 
 def read_body(message: str | None) -> str:
@@ -62,7 +81,7 @@ def _not_text(why: str) -> PreconditionFailed:
     )
 
 
-def send(app: App, to: str, body: str, key: str = "") -> dict[str, Any]:
+def send(app: App, to: str, body: str, key: str = "") -> Sent:
     to = to.strip()
     if app.caller.role in ("worker", "reviewer"):
         spawner = _spawner(app)
@@ -78,7 +97,7 @@ def send(app: App, to: str, body: str, key: str = "") -> dict[str, Any]:
     return _post_and_deliver(app, to, body, key, task=app.caller.task)
 
 
-def alert(app: App, body: str, key: str = "") -> dict[str, Any]:
+def alert(app: App, body: str, key: str = "") -> Sent:
     if app.caller.role not in ("worker", "reviewer"):
         raise Forbidden(
             "`ttal alert` is for workers and review leads, to reach their spawner",
@@ -86,7 +105,7 @@ def alert(app: App, body: str, key: str = "") -> dict[str, Any]:
         )
     spawner = _spawner(app)
     result = _post_and_deliver(app, spawner, body, key, task=app.caller.task)
-    if result["id"]:
+    if result.id:
         first = body.strip().splitlines()[0][:200]
         app.tw.annotate(app.caller.task, f"alert from {app.caller.name} to {spawner}: {first}")
     return result
@@ -123,18 +142,17 @@ def _task_session_exists(app: App, name: str) -> bool:
     return bool(app.tw.export("status:pending", f"{field}:{name}"))
 
 
-def _post_and_deliver(app: App, to: str, body: str, key: str, task: str) -> dict[str, Any]:
+def _post_and_deliver(app: App, to: str, body: str, key: str, task: str) -> Sent:
     # A --key is its sender's, per recipient: two senders (or one sender writing to two
     # recipients) who pick the same key must not drop each other's messages.
     scoped = f"send:{app.caller.name}:{to}:{key}" if key else ""
     message_id = mesh.post(app, to, body, key=scoped, task=task)
     if not message_id:
-        return {"id": 0, "to": to, "status": "duplicate", "detail": "a resend; not sent again"}
+        return Sent(0, to, "duplicate", "a resend; not sent again")
     delivered = mesh.deliver(app, to) > 0
     message = app.state.message(message_id)
     status = "delivered" if message and message.delivered else "queued"
-    return {"id": message_id, "to": to, "status": status, "detail": _why(app, to, delivered),
-            "file": message.file if message else ""}  # fmt: skip
+    return Sent(message_id, to, status, _why(app, to, delivered), message.file if message else "")
 
 
 def _why(app: App, to: str, delivered: bool) -> str:
@@ -154,23 +172,9 @@ def _why(app: App, to: str, delivered: bool) -> str:
     return "queued"
 
 
-def print_result(result: dict[str, Any], as_json: bool) -> None:
-    from ttal.cli import render
-
-    if as_json:
-        render.emit_json(result)
-    elif result["status"] == "duplicate":
-        render.say(f"not sent again: {result['detail']}")
-    else:
-        render.say(f"message #{result['id']} to {result['to']}: {result['status']} "
-                   f"({result['detail']})")  # fmt: skip
+def run_send(to: str, message: str | None, key: str) -> Sent:
+    return send(App.load(), to, read_body(message), key)
 
 
-def run_send(to: str, message: str | None, key: str, as_json: bool) -> int:
-    print_result(send(App.load(), to, read_body(message), key), as_json)
-    return 0
-
-
-def run_alert(message: str | None, key: str, as_json: bool) -> int:
-    print_result(alert(App.load(), read_body(message), key), as_json)
-    return 0
+def run_alert(message: str | None, key: str) -> Sent:
+    return alert(App.load(), read_body(message), key)

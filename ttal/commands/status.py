@@ -3,11 +3,50 @@ Taskwarrior and tmux (nothing here is stored twice)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ttal.core.pipeline import current_stage
 from ttal.engine.app import App
 from ttal.engine.lookup import pipeline_for, task_view
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: int | str  # "-" once it is completed
+    uuid: str
+    project: str
+    stage: str
+    worker: str
+    reviewer: str
+    description: str
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session: str
+    kind: str  # worker, reviewer or agent
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    position: int
+    task: str
+    project: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    tasks: list[TaskRow]
+    sessions: list[SessionRow]
+    queue: list[QueueRow]  # tasks waiting for a free worker slot
+    socket: str  # ttal's tmux server
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tasks": [asdict(t) for t in self.tasks],
+                "sessions": [asdict(s) for s in self.sessions],
+                "queue": [asdict(q) for q in self.queue], "socket": self.socket}  # fmt: skip
 
 
 def stage_label(app: App, task: dict[str, Any]) -> str:
@@ -39,7 +78,7 @@ def stage_label(app: App, task: dict[str, Any]) -> str:
     return f"{stage.name}: reviewing (r{view.review_round})"
 
 
-def status(app: App) -> dict[str, Any]:
+def status(app: App) -> StatusReport:
     projects = sorted(app.cfg.projects)
     tasks = app.tw.export("status:pending") if projects else []
     recent = app.tw.export("status:completed", "ttal_branch.any:", "end.after:now-1d")
@@ -50,22 +89,21 @@ def status(app: App) -> dict[str, Any]:
             continue
         worker, reviewer = task.get("ttal_session", ""), task.get("ttal_reviewer", "")
         rows.append(
-            {
-                "id": task.get("id") or "-",
-                "uuid": task["uuid"],
-                "project": task.get("project", ""),
-                "stage": stage_label(app, task),
-                "worker": _alive(worker, sessions),
-                "reviewer": _alive(reviewer, sessions),
-                "description": task.get("description", ""),
-            }
+            TaskRow(
+                id=task.get("id") or "-",
+                uuid=task["uuid"],
+                project=task.get("project", ""),
+                stage=stage_label(app, task),
+                worker=_alive(worker, sessions),
+                reviewer=_alive(reviewer, sessions),
+                description=task.get("description", ""),
+            )
         )
-    agents = [{"session": s, "kind": _kind(s)} for s in sorted(sessions)]
+    agents = [SessionRow(s, _kind(s)) for s in sorted(sessions)]
     from ttal.engine.spawn_queue import queue
 
-    waiting = [{"position": i + 1, "task": t, "project": p, "reason": r}
-               for i, (t, p, r) in enumerate(queue(app))]  # fmt: skip
-    return {"tasks": rows, "sessions": agents, "queue": waiting, "socket": app.cfg.tmux_socket}
+    waiting = [QueueRow(i + 1, t, p, r) for i, (t, p, r) in enumerate(queue(app))]
+    return StatusReport(rows, agents, waiting, app.cfg.tmux_socket)
 
 
 def _alive(name: str, sessions: set[str]) -> str:

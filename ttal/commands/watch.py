@@ -16,9 +16,9 @@ from typing import Any
 
 from ttal.adapters import git, locks
 from ttal.adapters.store.state import WatchRecord
-from ttal.cli.render import ago
 from ttal.commands.agents import agent_state, deliver_all
 from ttal.commands.agents import up as agents_up
+from ttal.core.durations import ago
 from ttal.core.pipeline import Action, Caller, Step, current_stage, last_review_stage, next_step
 from ttal.core.watchdog import (
     Policy,
@@ -73,7 +73,7 @@ class Row:
                 "health": self.health, "did": self.did}  # fmt: skip
 
 
-def watch_pass(app: App) -> list[dict[str, Any]]:
+def watch_pass(app: App) -> list[Row]:
     """One pass; serialised so a cron pass and a foreground loop never restart one agent
     twice."""
     with locks.held(app.lock_dir / "watch.lock"):
@@ -83,13 +83,13 @@ def watch_pass(app: App) -> list[dict[str, Any]]:
         rows = [row for _, row in watched]
         rows += _record_health(app, watched)
         rows += _deliveries(app)
-    return [r.as_dict() for r in rows]
+    return rows
 
 
 def watch_loop(
     load: Callable[[], App],
     interval: float,
-    on_pass: Callable[[list[dict[str, Any]]], None],
+    on_pass: Callable[[list[Row]], None],
     on_error: Callable[[str], None],
 ) -> None:
     """Pass after pass until ^C, each with the config as it is now (an edited ttal.yaml

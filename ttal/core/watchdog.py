@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ttal.adapters.store.state import WatchRecord
-from ttal.cli.render import ago
 from ttal.config.model import Limits
+from ttal.core.durations import ago
 
 # The worst condition of a task's agents is its health; a later one in this order wins.
 SEVERITY = ("ok", "stuck", "dead", "failed")

@@ -1,4 +1,4 @@
-"""Hand a command to a warm ttal server (ttal/server.py) instead of importing ttal.
+"""Hand a command to a warm ttal server (ttal/warm/server.py) instead of importing ttal.
 
 Starting Python and importing ttal costs 100-150 ms; agents call `ttal go`, `ttal send`,
 `ttal report` all the time. The server has everything imported and forks a child per
@@ -14,46 +14,10 @@ from __future__ import annotations
 import os
 import sys
 
-# Commands whose work is short and needs no controlling terminal (attach, demo and watch
-# stay in-process: they own the terminal or run for hours).
-SERVED = frozenset(("go", "send", "alert", "report", "ack", "review", "approve", "status",
-                    "agents", "inbox", "deliver", "heartbeat", "context", "diary", "journal",
-                    "recover"))  # fmt: skip
+from ttal.adapters import relay
+
 PROTOCOL = b"ttal1"
-MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 NOT_SERVED = None
-
-
-def enabled() -> bool:
-    return os.environ.get("TTAL_SERVER", "on") != "off"
-
-
-def runtime_dir() -> str:
-    base = os.environ.get("TTAL_RUNTIME_DIR") or os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    return os.path.join(base, f"ttal-{os.getuid()}")
-
-
-def socket_path() -> str:
-    """One server per interpreter and ttal checkout: another venv's server must not answer."""
-    import zlib
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    directory = runtime_dir()
-    key = zlib.crc32(f"{sys.executable}\0{here}".encode("utf-8", "surrogateescape"))
-    path = os.path.join(directory, f"server-{key:08x}.sock")
-    if len(os.fsencode(path)) > MAX_SOCKET_PATH:  # the kernel's limit for a Unix socket
-        key = zlib.crc32(os.fsencode(path))
-        path = os.path.join(f"/tmp/ttal-{os.getuid()}", f"server-{key:08x}.sock")
-    return path
-
-
-def safe_dir(path: str) -> bool:
-    """Ours alone: in a shared /tmp, another user's planted socket must not get our fds."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return st.st_uid == os.getuid() and not st.st_mode & 0o077
 
 
 def request(args: list[str]) -> bytes:
@@ -66,11 +30,12 @@ def request(args: list[str]) -> bytes:
 
 
 def run(args: list[str]) -> int | None:
-    """The command's exit code, or None when no server took it (then run it here)."""
-    if not enabled() or not args or args[0] not in SERVED or _needs_foreground(args):
+    """The command's exit code, or None when no server took it (then run it here). The
+    entry point asks only for commands the command table serves (ttal/cli/table.py)."""
+    if not relay.enabled() or not args or _needs_foreground(args):
         return NOT_SERVED
-    path = socket_path()
-    if not safe_dir(os.path.dirname(path)):
+    path = relay.socket_path()
+    if not relay.safe_dir(os.path.dirname(path)):
         return NOT_SERVED
     import _socket
     from array import array
@@ -140,8 +105,10 @@ def _relay(signum: int) -> None:
 def _not_served() -> int | None:
     """Nothing ran on the server. A ^C meanwhile means: do not run it here either."""
     if _pending:
+        from ttal.errors import Exit  # imports enum: only on this rare path
+
         sys.stderr.write("ttal: interrupted\n")
-        return 130
+        return int(Exit.INTERRUPTED)
     import _signal
 
     for sig in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT):
@@ -150,26 +117,16 @@ def _not_served() -> int | None:
     return NOT_SERVED
 
 
-def _recv(sock: object, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))  # type: ignore[attr-defined]
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def _wait(sock: object) -> int | None:
     """The child says P<pid> before it runs anything, the server X<code> after it exits.
     Before P nothing ran, so running here instead is safe; after P it is not."""
-    hello = _recv(sock, 5)
+    hello = relay.recv(sock, 5)
     if len(hello) < 5 or hello[:1] != b"P":
         return _not_served()  # stale server (S) or one that died before forking
     _child["pid"] = int.from_bytes(hello[1:], "big")
     for signum in _pending:  # ^C before the child existed: it gets it first thing
         _relay(signum)
-    done = _recv(sock, 5)
+    done = relay.recv(sock, 5)
     if len(done) < 5 or done[:1] != b"X":
         return _lost()
     return int.from_bytes(done[1:], "big", signed=True)
@@ -177,59 +134,11 @@ def _wait(sock: object) -> int | None:
 
 def _lost() -> int:
     """The child ran, so running it here too could do the work twice: say so instead."""
+    from ttal.errors import Exit  # imports enum: only on this rare path
+
     sys.stderr.write(
         f"ttal: lost the ttal server while it ran the command (pid {_child['pid']}); its "
         "work may be done or half done\n  hint: `ttal status` shows where things stand; "
         "`ttal recover` settles anything interrupted\n"
     )
-    return 15  # Exit.EXTERNAL, without importing ttal.errors
-
-
-def start_server() -> None:
-    """Start a server in the background for the next command; this one runs here.
-    A server already starting holds the lock: then do nothing."""
-    import fcntl
-
-    path = socket_path()
-    directory = os.path.dirname(path)
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        if not safe_dir(directory):
-            return
-        fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return  # a server holds it: running or starting
-    finally:
-        os.close(fd)
-    devnull = [(os.POSIX_SPAWN_OPEN, n, os.devnull, os.O_RDWR, 0) for n in (0, 1, 2)]
-    try:
-        os.posix_spawn(
-            sys.executable,
-            [sys.executable, "-m", "ttal.warm.server", path],
-            os.environ,
-            file_actions=devnull,
-            setsid=True,
-        )
-    except OSError:
-        return
-
-
-def control(verb: str) -> str | None:
-    """Ask the server for `status` or `stop`; its answer, or None when none is running."""
-    import _socket
-
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    sock.settimeout(5)
-    try:
-        sock.connect(socket_path())
-        payload = b"ctl:" + verb.encode()
-        sock.sendall(len(payload).to_bytes(4, "big") + payload)
-        return _recv(sock, 64).decode()
-    except OSError:
-        return None
-    finally:
-        sock.close()
+    return int(Exit.EXTERNAL)  # the server, outside this process, failed

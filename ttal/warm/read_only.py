@@ -2,7 +2,7 @@
 
 Nothing ttal does there could be written: Taskwarrior takes a lock file even to read, the
 state database is SQLite in WAL mode, and an approval merges. So its commands run on the
-warm server (ttal/client.py), outside the sandbox; ttal starts one before it launches such a
+warm server (ttal/warm/client.py), outside the sandbox; ttal starts one before it launches such a
 session. If none answers (it left after its idle time, or because ttal's code changed), one
 is started through ttal's tmux server, which runs outside the sandbox too, and the command
 is handed over again. Failing that, one clear message instead of a crash on a read-only
@@ -17,14 +17,11 @@ import subprocess
 import sys
 import time
 
+from ttal.adapters import relay
 from ttal.errors import Exit
 from ttal.warm import client
 
 START_WAIT = 15.0  # seconds for a server started through tmux to answer
-
-
-def active() -> bool:
-    return os.environ.get("TTAL_SANDBOX") == "read-only"
 
 
 def run_served(args: list[str]) -> int:
@@ -36,7 +33,7 @@ def run_served(args: list[str]) -> int:
     sys.stderr.write(
         f"ttal: this session's filesystem is read-only (a Codex review lead's sandbox), so "
         f"`ttal {shlex.join(args[:2])}` runs on ttal's server, and none answered on "
-        f"{client.socket_path()}; nothing was done\n"
+        f"{relay.socket_path()}; nothing was done\n"
         "  hint: tell the person running ttal; `ttal server start` outside the sandbox "
         "starts one, then run the command again\n"
     )
@@ -45,7 +42,7 @@ def run_served(args: list[str]) -> int:
 
 def _start_outside() -> bool:
     """Ask ttal's tmux server (the one this pane belongs to) to start the warm server."""
-    if client.control("status") is not None:
+    if relay.control("status") is not None:
         return True
     socket = os.environ.get("TMUX", "").split(",")[0]
     if not socket:
@@ -62,7 +59,7 @@ def _start_outside() -> bool:
         return False
     deadline = time.monotonic() + START_WAIT
     while time.monotonic() < deadline:
-        if client.control("status") is not None:
+        if relay.control("status") is not None:
             return True
         time.sleep(0.1)
     return False

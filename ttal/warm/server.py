@@ -1,8 +1,11 @@
-"""A warm ttal: everything imported once, one forked child per command (see ttal/client.py).
+"""A warm ttal: everything imported once, one forked child per command (see client.py).
 
-    python -m ttal.warm.server SOCKET_PATH
+    python -m ttal.serve SOCKET_PATH
 
-Started in the background by the first command that finds no server. It leaves when it has
+ttal/serve.py is the process entry: it hands `main` what to preload and how to run one
+command line (the same runner, with the same error handling, as an in-process `ttal`), so
+this package knows nothing of the commands it serves. Started in the background (through
+ttal.adapters.relay) by the first command that finds no server. It leaves when it has
 been idle for TTAL_SERVER_IDLE seconds (default 900), when its socket file is removed or
 replaced, or when ttal's code changes under it (the command that notices runs in-process).
 Children are reaped through pidfds; the exit code goes back to the waiting client.
@@ -20,28 +23,19 @@ import socket
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
-from ttal.warm.client import PROTOCOL, safe_dir
+from ttal.adapters.relay import safe_dir
+from ttal.errors import Exit
+from ttal.warm.client import PROTOCOL
+
+Runner = Callable[[list[str]], int]  # one command line in, its exit code out
 
 PKG = Path(__file__).resolve().parent.parent  # the ttal package
 MAX_REQUEST = 4 << 20
 TICK = 1.0  # seconds between checks that the socket is still ours
 RELAYED = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT))
-
-
-def preload() -> None:
-    """Import what the served commands use, so a child only does the work."""
-    import ttal.cli.app  # typer and every command's options
-    import ttal.main  # noqa: F401
-
-    for info in sorted((PKG / "commands").glob("*.py")):
-        __import__(f"ttal.commands.{info.stem}")
-    for name in ("engine.drive", "engine.merge", "engine.routing", "engine.mesh", "engine.steps",
-                 "engine.recovery", "engine.journal", "adapters.task_hooks", "engine.sessions",
-                 "engine.spawn_queue", "adapters.store.state", "adapters.taskwarrior",
-                 "adapters.git"):  # fmt: skip
-        __import__(f"ttal.{name}")
 
 
 def fingerprint() -> list[tuple[str, int, int]]:
@@ -57,8 +51,9 @@ def fingerprint() -> list[tuple[str, int, int]]:
 
 
 class Server:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, runner: Runner) -> None:
         self.path = path
+        self.runner = runner
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, conn)
@@ -204,7 +199,7 @@ def receive(conn: socket.socket) -> tuple[bytes, list[int]]:
 
 def child(conn: socket.socket, payload: bytes, fds: list[int], server: Server) -> None:
     """Become the client's process: its fds, env, cwd and umask; then run the command."""
-    code = 1
+    code = int(Exit.BUG)
     try:
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(sig, signal.SIG_DFL)
@@ -218,14 +213,12 @@ def child(conn: socket.socket, payload: bytes, fds: list[int], server: Server) -
         args = adopt(payload, fds)
         conn.sendall(b"P" + os.getpid().to_bytes(4, "big"))
         conn.close()
-        from ttal.main import main
-
-        code = main(args)
+        code = server.runner(args)  # errors become exit codes in there, as in-process
     except BaseException:  # never return into the server's loop
         import traceback
 
         traceback.print_exc()
-        code = 3
+        code = int(Exit.BUG)
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
@@ -267,19 +260,21 @@ def _writer(fd: int, line: bool, unbuffered: bool, errors: str) -> io.TextIOWrap
     )
 
 
-def main(path: str) -> int:
+def main(path: str, runner: Runner, preload: Callable[[], None]) -> int:
+    """Serve on `path` until idle, replaced or stale. `preload` imports what the served
+    commands use, so a child only does the work; `runner` runs one command line in it."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     if not safe_dir(directory):
-        return 1
+        return int(Exit.ERROR)
     lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        return 0  # another server is starting or running
+        return int(Exit.OK)  # another server is starting or running
     os.chdir("/")  # pin no directory a user may want to remove
     preload()
-    server = Server(path)
+    server = Server(path, runner)
     server.lock = lock
     server.bind()
     try:
@@ -287,8 +282,4 @@ def main(path: str) -> int:
     finally:
         if server.still_ours():
             os.unlink(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    return int(Exit.OK)

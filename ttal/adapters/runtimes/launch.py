@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ttal.adapters import relay
 from ttal.adapters.runtimes import claude_config, codex_config
 from ttal.config.model import Runtime
 from ttal.errors import ConfigError, ExternalError
-from ttal.warm import client
 
 RESUME_NOTE = (
     "[ttal] This session was restarted after it ended. Continue where you left off; "
@@ -198,22 +198,22 @@ def session_env(runtime: Runtime, spec: LaunchSpec) -> dict[str, str]:
     must reach the warm server ttal started for it: its filesystem is read-only."""
     if runtime.kind != "codex" or not spec.read_only:
         return {}
-    base = os.path.dirname(client.runtime_dir())  # $TTAL_RUNTIME_DIR, else $XDG_RUNTIME_DIR, …
+    base = os.path.dirname(relay.runtime_dir())  # $TTAL_RUNTIME_DIR, else $XDG_RUNTIME_DIR, …
     return {"TTAL_RUNTIME_DIR": base, "TTAL_SERVER": "on",
             "TTAL_SANDBOX": "read-only"}  # fmt: skip
 
 
 def ensure_server(runtime: Runtime, wait: float = 15) -> None:
     """Start the warm server unless it runs, and wait until it answers."""
-    if client.control("status") is not None:
+    if relay.control("status") is not None:
         return
     deadline = time.monotonic() + wait
-    client.start_server()
-    while client.control("status") is None:
+    relay.start_server()
+    while relay.control("status") is None:
         if time.monotonic() > deadline:
             raise ExternalError(
                 f"runtimes.{runtime.name}: ttal's server did not answer on "
-                f"{client.socket_path()} within {wait:.0f} s; a Codex review lead's filesystem "
+                f"{relay.socket_path()} within {wait:.0f} s; a Codex review lead's filesystem "
                 "is read-only and its `ttal` commands run there, so no session was started",
                 hint="`ttal server start` says why; then `ttal go` again",
             )

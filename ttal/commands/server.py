@@ -1,0 +1,72 @@
+"""`ttal server status|start|stop`: the warm server that runs hot commands (ttal/warm/),
+reached through ttal.adapters.relay."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ttal.adapters import relay
+
+
+@dataclass(frozen=True)
+class ServerState:
+    enabled: bool
+    socket: str
+    running: bool
+    pid: int = 0
+    commands_running: int = 0
+    commands_served: int = 0
+    uptime_s: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"enabled": self.enabled, "socket": self.socket,
+                                "running": self.running}  # fmt: skip
+        if self.running:
+            info.update(pid=self.pid, commands_running=self.commands_running,
+                        commands_served=self.commands_served, uptime_s=self.uptime_s)  # fmt: skip
+        return info
+
+
+@dataclass(frozen=True)
+class Stopped:
+    socket: str
+    stopped: bool
+    pid: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"socket": self.socket, "stopped": self.stopped, "pid": self.pid}
+
+
+def status() -> ServerState:
+    answer = relay.control("status")
+    if not answer:
+        return ServerState(relay.enabled(), relay.socket_path(), answer is not None)
+    pid, running, served, uptime = (int(x) for x in answer.split())
+    return ServerState(relay.enabled(), relay.socket_path(), True, pid, running, served, uptime)
+
+
+def start(wait: float = 10) -> ServerState:
+    """Start one (if none runs) and wait until it answers."""
+    if not relay.enabled():
+        return status()
+    relay.start_server()
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        info = status()
+        if info.running:
+            return info
+        time.sleep(0.05)
+    return status()
+
+
+def stop() -> Stopped:
+    """It stops taking commands at once and leaves when the ones running are done."""
+    answer = relay.control("stop")
+    return Stopped(relay.socket_path(), answer is not None, int(answer) if answer else None)
+
+
+def served_count() -> int:
+    """How many commands the running server has served; 0 when none runs."""
+    return status().commands_served
