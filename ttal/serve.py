@@ -8,6 +8,7 @@ and error handling as an in-process `ttal`).
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
 import sys
 
@@ -15,18 +16,20 @@ from ttal.cli import runner
 from ttal.warm import server
 
 # Packages whose modules served commands import lazily (inside functions): imported up
-# front too, so a child only does the work.
-LAZY = ("ttal.commands", "ttal.engine", "ttal.adapters")
+# front too, so a child only does the work. Not ttal.adapters as a whole: its cold-path
+# modules (GitPython's, tasklib's) stay out of a server that serves none of them; the
+# adapters the engine uses come with it.
+LAZY = ("ttal.commands", "ttal.engine")
 
 
 def preload() -> None:
     import ttal.cli.app  # typer, and every command's options (the command table)
-    import ttal.cli.hot
+    import ttal.cli.hot  # noqa: F401  # the fast path's commands
 
     for package in LAZY:
-        path = [f"{ttal.__path__[0]}/{package.split('.', 1)[1].replace('.', '/')}"]
-        for info in pkgutil.walk_packages(path, prefix=f"{package}."):
-            __import__(info.name)
+        found = importlib.import_module(package).__path__
+        for info in pkgutil.walk_packages(found, prefix=f"{package}."):
+            importlib.import_module(info.name)
 
 
 if __name__ == "__main__":

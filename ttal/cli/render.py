@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the results' types only: importing them here would slow eve
     from ttal.commands.demo import DemoSummary
     from ttal.commands.doctor import Check
     from ttal.commands.gc import Item
+    from ttal.commands.inbox import Inbox
     from ttal.commands.review import Approved, ChangesRequested
     from ttal.commands.send import Sent
     from ttal.commands.server import ServerState, Stopped
@@ -195,10 +196,10 @@ def sent_text(result: Sent) -> str:
     return f"message #{result.id} to {result.to}: {result.status} ({result.detail})"
 
 
-def inbox_text(data: Mapping[str, Any]) -> str:
+def inbox_text(inbox: Inbox) -> str:
     rows = [{**m, "body": m["body"].splitlines()[0][:80] if m["body"] else ""}
-            for m in data["messages"]]  # fmt: skip
-    return table(rows, ["id", "when", "from", "status", "body"], title=f"Inbox of {data['agent']}")
+            for m in inbox.as_dict()["messages"]]  # fmt: skip
+    return table(rows, ["id", "when", "from", "status", "body"], title=f"Inbox of {inbox.agent}")
 
 
 def started_text(results: list[dict[str, Any]]) -> str:

@@ -5,15 +5,46 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from ttal.adapters.store.state import Message
 from ttal.commands.send import SESSION_RE
 from ttal.engine import mesh
 from ttal.engine.app import App
 from ttal.errors import NotFound, UsageError
 
 
-def inbox(app: App, agent: str, unread_only: bool, limit: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Entry:
+    message: Message
+    status: str  # read, unread (a person's), delivered or queued
+
+    def as_dict(self) -> dict[str, Any]:
+        when = time.strftime("%m-%d %H:%M:%S", time.localtime(self.message.ts))
+        return {**self.message.as_dict(), "when": when, "status": self.status}
+
+
+@dataclass(frozen=True)
+class Inbox:
+    agent: str
+    messages: list[Entry]  # oldest first
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "messages": [m.as_dict() for m in self.messages]}
+
+
+@dataclass(frozen=True)
+class Acked:
+    agent: str
+    acked: list[int]
+    new: int  # how many of them it had not acknowledged before
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "acked": self.acked, "new": self.new}
+
+
+def inbox(app: App, agent: str, unread_only: bool, limit: int) -> Inbox:
     name = agent or ("human" if app.caller.is_person else app.caller.name)
     if agent:
         _check_known(app, agent)
@@ -23,13 +54,10 @@ def inbox(app: App, agent: str, unread_only: bool, limit: int) -> dict[str, Any]
     if unread_only:
         messages = [m for m in messages if not (m.read or (m.delivered and name != "human"))]
         messages = messages[-limit:] if limit else messages
-    rows = [m.as_dict() for m in messages]
-    for row in rows:
-        row["when"] = time.strftime("%m-%d %H:%M:%S", time.localtime(row["ts"]))
-        row["status"] = _status(row, name)
+    entries = [Entry(m, _status(m, name)) for m in messages]
     if name == "human" and app.caller.is_person:
         app.state.mark_read([m.id for m in messages])  # a person has now seen them
-    return {"agent": name, "messages": rows}
+    return Inbox(name, entries)
 
 
 def _check_known(app: App, name: str) -> None:
@@ -45,15 +73,15 @@ def _check_known(app: App, name: str) -> None:
     )
 
 
-def _status(row: dict[str, Any], name: str) -> str:
-    if row["read"]:
+def _status(message: Message, name: str) -> str:
+    if message.read:
         return "read"
     if name == "human":
         return "unread"
-    return "delivered" if row["delivered"] else "queued"
+    return "delivered" if message.delivered else "queued"
 
 
-def ack(app: App, words: list[str], agent: str = "") -> dict[str, Any]:
+def ack(app: App, words: list[str], agent: str = "") -> Acked:
     """Words are ids (`12` or `#12`), or `-`: read text (a prompt, or the JSON Claude Code's
     UserPromptSubmit hook gets) and take the ids of the messages it holds."""
     name = agent or ("" if app.caller.is_person else app.caller.name)
@@ -68,7 +96,7 @@ def ack(app: App, words: list[str], agent: str = "") -> dict[str, Any]:
         else:
             raise UsageError(f"{word!r} is not a message id", hint="e.g. `ttal ack 12 13`")
     new = mesh.ack(app, sorted(ids), name)
-    return {"agent": name, "acked": sorted(ids), "new": new}
+    return Acked(name, sorted(ids), new)
 
 
 def _prompt(text: str) -> str:

@@ -1,10 +1,10 @@
-"""Durations in words for people: table cells and alert texts."""
+"""Durations as people read them in tables and alerts."""
 
 from __future__ import annotations
 
 
 def ago(seconds: float) -> str:
-    """42s, 17m, 2.5h."""
+    """A duration for a table cell: 42s, 17m, 2.5h."""
     if seconds < 90:
         return f"{int(seconds)}s"
     if seconds < 5400:
