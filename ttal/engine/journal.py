@@ -20,9 +20,8 @@ from typing import Any
 
 from ttal.engine.app import App
 
-TIERS = ("read-only", "append-only", "mutating")
-BLAST = ("recoverable", "irreversible")
-# action -> (tier, blast radius)
+# action -> (tier, blast radius). Tiers: read-only, append-only, mutating; a blast radius is
+# recoverable or irreversible (recover never retries an irreversible action blind).
 ACTIONS = {
     "worktree.add": ("mutating", "recoverable"),
     "session.start": ("mutating", "recoverable"),
