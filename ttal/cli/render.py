@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ttal.core.durations import ago as ago  # re-exported: durations in the tables
+
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
@@ -28,15 +30,6 @@ def printable(text: str) -> str:
     """Control characters from data (a task description, say) shown escaped, so they cannot
     act in the user's terminal."""
     return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
-
-
-def ago(seconds: float) -> str:
-    """A duration for a table cell: 42s, 17m, 2.5h."""
-    if seconds < 90:
-        return f"{int(seconds)}s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def say(text: str) -> None:

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ttal.cli.render import ago
 from ttal.config.model import Agent
+from ttal.core.durations import ago
 from ttal.engine import mesh, routing, spawn_queue
 from ttal.engine.app import App
 from ttal.engine.sessions import SessionPlan, recorded_session_id, start_session

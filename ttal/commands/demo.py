@@ -104,7 +104,7 @@ def _add(app: App, description: str, project: str, tags: tuple[str, ...]) -> Tra
 def _watch(app: App, tracked: list[Tracked], log: _Log) -> None:
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline and not all(t.result for t in tracked):
-        refused = {e["task"] for e in app.state.events() if e["kind"] == "merge-refused"}
+        refused = {e.task for e in app.state.events() if e.kind == "merge-refused"}
         for item in (t for t in tracked if not t.result):
             task = app.tw.get(item.uuid)
             label = stage_label(app, task)

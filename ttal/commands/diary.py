@@ -35,21 +35,15 @@ def append(app: App, text: str, agent: str = "") -> dict[str, Any]:
         raise PreconditionFailed("the diary entry is empty; nothing was written")
     if not app.caller.is_person and name != app.caller.name:
         raise Forbidden(f"{app.caller.name} may write only its own diary, not {name}'s")
-    app.state.db.execute(
-        "INSERT INTO diary(agent, ts, text) VALUES (?,?,?)", (name, time.time(), text.strip())
-    )
+    app.state.add_diary_entry(name, text.strip())
     return {"agent": name, "written": text.strip()}
 
 
 def read(app: App, agent: str = "", tail: int = 20) -> dict[str, Any]:
     name = _agent(app, agent)
-    rows = app.state.db.execute(
-        "SELECT ts, text FROM (SELECT id, ts, text FROM diary WHERE agent = ? "
-        "ORDER BY id DESC LIMIT ?) ORDER BY id",
-        (name, tail),
-    ).fetchall()
     entries = [
-        {"when": time.strftime("%m-%d %H:%M", time.localtime(r[0])), "text": r[1]} for r in rows
+        {"when": time.strftime("%m-%d %H:%M", time.localtime(e.ts)), "text": e.text}
+        for e in app.state.diary_tail(name, tail)
     ]
     return {"agent": name, "entries": entries}
 

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from ttal.adapters import git, locks
-from ttal.adapters.store.state import WatchRecord
-from ttal.cli.render import ago
 from ttal.commands.agents import agent_state, deliver_all
 from ttal.commands.agents import up as agents_up
+from ttal.core.durations import ago
 from ttal.core.pipeline import Action, Caller, Step, current_stage, last_review_stage, next_step
 from ttal.core.watchdog import (
     Policy,
     Target,
+    WatchRecord,
     after_restart,
     death_text,
     dirty_text,
@@ -77,7 +77,8 @@ def watch_pass(app: App) -> list[dict[str, Any]]:
     """One pass; serialised so a cron pass and a foreground loop never restart one agent
     twice."""
     with locks.held(app.lock_dir / "watch.lock"):
-        policy = Policy.of(app.cfg.limits)
+        lim = app.cfg.limits
+        policy = Policy(lim.restart_limit, float(lim.restart_backoff), float(lim.stuck_after))
         probe = _probe(app)
         watched = [(t, _check_safely(app, t, probe, policy)) for t in targets(app)]
         rows = [row for _, row in watched]

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ttal.adapters import locks
-from ttal.adapters.store.state import Message
+from ttal.adapters.store.messages import Message
 from ttal.adapters.tmux import Pane
 from ttal.engine.app import App
 from ttal.errors import TtalError
