@@ -27,6 +27,8 @@ FALLBACK_IDENT = {
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    """Raw git in repo. For this module and the sandbox's test world: ttal's other modules
+    call a named function below, so every git command ttal runs is listed in this file."""
     return run(["git", "-C", str(repo), *args], env=env)
 
 
