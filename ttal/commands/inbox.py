@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ttal.adapters.store.state import Message
+from ttal.adapters.store.messages import Message
 from ttal.commands.send import SESSION_RE
 from ttal.engine import mesh
 from ttal.engine.app import App

@@ -3,11 +3,10 @@ reached through ttal.adapters.relay."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from ttal.adapters import relay
+from ttal.adapters import poll, relay
 
 
 @dataclass(frozen=True)
@@ -52,12 +51,7 @@ def start(wait: float = 10) -> ServerState:
     if not relay.enabled():
         return status()
     relay.start_server()
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        info = status()
-        if info.running:
-            return info
-        time.sleep(0.05)
+    poll.until(lambda: relay.control("status") is not None, wait)
     return status()
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ttal.adapters import git, locks
-from ttal.adapters.store.state import WatchRecord
 from ttal.commands.agents import agent_state, deliver_all
 from ttal.commands.agents import up as agents_up
 from ttal.core.durations import ago
@@ -23,6 +22,7 @@ from ttal.core.pipeline import Action, Caller, Step, current_stage, last_review_
 from ttal.core.watchdog import (
     Policy,
     Target,
+    WatchRecord,
     after_restart,
     death_text,
     dirty_text,
@@ -77,7 +77,8 @@ def watch_pass(app: App) -> list[Row]:
     """One pass; serialised so a cron pass and a foreground loop never restart one agent
     twice."""
     with locks.held(app.lock_dir / "watch.lock"):
-        policy = Policy.of(app.cfg.limits)
+        lim = app.cfg.limits
+        policy = Policy(lim.restart_limit, float(lim.restart_backoff), float(lim.stuck_after))
         probe = _probe(app)
         watched = [(t, _check_safely(app, t, probe, policy)) for t in targets(app)]
         rows = [row for _, row in watched]
@@ -97,6 +98,7 @@ def watch_loop(
     is reported and the next one tried: a watchdog that stops on a hiccup watches nothing.
     Only the first pass's failure ends it, so a broken setup is seen at once."""
     on_pass(watch_pass(load()))
+    # Not a wait on a condition (poll.until): a watchdog's pass every `interval` until ^C.
     while True:
         time.sleep(interval)
         try:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ttal.adapters.store.state import WatchRecord
-from ttal.config.model import Limits
 from ttal.core.durations import ago
 
 # The worst condition of a task's agents is its health; a later one in this order wins.
@@ -41,14 +39,28 @@ class Target:
 
 
 @dataclass(frozen=True)
+class WatchRecord:
+    """What `ttal watch` remembers about one agent between passes (times are epoch seconds,
+    0 when unset). ttal.adapters.store keeps one per agent."""
+
+    agent: str
+    health: str = "ok"  # ok, dead or failed (gave up restarting)
+    deaths: int = 0  # deaths seen, ever: each death's alert has its own idempotency key
+    restarts: int = 0  # restarts since it was last stable
+    dead_at: float = 0.0  # when the current death was first seen
+    restarted_at: float = 0.0  # the last restart by the watchdog
+    next_at: float = 0.0  # no restart before this (backoff)
+    stuck_at: float = 0.0  # the last activity of the stuck period already alerted
+    dirty_at: float = 0.0  # since when it is idle with uncommitted changes (warned)
+
+
+@dataclass(frozen=True)
 class Policy:
+    """The limits a pass applies; the caller fills it from the config's `limits:`."""
+
     limit: int  # restarts before giving up
     backoff: float  # seconds between the first and second restart; doubles after each
     stuck_after: float  # seconds without output or heartbeat before an agent counts as stuck
-
-    @classmethod
-    def of(cls, limits: Limits) -> Policy:
-        return cls(limits.restart_limit, float(limits.restart_backoff), float(limits.stuck_after))
 
     @property
     def stable_after(self) -> float:

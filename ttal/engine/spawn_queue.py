@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ttal.adapters.store.queues import QueuedSpawn
 from ttal.config.model import Project, Runtime
 from ttal.engine.app import App
 from ttal.errors import TtalError, Waiting
@@ -32,11 +33,11 @@ def _blocked(app: App, uuid: str, project: Project, runtime: Runtime, running: s
     if project.max_workers and _project_workers(app, project, running) >= project.max_workers:
         return f"{project.max_workers} workers running in {project.name} (its max_workers)"
     now = time.time()
-    for scope, column, name, spacing in (
-        ("project", "project", project.name, project.spawn_spacing),
-        ("runtime", "runtime", runtime.name, runtime.spawn_spacing),
+    for scope, name, spacing, last_spawn in (
+        ("project", project.name, project.spawn_spacing, app.state.last_spawn_in_project),
+        ("runtime", runtime.name, runtime.spawn_spacing, app.state.last_spawn_of_runtime),
     ):
-        wait = spacing - (now - _last_spawn(app, column, name))
+        wait = spacing - (now - last_spawn(name))
         if spacing and wait > 0:
             return f"spawn spacing of {scope} {name}: next in {wait:.1f}s"
     return ""
@@ -47,35 +48,19 @@ def _project_workers(app: App, project: Project, running: set[str]) -> int:
     return sum(1 for t in tasks if t.get("ttal_session") in running)
 
 
-def _last_spawn(app: App, column: str, name: str) -> float:
-    row = app.state.db.execute(f"SELECT MAX(ts) FROM spawns WHERE {column} = ?", (name,)).fetchone()
-    return float(row[0] or 0.0)
-
-
 def _enqueue(app: App, uuid: str, project: str, reason: str) -> int:
-    app.state.db.execute(
-        "INSERT INTO spawn_queue(task, project, ts, reason) VALUES (?,?,?,?) "
-        "ON CONFLICT(task) DO UPDATE SET reason = excluded.reason",
-        (uuid, project, time.time(), reason),
-    )
+    app.state.enqueue_spawn(uuid, project, reason)
     tasks = [t for t, _, _ in queue(app)]
     return tasks.index(uuid) + 1
 
 
 def record_spawn(app: App, uuid: str, project: str, runtime: str) -> None:
-    app.state.db.execute(
-        "INSERT INTO spawns(ts, task, project, runtime) VALUES (?,?,?,?)",
-        (time.time(), uuid, project, runtime),
-    )
-    app.state.db.execute("DELETE FROM spawn_queue WHERE task = ?", (uuid,))
+    app.state.record_spawn(uuid, project, runtime)
 
 
-def queue(app: App) -> list[tuple[str, str, str]]:
+def queue(app: App) -> list[QueuedSpawn]:
     """Queued spawns (task, project, reason), oldest first."""
-    rows = app.state.db.execute(
-        "SELECT task, project, reason FROM spawn_queue ORDER BY ts"
-    ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return app.state.spawn_queue()
 
 
 def start_queued(app: App) -> list[dict[str, Any]]:
@@ -93,5 +78,5 @@ def start_queued(app: App) -> list[dict[str, Any]]:
             started.append({"task": uuid, "did": outcome.did})
         task = app.tw.get(uuid)
         if task.get("status") != "pending" or task.get("ttal_session"):
-            app.state.db.execute("DELETE FROM spawn_queue WHERE task = ?", (uuid,))
+            app.state.drop_queued_spawn(uuid)
     return started
