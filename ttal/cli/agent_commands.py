@@ -182,15 +182,11 @@ def watch(
         render.show(watch_pass(_app()), json, lambda rows: render.watch_text(render.plain(rows)))
         return
 
-    def show(rows: list[Row]) -> None:  # a quiet pass prints nothing
-        import json as jsonlib
-
-        data = render.plain(rows)
-        news = [r for r in data if r["did"] or r["health"] not in ("", "ok")]
+    def show(rows: list[Row]) -> None:
         if json:
-            render.say(jsonlib.dumps(data, default=str))  # one line per pass
-        elif news:
-            render.say(render.watch_text(news))
+            render.emit_json_line(render.plain(rows))
+        else:
+            render.show(render.plain(rows), False, render.watch_news_text)
 
     watch_loop(_app, max(interval, 0.1), show, lambda text: render.warn(f"ttal: {text}"))
 
@@ -208,8 +204,7 @@ def diary_append(
     """Add an entry to a diary."""
     from ttal.commands.diary import append
 
-    result = append(_app(), text, agent)
-    render.say(f"{result['agent']}'s diary: added")
+    render.say(render.diary_added_text(append(_app(), text, agent)))
 
 
 @diary_app.command("read")

@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # the results' types only: importing them here would slow every start
+    from pathlib import Path
+
+    from ttal.commands.context import Briefing
     from ttal.commands.demo import DemoSummary
     from ttal.commands.doctor import Check
     from ttal.commands.gc import Item
@@ -51,6 +54,11 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def emit_json_line(data: Any) -> None:
+    """One line of JSON: a loop's pass (`ttal watch --json`), one per line."""
+    say(json.dumps(data, default=str))
+
+
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str = "") -> str:
     """A plain aligned table (no rich import: it costs ~30 ms at start-up)."""
     head = [title] if title else []
@@ -83,6 +91,10 @@ def lines(*parts: str) -> str:
 
 
 # ---- tasks -------------------------------------------------------------------------------
+
+
+def init_text(target: Path) -> str:
+    return f"wrote {target}\nnext: edit projects and agents, then `ttal doctor --fix`"
 
 
 def outcome_text(outcome: Outcome) -> str:
@@ -133,6 +145,10 @@ def journal_text(intents: list[Intent]) -> str:
         row["detail"] = ", ".join(f"{k}={v}" for k, v in row["detail"].items())[:70]
     cols = ["id", "state", "action", "tier", "blast", "task", "note", "detail"]
     return table(rows, cols, title="Open intents")
+
+
+def resolved_text(intent: Intent) -> str:
+    return f"intent #{intent.id} ({intent.action}) resolved"
 
 
 def recovered_text(settled: list[dict[str, Any]]) -> str:
@@ -231,6 +247,17 @@ def watch_text(rows: Sequence[Mapping[str, Any]]) -> str:
     return table(shown, cols, title=f"ttal watch {time.strftime('%H:%M:%S')}")
 
 
+def watch_news_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A pass of `ttal watch`'s loop: only what it did or found wrong; a quiet pass says
+    nothing."""
+    news = [r for r in rows if r["did"] or r["health"] not in ("", "ok")]
+    return watch_text(news) if news else ""
+
+
+def diary_added_text(result: Mapping[str, Any]) -> str:
+    return f"{result['agent']}'s diary: added"
+
+
 def diary_text(data: Mapping[str, Any]) -> str:
     return lines(*(f"{entry['when']}  {entry['text']}" for entry in data["entries"]))
 
@@ -240,8 +267,9 @@ def action_text(result: Mapping[str, Any]) -> str:
     return f"{result['agent']}: {result['action']}"
 
 
-def context_text(data: Mapping[str, Any]) -> str:
+def context_text(briefing: Briefing) -> str:
     """`ttal context`: Claude Code's SessionStart hook adds this to the conversation."""
+    data = briefing.as_dict()
     if not data["agent"]:
         return "ttal: no agent identity here (TTAL_AGENT is unset): this is a person's shell."
     out = [f"# ttal: you are {data['agent']}, a ttal {data['role']}"]

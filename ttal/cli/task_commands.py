@@ -34,7 +34,7 @@ def init(
         render.say(cmd.STARTER.rstrip())
         return
     target = cmd.init(path, force)
-    render.say(f"wrote {target}\nnext: edit projects and agents, then `ttal doctor --fix`")
+    render.say(render.init_text(target))
 
 
 @command("doctor", HERE)
@@ -153,8 +153,7 @@ def journal_resolve(
     """Settle a flagged intent by hand, once you have checked the world yourself."""
     from ttal.engine.journal import resolve
 
-    item = resolve(_app(), intent_id, note)
-    render.say(f"intent #{item.id} ({item.action}) resolved")
+    render.say(render.resolved_text(resolve(_app(), intent_id, note)))
 
 
 @command("recover", HERE)

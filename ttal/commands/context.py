@@ -1,13 +1,14 @@
 """`ttal context`: who this agent is, its task and what waits for it, in a few lines.
 
 Claude Code's SessionStart hook runs it (adapters/runtimes/claude_config.py) and adds what it
-prints to the
-conversation, on start and again after a resume, /clear or compaction, so an agent never
-loses track of who it is. Kept small: it is read on every session start.
+prints (ttal/cli/render.py words it) to the conversation, on start and again after a resume,
+/clear or compaction, so an agent never loses track of who it is. Kept small: it is read on
+every session start.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from ttal.engine.app import App
@@ -21,23 +22,59 @@ MANAGER_NEXT = 'messages arrive as "[ttal #N from NAME]"; reply: `ttal send --to
 SHOWN_TASKS = 10  # a manager's active tasks listed
 
 
-def context(app: App) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    sender: str
+    first_line: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "from": self.sender, "first_line": self.first_line}
+
+
+@dataclass(frozen=True)
+class Briefing:
+    """Who the caller is and what waits for it; no agent (a person's shell) when agent is
+    empty. Facts about tasks are Taskwarrior's fields, as many as are set."""
+
+    agent: str
+    role: str
+    task: dict[str, Any] | None = None  # a worker's or review lead's task
+    tasks: list[dict[str, Any]] | None = None  # a manager's active tasks
+    queued: list[Queued] = field(default_factory=list)
+    diary: list[str] = field(default_factory=list)  # its tail, newest last
+    next: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        if not self.agent:
+            return {"agent": "", "role": self.role}
+        data: dict[str, Any] = {"agent": self.agent, "role": self.role}
+        if self.task is not None:
+            data["task"] = self.task
+        if self.tasks is not None:
+            data["tasks"] = self.tasks
+        return {**data, "queued": [q.as_dict() for q in self.queued], "diary": self.diary,
+                "next": self.next}  # fmt: skip
+
+
+def context(app: App) -> Briefing:
     caller = app.caller
     if caller.is_person:
-        return {"agent": "", "role": "human"}
-    data: dict[str, Any] = {"agent": caller.name, "role": caller.role}
-    if caller.task:
-        data["task"] = _task(app, caller.task)
-    else:  # a manager: what it started, and role stages assigned to it
-        data["tasks"] = _active(app, caller.name)
-    queued = app.state.messages(caller.name, undelivered=True)
-    data["queued"] = [{"id": m.id, "from": m.sender, "first_line": m.body.split("\n")[0][:120]}
-                      for m in queued]  # fmt: skip
+        return Briefing("", "human")
     from ttal.commands.diary import diary_tail
 
-    data["diary"] = diary_tail(app, caller.name)
-    data["next"] = NEXT.get(caller.role, MANAGER_NEXT)
-    return data
+    queued = [Queued(m.id, m.sender, m.body.split("\n")[0][:120])
+              for m in app.state.messages(caller.name, undelivered=True)]  # fmt: skip
+    return Briefing(
+        caller.name,
+        caller.role,
+        task=_task(app, caller.task) if caller.task else None,
+        # a manager: what it started, and role stages assigned to it
+        tasks=None if caller.task else _active(app, caller.name),
+        queued=queued,
+        diary=diary_tail(app, caller.name),
+        next=NEXT.get(caller.role, MANAGER_NEXT),
+    )
 
 
 def _task(app: App, uuid: str) -> dict[str, Any]:
