@@ -8,6 +8,7 @@ table's fast-path spec (ttal/cli/table.py): the positional first, then the optio
 from __future__ import annotations
 
 from ttal.cli import render
+from ttal.errors import Exit
 
 
 def go(task: str | None = None, *, note: str = "", json: bool = False) -> int:
@@ -22,18 +23,18 @@ def send(message: str | None = None, *, to: str, key: str = "", json: bool = Fal
     from ttal.commands.send import run_send
 
     render.show(run_send(to, message, key), json, render.sent_text)
-    return 0
+    return int(Exit.OK)
 
 
 def alert(message: str | None = None, *, key: str = "", json: bool = False) -> int:
     from ttal.commands.send import run_alert
 
     render.show(run_alert(message, key), json, render.sent_text)
-    return 0
+    return int(Exit.OK)
 
 
 def report(state: str, *, agent: str = "", json: bool = False) -> int:
     from ttal.commands.agents import run_report
 
     render.show(run_report(state, agent), json)  # silent for people: hooks call it
-    return 0
+    return int(Exit.OK)

@@ -20,7 +20,7 @@ from ttal.commands.review import human_approve
 from ttal.commands.status import stage_label
 from ttal.engine import drive
 from ttal.engine.app import App
-from ttal.errors import TtalError
+from ttal.errors import Exit, TtalError
 
 TIMEOUT = 60.0
 TASKS = [
@@ -71,7 +71,7 @@ class DemoSummary:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.finished else 1
+        return int(Exit.OK if self.finished else Exit.ERROR)
 
 
 Progress = Callable[[float, str], None]  # seconds since the start, what happened
