@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ttal.adapters import git, locks
+from ttal.adapters.git_history import History, history
 from ttal.adapters.proc import check
 from ttal.config.model import Project
 from ttal.engine import journal
@@ -216,10 +217,10 @@ def sweep_repo(run: Run, repo: Path, projects: list[Project]) -> list[Item]:
     # taking it writes the lock file.
     lock = locks.repo_lock(run.app.lock_dir, repo)
     run.repo_locks.add(lock)
-    with contextlib.nullcontext() if run.dry_run else locks.held(lock):
-        items, removed = sweep_worktrees(run, repo, projects)
+    with contextlib.nullcontext() if run.dry_run else locks.held(lock), history(repo) as hist:
+        items, removed = sweep_worktrees(run, repo, hist, projects)
         items += prune_worktrees(repo, run.dry_run)
-        items += sweep_branches(run, repo, projects, removed)
+        items += sweep_branches(run, repo, hist, projects, removed)
     return items
 
 
@@ -238,7 +239,9 @@ def _base_of(run: Run, found: list[str], projects: list[Project]) -> str:
     return by_name.get(str(task.get("project") or ""), projects[0].base)
 
 
-def sweep_worktrees(run: Run, repo: Path, projects: list[Project]) -> tuple[list[Item], set[str]]:
+def sweep_worktrees(
+    run: Run, repo: Path, hist: History, projects: list[Project]
+) -> tuple[list[Item], set[str]]:
     """Remove clean worktrees of finished tasks under worktree_root. Returns the removed."""
     root = os.path.realpath(run.app.cfg.worktree_root) + os.sep
     items, removed = [], set()
@@ -251,13 +254,15 @@ def sweep_worktrees(run: Run, repo: Path, projects: list[Project]) -> tuple[list
         if run.tasks.is_live(found):
             continue
         item = _item(run, "worktree", path, "remove", found)
-        _remove_worktree(run, repo, record, item, _base_of(run, found, projects))
+        _remove_worktree(run, repo, hist, record, item, _base_of(run, found, projects))
         removed.update([path] if item.action == "remove" else [])
         items.append(item)
     return items, removed
 
 
-def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, base: str) -> None:
+def _remove_worktree(
+    run: Run, repo: Path, hist: History, record: dict[str, str], item: Item, base: str
+) -> None:
     """`git worktree remove` without --force: git itself refuses a tree that became dirty
     after our look, so uncommitted work is never lost."""
     try:
@@ -271,7 +276,7 @@ def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, b
         item.keep(f"uncommitted changes ({dirty[0]}{more})")
     elif "locked" in record:
         item.keep(f"locked: {record['locked'] or '-'}")
-    elif "detached" in record and not git.is_ancestor(repo, head, f"refs/heads/{base}"):
+    elif "detached" in record and not hist.is_on(head, f"refs/heads/{base}"):
         item.keep(f"detached at {head[:10]}, not on {base}")
     elif not run.dry_run:
         with run.intent("worktree.remove", f"rm:{item.name}", item, path=item.name, repo=str(repo)):
@@ -289,11 +294,13 @@ def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
     return items
 
 
-def sweep_branches(run: Run, repo: Path, projects: list[Project], removed: set[str]) -> list[Item]:
+def sweep_branches(
+    run: Run, repo: Path, hist: History, projects: list[Project], removed: set[str]
+) -> list[Item]:
     """ttal/* branches of finished tasks: delete when merged, else archive, then delete."""
     checked_out = _checked_out(repo, removed)
     items = []
-    for tip, branch in _ttal_branches(repo):
+    for tip, branch in hist.branches("ttal/"):
         short = _short(branch.removeprefix("ttal/"))
         found = keys(short, branch)
         if run.tasks.is_live(found) or not (short or run.tasks.task(found)):
@@ -302,7 +309,7 @@ def sweep_branches(run: Run, repo: Path, projects: list[Project], removed: set[s
         if branch in checked_out:
             item.keep(f"checked out at {checked_out[branch]}")
         else:
-            _drop_branch(run, repo, tip, _base_of(run, found, projects), item)
+            _drop_branch(run, repo, hist, tip, _base_of(run, found, projects), item)
         items.append(item)
     return items
 
@@ -316,22 +323,19 @@ def _checked_out(repo: Path, removed: set[str]) -> dict[str, str]:
     return found
 
 
-def _ttal_branches(repo: Path) -> list[tuple[str, str]]:
-    """(tip, branch name) of every ttal/* branch."""
-    fmt = "--format=%(objectname) %(refname:strip=2)"
-    out = check(git.git(repo, "for-each-ref", fmt, "refs/heads/ttal/"), "git for-each-ref").out
-    return [(tip, name) for tip, _, name in (line.partition(" ") for line in out.splitlines())]
-
-
-def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
+def _drop_branch(run: Run, repo: Path, hist: History, tip: str, base: str, item: Item) -> None:
     """Delete a merged branch; archive an unmerged one first. The delete is a compare-and-swap
     on the tip we looked at, so a commit made meanwhile keeps the branch."""
-    if git.is_ancestor(repo, tip, f"refs/heads/{base}"):
+    if hist.is_on(tip, f"refs/heads/{base}"):
         item.reason += f"; merged into {base}"
     else:
-        count = git.git(repo, "rev-list", "--count", f"refs/heads/{base}..{tip}").out.strip()
-        ref, why = ARCHIVE + item.name, f"{count or 'some'} commit(s) not on {base}"
-        if not _archivable(repo, ref, tip):
+        ahead = hist.ahead(tip, f"refs/heads/{base}")
+        ref, why = (
+            ARCHIVE + item.name,
+            f"{ahead.count if ahead else 'some'} commit(s) not on {base}",
+        )
+        why += f" (newest {ahead.newest[:50]!r})" if ahead and ahead.newest else ""
+        if not _archivable(hist, ref, tip, git.rev(repo, ref)):
             item.keep(f"{why}; {ref} holds other work")
             return
         item.action, item.ref = "archive", ref
@@ -348,11 +352,10 @@ def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
         item.keep("the branch or its archive ref moved during gc")
 
 
-def _archivable(repo: Path, ref: str, tip: str) -> bool:
-    """The archive ref is free, or already reaches only commits that tip reaches too (an
-    earlier gc archived an older tip and the branch moved on)."""
-    old = git.rev(repo, ref)
-    return not old or old == tip or git.is_ancestor(repo, old, tip)
+def _archivable(hist: History, ref: str, tip: str, old: str) -> bool:
+    """The archive ref is free (old is ""), or already reaches only commits that tip reaches
+    too (an earlier gc archived an older tip and the branch moved on)."""
+    return not old or old == tip or hist.is_on(old, tip)
 
 
 def _archive(repo: Path, ref: str, tip: str) -> bool:
