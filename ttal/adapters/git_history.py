@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ttal.errors import PreconditionFailed
+
 if TYPE_CHECKING:
     from git import Repo
 
@@ -94,9 +96,14 @@ class History:
 def history(repo: Path) -> Iterator[History]:
     """The repository, closed on exit: GitPython keeps two `git cat-file` processes per open
     Repo until it is closed (libraries.md §3.3)."""
-    from git import Repo
+    from git import InvalidGitRepositoryError, NoSuchPathError, Repo
 
-    with Repo(str(repo)) as opened:
+    try:
+        opened = Repo(str(repo))
+    except (InvalidGitRepositoryError, NoSuchPathError):
+        hint = "fix projects.*.repo"
+        raise PreconditionFailed(f"{repo} is not a git repository", hint=hint) from None
+    with opened:
         yield History(opened)
 
 
