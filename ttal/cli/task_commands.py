@@ -168,11 +168,26 @@ def _history_cells(row: Any) -> dict[str, Any]:
 
 
 @app.command()
-def attach(name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")]) -> None:
-    """Open a session on ttal's private tmux server (detach with C-b d)."""
-    from ttal.commands.attach import attach as run_attach
+def attach(
+    name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")],
+    screen: Annotated[bool, typer.Option(help="Print what its agent shows; no terminal.")] = False,
+    lines: Annotated[int, typer.Option(help="With --screen: this many last lines.")] = 50,
+    json: JsonOpt = False,
+) -> None:
+    """Open a session on ttal's private tmux server (detach with C-b d), or with --screen
+    print what its agent shows (no terminal needed)."""
+    from dataclasses import asdict
 
-    run_attach(_app(), name)
+    from ttal.commands import attach as cmd
+
+    if not (screen or json):
+        return cmd.attach(_app(), name)
+    seen = cmd.screen(_app(), name, max(lines, 1))
+    if json:
+        return render.emit_json(asdict(seen))
+    state = "exited" if seen.dead else f"running {seen.command} (pid {seen.pid})"
+    render.say(f"{seen.session} pane {seen.pane}, {seen.size}: {state}")
+    render.say(render.printable("\n".join(seen.lines)))
 
 
 @app.command()
