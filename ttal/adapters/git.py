@@ -61,15 +61,18 @@ def check_repo(repo: Path, base: str) -> None:
         )
 
 
+def worktree_records(repo: Path) -> list[dict[str, str]]:
+    """`git worktree list --porcelain`, one dict per worktree: worktree, HEAD, branch (a ref),
+    and detached, locked or prunable when they apply."""
+    out = check(git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
+    records = (dict(line.partition(" ")[::2] for line in record.splitlines() if line)
+               for record in out.strip().split("\n\n"))  # fmt: skip
+    return [fields for fields in records if "worktree" in fields]
+
+
 def worktrees(repo: Path) -> dict[str, str]:
     """Map worktree path -> checked-out branch ref ("" when detached)."""
-    out = check(git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
-    found: dict[str, str] = {}
-    for record in out.strip().split("\n\n"):
-        fields = dict(line.partition(" ")[::2] for line in record.splitlines() if line)
-        if "worktree" in fields:
-            found[fields["worktree"]] = fields.get("branch", "")
-    return found
+    return {r["worktree"]: r.get("branch", "") for r in worktree_records(repo)}
 
 
 def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:

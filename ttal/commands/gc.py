@@ -14,7 +14,6 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,14 +223,6 @@ def sweep_repo(run: Run, repo: Path, projects: list[Project]) -> list[Item]:
     return items
 
 
-def _worktree_records(repo: Path) -> Iterator[dict[str, str]]:
-    out = check(git.git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
-    for record in out.strip().split("\n\n"):
-        fields = dict(line.partition(" ")[::2] for line in record.splitlines() if line)
-        if "worktree" in fields:
-            yield fields
-
-
 def _base_of(run: Run, found: list[str], projects: list[Project]) -> str:
     """The base of the task's project when it is on this repo, else the repo's first."""
     task = run.tasks.task(found) or {}
@@ -245,7 +236,7 @@ def sweep_worktrees(
     """Remove clean worktrees of finished tasks under worktree_root. Returns the removed."""
     root = os.path.realpath(run.app.cfg.worktree_root) + os.sep
     items, removed = [], set()
-    for record in _worktree_records(repo):
+    for record in git.worktree_records(repo):
         path = os.path.realpath(record["worktree"])
         if not path.startswith(root) or "prunable" in record or not os.path.isdir(path):
             continue
@@ -288,7 +279,7 @@ def _remove_worktree(
 def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
     """Worktree records whose directory is gone: `git worktree prune`."""
     items = [Item("worktree", r["worktree"], "prune", r["prunable"] or "directory is gone")
-             for r in _worktree_records(repo) if "prunable" in r]  # fmt: skip
+             for r in git.worktree_records(repo) if "prunable" in r]  # fmt: skip
     if not dry_run:
         check(git.git(repo, "worktree", "prune"), "git worktree prune")
     return items
@@ -317,7 +308,7 @@ def sweep_branches(
 def _checked_out(repo: Path, removed: set[str]) -> dict[str, str]:
     """Branch -> the worktree it stays checked out in (after this gc's removals)."""
     found = {}
-    for record in _worktree_records(repo):
+    for record in git.worktree_records(repo):
         if "prunable" not in record and os.path.realpath(record["worktree"]) not in removed:
             found[record.get("branch", "").removeprefix("refs/heads/")] = record["worktree"]
     return found
