@@ -1,10 +1,10 @@
-"""The typer commands for tasks: init, doctor, go, review, approve, status, attach, demo,
-journal, recover, gc and server."""
+"""The typer commands for tasks: init, doctor, go, review, approve, status, history, attach,
+demo, journal, recover, gc and server."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -138,11 +138,56 @@ def status(json: JsonOpt = False) -> None:
 
 
 @app.command()
-def attach(name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")]) -> None:
-    """Open a session on ttal's private tmux server (detach with C-b d)."""
-    from ttal.commands.attach import attach as run_attach
+def history(
+    days: Annotated[int, typer.Option(help="Finished in the last DAYS days.")] = 7,
+    project: Annotated[str, typer.Option(help="Only this project's tasks.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """What tasks changed: each branch in flight against its base, and what the merges of
+    recently finished tasks brought in (files, lines added and removed)."""
+    from ttal.commands.history import run_history
 
-    run_attach(_app(), name)
+    data = run_history(_app(), days, project)
+    if json:
+        render.emit_json({k: [r.as_dict() for r in rows] for k, rows in data.items()})
+        return
+    live, done = ([_history_cells(r) for r in data[k]] for k in ("in_flight", "finished"))
+    render.say(render.table(live, ["task", "project", "ahead", "change", "description"],
+                            title="In flight: each branch against its base"))  # fmt: skip
+    render.say("")
+    title = f"Finished in the last {days} day(s): what each merge brought in"
+    render.say(render.table(done, ["task", "project", "ended", "rounds", "change", "description"],
+                            title=title))  # fmt: skip
+
+
+def _history_cells(row: Any) -> dict[str, Any]:
+    t = row.task
+    return {"task": t.uuid[:8], "project": t.project, "ahead": row.ahead, "rounds": t.rounds,
+            "ended": f"{t.end:%Y-%m-%d %H:%M}" if t.end else "", "change": row.change or "-",
+            "description": render.printable(t.description)}  # fmt: skip
+
+
+@app.command()
+def attach(
+    name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")],
+    screen: Annotated[bool, typer.Option(help="Print what its agent shows; no terminal.")] = False,
+    lines: Annotated[int, typer.Option(help="With --screen: this many last lines.")] = 50,
+    json: JsonOpt = False,
+) -> None:
+    """Open a session on ttal's private tmux server (detach with C-b d), or with --screen
+    print what its agent shows (no terminal needed)."""
+    from dataclasses import asdict
+
+    from ttal.commands import attach as cmd
+
+    if not (screen or json):
+        return cmd.attach(_app(), name)
+    seen = cmd.screen(_app(), name, max(lines, 1))
+    if json:
+        return render.emit_json(asdict(seen))
+    state = "exited" if seen.dead else f"running {seen.command} (pid {seen.pid})"
+    render.say(f"{seen.session} pane {seen.pane}, {seen.size}: {state}")
+    render.say(render.printable("\n".join(seen.lines)))
 
 
 @app.command()
