@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import libtmux
 import pytest
 
 from ttal.adapters import poll, sandbox
@@ -104,19 +105,21 @@ class Box:
 
 
 @pytest.fixture
-def make_box(tmp_path: Path) -> Iterator[Callable[..., Box]]:
-    """Build a sandbox (repos, private Taskwarrior with ttal's hooks, private tmux)."""
+def make_box(tmp_path: Path, TestServer: type[libtmux.Server]) -> Callable[..., Box]:
+    """Build a sandbox (repos, private Taskwarrior with ttal's hooks, private tmux). Each box's
+    tmux server is one of libtmux's throwaway servers: its pytest plugin kills it and unlinks
+    its socket at teardown, also when the test failed."""
     made: list[Box] = []
 
     def build(**kwargs: Any) -> Box:
-        box = Box(sandbox.build(tmp_path / f"box{len(made)}", **kwargs))
+        socket = TestServer().socket_name
+        assert socket, "libtmux's TestServer names each server's socket"
+        box = Box(sandbox.build(tmp_path / f"box{len(made)}", socket=socket, **kwargs))
         made.append(box)
         box.ttal("doctor", "--fix", check=True)
         return box
 
-    yield build
-    for box in made:
-        box.sb.kill_tmux()
+    return build
 
 
 @pytest.fixture

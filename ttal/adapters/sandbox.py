@@ -133,10 +133,12 @@ def build(
     extra_yaml: str = "",
     runtimes_yaml: str = "",
     agents_yaml: str = "",
+    socket: str = "",
 ) -> Sandbox:
-    """Create the sandbox under `root` (made if missing)."""
+    """Create the sandbox under `root` (made if missing), on tmux socket `socket` (default:
+    a fresh name; tests pass one of libtmux's throwaway servers)."""
     root.mkdir(parents=True, exist_ok=True)
-    socket = f"ttal-sbx-{uuid.uuid4().hex[:10]}"
+    socket = socket or f"ttal-sbx-{uuid.uuid4().hex[:10]}"
     box = Sandbox(root=root, socket=socket, config=root / "ttal.yaml")
     repos = repos or {
         "api": {"greeting.txt": "hi\n", "README.md": "# api\n"},

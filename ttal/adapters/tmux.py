@@ -1,7 +1,8 @@
 """tmux adapter on ttal's private server (`tmux -L <socket>`). Never the user's default server.
 
-Raw CLI calls: libtmux costs ~95 ms to import and its send_keys swallows tmux errors
+Raw CLI calls: libtmux costs ~100 ms to import and its send_keys swallows tmux errors
 (libraries.md §2.4). Text is delivered with a paste buffer, so no key names are interpreted.
+libtmux serves one cold read, `Tmux.screen` (`ttal attach --screen`), imported there only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,19 @@ PANE_OPTION = "@ttal_pane"  # session option: the id (%N) of the pane ttal start
 class Pane:
     id: str  # %N, unique for the server's life
     incarnation: str  # "<server pid>:<pane id>": changes whenever the agent is restarted
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What a person sees in an agent's pane, and what runs there."""
+
+    session: str
+    pane: str
+    command: str  # the pane's foreground program
+    pid: int
+    dead: bool  # the program exited (a pane kept with remain-on-exit)
+    size: str  # columns x rows
+    lines: list[str]
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,27 @@ class Tmux:
         target = name if name.startswith("%") else f"={name}:"
         result = self.call("capture-pane", "-p", "-J", "-S", f"-{lines}", "-t", target)
         return result.out if result.ok else ""
+
+    def screen(self, name: str, lines: int = 50) -> Screen | None:
+        """The session's agent pane (not a pane a person opened) and its last `lines` lines,
+        or None when it is gone. libtmux reads the pane's fields as one typed object; it is
+        imported here, on this cold path only, never for delivery (its send_keys swallows
+        tmux errors)."""
+        found = self.agent_pane(name)
+        if found is None:
+            return None
+        import libtmux
+
+        pane = libtmux.Server(socket_name=self.socket).panes.get(pane_id=found.id, default=None)
+        if pane is None:
+            return None
+        text = pane.capture_pane(start=-lines, join_wrapped=True)
+        while text and not text[-1].strip():
+            text.pop()  # the empty rows below the cursor
+        text = text[-lines:]  # -S counts history above the screen; a person means the last N
+        return Screen(session=name, pane=found.id, command=pane.pane_current_command or "",
+                      pid=int(pane.pane_pid or 0), dead=pane.pane_dead == "1",
+                      size=f"{pane.pane_width}x{pane.pane_height}", lines=text)  # fmt: skip
 
     def pane_pid(self, name: str) -> int:
         result = self.call("display-message", "-p", "-t", f"={name}:", "#{pane_pid}")

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:  # the results' types only: importing them here would slow every start
     from pathlib import Path
 
+    from ttal.adapters.tmux import Screen
     from ttal.commands.context import Briefing
     from ttal.commands.demo import DemoSummary
     from ttal.commands.doctor import Check
     from ttal.commands.gc import Item
+    from ttal.commands.history import Changes
+    from ttal.commands.history import Row as HistoryRow
     from ttal.commands.inbox import Inbox
     from ttal.commands.review import Approved, ChangesRequested
     from ttal.commands.send import Sent
@@ -47,6 +50,10 @@ def plain(value: Any) -> Any:
         return value.as_dict()
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):  # a plain record (a tmux Screen)
+        from dataclasses import asdict
+
+        return asdict(value)
     return value
 
 
@@ -175,6 +182,36 @@ def server_text(info: ServerState) -> str:
 
 def stopped_text(info: Stopped) -> str:
     return f"stopped server {info.pid}" if info.stopped else "no server was running"
+
+
+def history_text(days: int) -> Callable[[Changes], str]:
+    def text(changes: Changes) -> str:
+        live = [_history_cells(r) for r in changes.in_flight]
+        done = [_history_cells(r) for r in changes.finished]
+        title = f"Finished in the last {days} day(s): what each merge brought in"
+        return lines(
+            table(live, ["task", "project", "ahead", "change", "description"],
+                  title="In flight: each branch against its base"),
+            "",
+            table(done, ["task", "project", "ended", "rounds", "change", "description"],
+                  title=title),
+        )  # fmt: skip
+
+    return text
+
+
+def _history_cells(row: HistoryRow) -> dict[str, Any]:
+    t = row.task
+    return {"task": t.uuid[:8], "project": t.project, "ahead": row.ahead, "rounds": t.rounds,
+            "ended": f"{t.end:%Y-%m-%d %H:%M}" if t.end else "", "change": row.change or "-",
+            "description": printable(t.description)}  # fmt: skip
+
+
+def screen_text(seen: Screen) -> str:
+    """`ttal attach --screen`: the pane's state, then what it shows."""
+    state = "exited" if seen.dead else f"running {seen.command} (pid {seen.pid})"
+    return lines(f"{seen.session} pane {seen.pane}, {seen.size}: {state}",
+                 printable("\n".join(seen.lines)))  # fmt: skip
 
 
 def demo_line(elapsed: float, text: str) -> str:

@@ -1,5 +1,5 @@
-"""The typer commands for tasks: init, doctor, go, review, approve, status, attach, demo,
-journal, recover, gc and server."""
+"""The typer commands for tasks: init, doctor, go, review, approve, status, history, attach,
+demo, journal, recover, gc and server."""
 
 from __future__ import annotations
 
@@ -104,12 +104,33 @@ def status(json: JsonOpt = False) -> None:
     render.show(run_status(_app()), json, render.status_text)
 
 
-@command("attach", HERE)
-def attach(name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")]) -> None:
-    """Open a session on ttal's private tmux server (detach with C-b d)."""
-    from ttal.commands.attach import attach as run_attach
+@command("history", HERE)
+def history(
+    days: Annotated[int, typer.Option(help="Finished in the last DAYS days.")] = 7,
+    project: Annotated[str, typer.Option(help="Only this project's tasks.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """What tasks changed: each branch in flight against its base, and what the merges of
+    recently finished tasks brought in (files, lines added and removed)."""
+    from ttal.commands.history import run_history
 
-    run_attach(_app(), name)
+    render.show(run_history(_app(), days, project), json, render.history_text(days))
+
+
+@command("attach", HERE)
+def attach(
+    name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")],
+    screen: Annotated[bool, typer.Option(help="Print what its agent shows; no terminal.")] = False,
+    lines: Annotated[int, typer.Option(help="With --screen: this many last lines.")] = 50,
+    json: JsonOpt = False,
+) -> None:
+    """Open a session on ttal's private tmux server (detach with C-b d), or with --screen
+    print what its agent shows (no terminal needed)."""
+    from ttal.commands import attach as cmd
+
+    if not (screen or json):
+        return cmd.attach(_app(), name)
+    render.show(cmd.screen(_app(), name, max(lines, 1)), json, render.screen_text)
 
 
 @command("demo", HERE)

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttal.adapters import git, locks, poll
+from ttal.adapters import git, locks, processes
+from ttal.adapters.git_history import History, history
 from ttal.config.model import Project
 from ttal.engine import journal
 from ttal.engine.app import App
@@ -149,48 +150,16 @@ def sweep_sessions(run: Run) -> list[Item]:
         if not found or run.tasks.is_live(found):
             continue
         item = _item(run, "session", name, "kill", found)
-        children = _children() if children is None else children
-        run.doomed.update(_family(tmux.pane_pid(name), children))
+        children = processes.children() if children is None else children
+        run.doomed.update(processes.family(tmux.pane_pid(name), children))
         if not run.dry_run:
             with run.intent("session.kill", f"kill:{name}", item, name=name):
                 if not tmux.kill(name) and tmux.has(name):
                     item.keep("tmux kill-session failed")
         items.append(item)
     if not run.dry_run:
-        _wait_gone(run.doomed)
+        processes.wait_gone(run.doomed)
     return items
-
-
-def _children() -> dict[int, list[int]]:
-    """pid -> its children's pids, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return children
-
-
-def _family(pid: int, children: dict[int, list[int]]) -> set[int]:
-    """A session's pane process and its descendants: the lock sweep counts their locks as
-    stale, in the dry run too, so it shows exactly what the real run does."""
-    if not pid:
-        return set()
-    found, todo = set(), [pid]
-    while todo:
-        current = todo.pop()
-        if current not in found:
-            found.add(current)
-            todo += children.get(current, [])
-    return found
-
-
-def _wait_gone(pids: set[int], timeout: float = 3.0) -> None:
-    """The killed agents' processes take a moment to exit; the lock sweep after this must
-    see them gone, or their last locks look held until the next run."""
-    poll.until(lambda: not any(_alive(pid) for pid in pids), timeout, interval=0.02)
 
 
 # ---- worktrees and branches ----------------------------------------------------------------
@@ -210,10 +179,10 @@ def sweep_repo(run: Run, repo: Path, projects: list[Project]) -> list[Item]:
     # taking it writes the lock file.
     lock = locks.repo_lock(run.app.lock_dir, repo)
     run.repo_locks.add(lock)
-    with contextlib.nullcontext() if run.dry_run else locks.held(lock):
-        items, removed = sweep_worktrees(run, repo, projects)
+    with contextlib.nullcontext() if run.dry_run else locks.held(lock), history(repo) as hist:
+        items, removed = sweep_worktrees(run, repo, hist, projects)
         items += prune_worktrees(repo, run.dry_run)
-        items += sweep_branches(run, repo, projects, removed)
+        items += sweep_branches(run, repo, hist, projects, removed)
     return items
 
 
@@ -224,7 +193,9 @@ def _base_of(run: Run, found: list[str], projects: list[Project]) -> str:
     return by_name.get(str(task.get("project") or ""), projects[0].base)
 
 
-def sweep_worktrees(run: Run, repo: Path, projects: list[Project]) -> tuple[list[Item], set[str]]:
+def sweep_worktrees(
+    run: Run, repo: Path, hist: History, projects: list[Project]
+) -> tuple[list[Item], set[str]]:
     """Remove clean worktrees of finished tasks under worktree_root. Returns the removed."""
     root = os.path.realpath(run.app.cfg.worktree_root) + os.sep
     items, removed = [], set()
@@ -237,13 +208,15 @@ def sweep_worktrees(run: Run, repo: Path, projects: list[Project]) -> tuple[list
         if run.tasks.is_live(found):
             continue
         item = _item(run, "worktree", path, "remove", found)
-        _remove_worktree(run, repo, record, item, _base_of(run, found, projects))
+        _remove_worktree(run, repo, hist, record, item, _base_of(run, found, projects))
         removed.update([path] if item.action == "remove" else [])
         items.append(item)
     return items, removed
 
 
-def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, base: str) -> None:
+def _remove_worktree(
+    run: Run, repo: Path, hist: History, record: dict[str, str], item: Item, base: str
+) -> None:
     """`git worktree remove` without --force: git itself refuses a tree that became dirty
     after our look, so uncommitted work is never lost."""
     try:
@@ -257,7 +230,7 @@ def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, b
         item.keep(f"uncommitted changes ({dirty[0]}{more})")
     elif "locked" in record:
         item.keep(f"locked: {record['locked'] or '-'}")
-    elif "detached" in record and not git.is_ancestor(repo, head, f"refs/heads/{base}"):
+    elif "detached" in record and not hist.is_on(head, f"refs/heads/{base}"):
         item.keep(f"detached at {head[:10]}, not on {base}")
     elif not run.dry_run:
         with run.intent("worktree.remove", f"rm:{item.name}", item, path=item.name, repo=str(repo)):
@@ -275,11 +248,13 @@ def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
     return items
 
 
-def sweep_branches(run: Run, repo: Path, projects: list[Project], removed: set[str]) -> list[Item]:
+def sweep_branches(
+    run: Run, repo: Path, hist: History, projects: list[Project], removed: set[str]
+) -> list[Item]:
     """ttal/* branches of finished tasks: delete when merged, else archive, then delete."""
     checked_out = _checked_out(repo, removed)
     items = []
-    for tip, branch in _ttal_branches(repo):
+    for tip, branch in hist.branches("ttal/"):
         short = _short(branch.removeprefix("ttal/"))
         found = keys(short, branch)
         if run.tasks.is_live(found) or not (short or run.tasks.task(found)):
@@ -288,7 +263,7 @@ def sweep_branches(run: Run, repo: Path, projects: list[Project], removed: set[s
         if branch in checked_out:
             item.keep(f"checked out at {checked_out[branch]}")
         else:
-            _drop_branch(run, repo, tip, _base_of(run, found, projects), item)
+            _drop_branch(run, repo, hist, tip, _base_of(run, found, projects), item)
         items.append(item)
     return items
 
@@ -302,21 +277,19 @@ def _checked_out(repo: Path, removed: set[str]) -> dict[str, str]:
     return found
 
 
-def _ttal_branches(repo: Path) -> list[tuple[str, str]]:
-    """(tip, branch name) of every ttal/* branch."""
-    return git.branch_tips(repo, "refs/heads/ttal/")
-
-
-def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
+def _drop_branch(run: Run, repo: Path, hist: History, tip: str, base: str, item: Item) -> None:
     """Delete a merged branch; archive an unmerged one first. The delete is a compare-and-swap
     on the tip we looked at, so a commit made meanwhile keeps the branch."""
-    if git.is_ancestor(repo, tip, f"refs/heads/{base}"):
+    if hist.is_on(tip, f"refs/heads/{base}"):
         item.reason += f"; merged into {base}"
     else:
-        count = git.count(repo, f"refs/heads/{base}", tip)
-        shown = "some" if count is None else count
-        ref, why = ARCHIVE + item.name, f"{shown} commit(s) not on {base}"
-        if not _archivable(repo, ref, tip):
+        ahead = hist.ahead(tip, f"refs/heads/{base}")
+        ref, why = (
+            ARCHIVE + item.name,
+            f"{ahead.count if ahead else 'some'} commit(s) not on {base}",
+        )
+        why += f" (newest {ahead.newest[:50]!r})" if ahead and ahead.newest else ""
+        if not _archivable(hist, ref, tip, git.rev(repo, ref)):
             item.keep(f"{why}; {ref} holds other work")
             return
         item.action, item.ref = "archive", ref
@@ -332,11 +305,10 @@ def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
         item.keep("the branch or its archive ref moved during gc")
 
 
-def _archivable(repo: Path, ref: str, tip: str) -> bool:
-    """The archive ref is free, or already reaches only commits that tip reaches too (an
-    earlier gc archived an older tip and the branch moved on)."""
-    old = git.rev(repo, ref)
-    return not old or old == tip or git.is_ancestor(repo, old, tip)
+def _archivable(hist: History, ref: str, tip: str, old: str) -> bool:
+    """The archive ref is free (old is ""), or already reaches only commits that tip reaches
+    too (an earlier gc archived an older tip and the branch moved on)."""
+    return not old or old == tip or hist.is_on(old, tip)
 
 
 def _archive(repo: Path, ref: str, tip: str) -> bool:
@@ -373,7 +345,7 @@ def _stale_lock(path: Path, dry_run: bool, doomed: set[int]) -> Item | None:
         text = os.read(fd, 64).decode(errors="replace").strip()
         pid = int(text) if text.isdigit() else 0
         ends = pid in doomed
-        if pid == os.getpid() or (pid and not ends and _alive(pid)):
+        if pid == os.getpid() or (pid and not ends and processes.alive(pid)):
             return None
         # Unlinked while we hold it: adapters.locks.held re-checks the inode after locking, so a
         # process that opened the old file meanwhile retries on a new one.
@@ -384,16 +356,3 @@ def _stale_lock(path: Path, dry_run: bool, doomed: set[int]) -> Item | None:
         return Item("lock", path.name, "remove", f"{why}; not locked")
     finally:
         os.close(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    try:  # a zombie holds no lock and does no work
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
