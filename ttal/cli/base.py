@@ -8,12 +8,15 @@ it lists was registered.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
 from ttal.cli.table import BY_NAME, COMMANDS
+
+if TYPE_CHECKING:
+    from ttal.engine.app import App
 
 
 class _TableOrder(TyperGroup):
@@ -63,7 +66,7 @@ def registered() -> set[str]:
     return {name for name in found if name}
 
 
-def _app() -> Any:
+def _app() -> App:
     from ttal.engine.app import App
 
     return App.load()
