@@ -57,9 +57,9 @@ def read(app: App, agent: str = "", tail: int = 20) -> dict[str, Any]:
 def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
     """Handoff, fresh restart, briefing. From inside the agent, the restart runs in a process
     of its own: killing the session would end this very command."""
-    from ttal.commands.agents import _persistent, up
+    from ttal.engine.agents import persistent_agents, up
 
-    [target] = _persistent(app, [_agent(app, agent)])
+    [target] = persistent_agents(app, [_agent(app, agent)])
     if not app.caller.is_person and app.caller.name != target.name:
         raise Forbidden(f"{app.caller.name} may breathe only itself, not {target.name}")
     handoff = note.strip() or "breathed: restarted with a fresh context"

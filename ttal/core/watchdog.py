@@ -1,6 +1,6 @@
 """The watchdog's decisions, kept pure: given what a pass saw of one agent and what was
 remembered from earlier passes (a WatchRecord), what to record, whom to alert and whether to
-restart. No subprocess, no tmux, no Taskwarrior: ttal.commands.watch does the acting.
+restart. No subprocess, no tmux, no Taskwarrior: ttal.engine.watch_pass does the acting.
 
 - A death is alerted once: a pass that sees the same dead agent again (say, during backoff)
   stays quiet; a restart that dies again is a new death with its own alert.
@@ -17,12 +17,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ttal.adapters.store.state import WatchRecord
-from ttal.cli.render import ago
-from ttal.config.model import Limits
+from ttal.core.durations import ago
 
 # The worst condition of a task's agents is its health; a later one in this order wins.
 SEVERITY = ("ok", "stuck", "dead", "failed")
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    """What `ttal watch` remembers about one agent between passes (times are epoch seconds,
+    0 when unset)."""
+
+    agent: str
+    health: str = "ok"  # ok, dead or failed (gave up restarting)
+    deaths: int = 0  # deaths seen, ever: each death's alert has its own idempotency key
+    restarts: int = 0  # restarts since it was last stable
+    dead_at: float = 0.0  # when the current death was first seen
+    restarted_at: float = 0.0  # the last restart by the watchdog
+    next_at: float = 0.0  # no restart before this (backoff)
+    stuck_at: float = 0.0  # the last activity of the stuck period already alerted
+    dirty_at: float = 0.0  # since when it is idle with uncommitted changes (warned)
 
 
 @dataclass(frozen=True)
@@ -45,10 +59,6 @@ class Policy:
     limit: int  # restarts before giving up
     backoff: float  # seconds between the first and second restart; doubles after each
     stuck_after: float  # seconds without output or heartbeat before an agent counts as stuck
-
-    @classmethod
-    def of(cls, limits: Limits) -> Policy:
-        return cls(limits.restart_limit, float(limits.restart_backoff), float(limits.stuck_after))
 
     @property
     def stable_after(self) -> float:

@@ -1,7 +1,8 @@
 """Stages assigned to a role: given to an idle agent of that role, or queued in order.
 
 The original ttal failed with "all agents busy"; here the task waits in a queue and is
-assigned when an agent of the role reports idle (or on the next `ttal deliver` pass).
+assigned when an agent of the role reports idle (or on the next `ttal deliver` pass:
+engine/queues.route_queued).
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from typing import Any
 from ttal.adapters import locks
 from ttal.core.pipeline import Stage
 from ttal.engine import mesh
+from ttal.engine.agents import agent_state
 from ttal.engine.app import App
-from ttal.errors import TtalError, Waiting
+from ttal.errors import Waiting
 
 
 def idle_agents(app: App, role: str) -> list[str]:
-    from ttal.commands.agents import agent_state
-
     sessions, activity, now = set(app.tmux.sessions()), app.tmux.activity(), time.time()
     names = [a.name for a in app.cfg.agents.values() if a.role == role]
     return [n for n in names if agent_state(app, n, sessions, activity, now)[0] == "idle"]
@@ -60,20 +60,3 @@ def _brief(task: dict[str, Any], stage: Stage) -> str:
         f"Stage {stage.name} is yours." + (f" Notes: {notes}" if notes else "") + "\n"
         f'When done: ttal go {task["uuid"]} --note "<your result>"'
     )
-
-
-def route_queued(app: App) -> list[str]:
-    """Assign queued role stages, oldest first, while agents of their roles are idle."""
-    from ttal.engine import drive
-
-    did = []
-    for uuid, _stage, role in app.state.assignments():
-        if not idle_agents(app, role):
-            continue
-        try:
-            outcome = drive.go(app, uuid)
-        except TtalError as err:
-            app.state.event("route-failed", uuid, app.caller.name, err.message)
-            continue
-        did += outcome.did
-    return did

@@ -6,11 +6,10 @@ or hit a provider's rate limit all at once. Work beyond them waits in a queue, i
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from ttal.config.model import Project, Runtime
 from ttal.engine.app import App
-from ttal.errors import TtalError, Waiting
+from ttal.errors import Waiting
 
 
 def check_spawn(app: App, uuid: str, project: Project, runtime: Runtime, running: set[str]) -> None:
@@ -78,20 +77,6 @@ def queue(app: App) -> list[tuple[str, str, str]]:
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-def start_queued(app: App) -> list[dict[str, Any]]:
-    """Try every queued spawn, oldest first; each re-checks the limits."""
-    from ttal.engine import drive
-
-    started = []
-    for uuid, _project, _reason in queue(app):
-        try:
-            outcome = drive.go(app, uuid)
-        except TtalError as err:
-            app.state.event("spawn-retry-failed", uuid, app.caller.name, err.message)
-            continue
-        if outcome.did:
-            started.append({"task": uuid, "did": outcome.did})
-        task = app.tw.get(uuid)
-        if task.get("status") != "pending" or task.get("ttal_session"):
-            app.state.db.execute("DELETE FROM spawn_queue WHERE task = ?", (uuid,))
-    return started
+def forget(app: App, uuid: str) -> None:
+    """Take a task off the spawn queue (it was started, or is no longer pending)."""
+    app.state.db.execute("DELETE FROM spawn_queue WHERE task = ?", (uuid,))

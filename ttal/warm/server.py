@@ -39,8 +39,8 @@ def preload() -> None:
         __import__(f"ttal.commands.{info.stem}")
     for name in ("engine.drive", "engine.merge", "engine.routing", "engine.mesh", "engine.steps",
                  "engine.recovery", "engine.journal", "adapters.task_hooks", "engine.sessions",
-                 "engine.spawn_queue", "adapters.store.state", "adapters.taskwarrior",
-                 "adapters.git"):  # fmt: skip
+                 "engine.spawn_queue", "engine.queues", "engine.agents", "engine.watch_pass",
+                 "adapters.store.state", "adapters.taskwarrior", "adapters.git"):  # fmt: skip
         __import__(f"ttal.{name}")
 
 

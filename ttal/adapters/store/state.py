@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ttal.core.watchdog import WatchRecord
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, task TEXT NOT NULL DEFAULT '',
@@ -383,19 +385,3 @@ def _message(r: tuple[Any, ...]) -> Message:
 
 WATCH_COLUMNS = ("agent", "health", "deaths", "restarts", "dead_at", "restarted_at", "next_at",
                  "stuck_at", "dirty_at")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class WatchRecord:
-    """What `ttal watch` remembers about one agent between passes (times are epoch seconds,
-    0 when unset)."""
-
-    agent: str
-    health: str = "ok"  # ok, dead or failed (gave up restarting)
-    deaths: int = 0  # deaths seen, ever: each death's alert has its own idempotency key
-    restarts: int = 0  # restarts since it was last stable
-    dead_at: float = 0.0  # when the current death was first seen
-    restarted_at: float = 0.0  # the last restart by the watchdog
-    next_at: float = 0.0  # no restart before this (backoff)
-    stuck_at: float = 0.0  # the last activity of the stuck period already alerted
-    dirty_at: float = 0.0  # since when it is idle with uncommitted changes (warned)
