@@ -1,44 +1,39 @@
-"""Limits and spacing for spawns: how many workers at once (globally and per project), and
-how far apart two spawns must be per project and per runtime, so a fleet does not collide
-or hit a provider's rate limit all at once. Work beyond them waits in a queue, in order;
-`ttal watch` (or `ttal deliver`) starts it when it may go."""
+"""The spawn queue: a worker that limits hold back (core/spawn_limits.py decides) waits
+here, in order; `ttal watch` (or `ttal deliver`) starts it when it may go
+(engine/queues.start_queued)."""
 
 from __future__ import annotations
 
 import time
+from typing import NoReturn
 
 from ttal.config.model import Project, Runtime
+from ttal.core.spawn_limits import SpawnLimits, spawn_blocked
 from ttal.engine.app import App
 from ttal.errors import Waiting
 
 
-def check_spawn(app: App, uuid: str, project: Project, runtime: Runtime, running: set[str]) -> None:
-    """Raise Waiting (and queue the task) when a limit says not now. Callers hold the spawn
-    lock until the spawn is recorded, so two spawns cannot both take the last slot."""
-    reason = _blocked(app, uuid, project, runtime, running)
-    if reason:
-        position = _enqueue(app, uuid, project.name, reason)
-        raise Waiting(f"queued (position {position}): {reason}; `ttal watch` starts it")
+def blocked(app: App, uuid: str, project: Project, runtime: Runtime, running: set[str]) -> str:
+    """Why a limit says not now ("" when the task may spawn). Callers hold the spawn lock
+    until the spawn is recorded, so two spawns cannot both take the last slot."""
+    limits = SpawnLimits(
+        max_workers=app.cfg.limits.max_workers,
+        project=project.name,
+        project_max=project.max_workers,
+        project_spacing=project.spawn_spacing,
+        runtime=runtime.name,
+        runtime_spacing=runtime.spawn_spacing,
+    )
+    queued = [t for t, p, _ in queue(app) if p == project.name]
+    workers = lambda: _project_workers(app, project, running)  # noqa: E731
+    last = lambda column, name: _last_spawn(app, column, name)  # noqa: E731
+    return spawn_blocked(uuid, limits, queued, running, workers, last, time.time())
 
 
-def _blocked(app: App, uuid: str, project: Project, runtime: Runtime, running: set[str]) -> str:
-    ahead = [t for t, p, _ in queue(app) if p == project.name]
-    if ahead and ahead[0] != uuid:  # order is kept within a project
-        return f"{len(ahead)} earlier task(s) of {project.name} are waiting"
-    workers = [s for s in running if s.startswith("w-") and s != f"w-{uuid[:8]}"]
-    if len(workers) >= app.cfg.limits.max_workers:
-        return f"{len(workers)} workers running (limits.max_workers)"
-    if project.max_workers and _project_workers(app, project, running) >= project.max_workers:
-        return f"{project.max_workers} workers running in {project.name} (its max_workers)"
-    now = time.time()
-    for scope, column, name, spacing in (
-        ("project", "project", project.name, project.spawn_spacing),
-        ("runtime", "runtime", runtime.name, runtime.spawn_spacing),
-    ):
-        wait = spacing - (now - _last_spawn(app, column, name))
-        if spacing and wait > 0:
-            return f"spawn spacing of {scope} {name}: next in {wait:.1f}s"
-    return ""
+def hold(app: App, uuid: str, project: str, reason: str) -> NoReturn:
+    """Queue the task (or update why it waits) and stop the step here."""
+    position = _enqueue(app, uuid, project, reason)
+    raise Waiting(f"queued (position {position}): {reason}; `ttal watch` starts it")
 
 
 def _project_workers(app: App, project: Project, running: set[str]) -> int:

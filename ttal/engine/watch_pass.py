@@ -10,7 +10,7 @@ for the stuck check.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from ttal.core.watchdog import (
     stuck_text,
     worst,
 )
-from ttal.engine import drive, mesh, spawn_queue, steps
+from ttal.engine import drive, mesh, review_rounds, spawn_queue, workers
 from ttal.engine.agents import agent_state
 from ttal.engine.agents import up as agents_up
 from ttal.engine.app import App
@@ -226,11 +226,11 @@ def respawn(app: App, target: Target, probe: Probe) -> str:
         if target.kind == "worker":
             stage = pipeline.stage(view.briefed_stage) or current_stage(pipeline, view)
             assert stage is not None
-            steps.ensure_worker(app, task, stage)
+            workers.ensure_worker(app, view, stage)
         else:
             stage = last_review_stage(pipeline, view) or current_stage(pipeline, view)
             assert stage is not None
-            steps.await_review(app, task, stage)
+            review_rounds.await_review(app, view, stage)
     return "in its worktree"
 
 
@@ -239,7 +239,7 @@ def _person_step(app: App, task: dict[str, Any]) -> Step:
     pipeline, view = pipeline_for(app, task), task_view(task)
     here = current_stage(pipeline, view)
     if here is not None and here.kind == "merge":
-        view = task_view(task, unreviewed=branch_unreviewed(app, task))
+        view = replace(view, unreviewed=branch_unreviewed(app, view))
     return next_step(view, pipeline, Caller())
 
 
