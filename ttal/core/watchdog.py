@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from ttal.core.durations import ago
+from ttal.core.task_view import TaskView
 
 # The worst condition of a task's agents is its health; a later one in this order wins.
 SEVERITY = ("ok", "stuck", "dead", "failed")
@@ -46,12 +46,12 @@ class Target:
     name: str  # tmux session name, also the agent's name
     kind: str  # worker, reviewer, manager
     spawner: str  # who gets the alerts
-    task: dict[str, Any] | None = None
+    task: TaskView | None = None
     expected: bool = True  # should be producing output now (its turn, or reported busy)
 
     @property
     def uuid(self) -> str:
-        return str(self.task["uuid"]) if self.task else ""
+        return self.task.uuid if self.task else ""
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def who(target: Target) -> str:
     if target.task is None:
         return f"{target.kind} {target.name}"
     return (f"{target.kind} {target.name} of task {target.uuid[:8]} "
-            f"({target.task.get('description', '')})")  # fmt: skip
+            f"({target.task.description})")  # fmt: skip
 
 
 def restart_hint(target: Target) -> str:

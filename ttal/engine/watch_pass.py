@@ -18,6 +18,7 @@ from ttal.adapters import git, locks
 from ttal.config.model import Limits
 from ttal.core.durations import ago
 from ttal.core.pipeline import Action, Caller, Step, current_stage, last_review_stage, next_step
+from ttal.core.task_view import TaskView
 from ttal.core.watchdog import (
     Policy,
     Target,
@@ -121,13 +122,13 @@ def _task_targets(app: App, task: dict[str, Any]) -> list[Target]:
         return []  # a task no pipeline matches has no agents of ours
     view = task_view(task)
     stage = current_stage(pipeline, view)
-    spawner = str(task.get("ttal_spawner") or "human")
+    spawner = view.spawner or "human"
     found = []
     if view.worker_session and stage is not None and stage.kind == "work" and not stage.role:
         turn = next_step(view, pipeline, Caller()).action in WORKERS_TURN
-        found.append(Target(view.worker_session, "worker", spawner, task, turn))
-    if task.get("ttal_reviewer") and view.review_state == "reviewing":
-        found.append(Target(str(task["ttal_reviewer"]), "reviewer", spawner, task))
+        found.append(Target(view.worker_session, "worker", spawner, view, turn))
+    if view.reviewer and view.review_state == "reviewing":
+        found.append(Target(view.reviewer, "reviewer", spawner, view))
     return found
 
 
@@ -214,7 +215,7 @@ def respawn(app: App, target: Target, probe: Probe) -> str:
         if result.get("failed"):
             raise ExternalError(f"{target.name} {result['action']}")
         return "with ttal up"
-    uuid = target.task["uuid"]
+    uuid = target.task.uuid
     if _person_step(app, app.tw.get(uuid)).action in GO_RESTARTS[target.kind]:
         drive.go(app, uuid)
         return "with ttal go"
@@ -273,7 +274,7 @@ def _alive(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Pol
 
 def _check_dirty(app: App, target: Target, rec: WatchRecord, idle: bool, now: float,
                  row: Row) -> WatchRecord:  # fmt: skip
-    worktree = str((target.task or {}).get("ttal_worktree") or "")
+    worktree = target.task.worktree if target.task else ""
     dirty = git.dirty_paths(Path(worktree)) if idle and worktree else []
     rec, warn = on_dirty(rec, bool(dirty), now)
     if dirty:
@@ -297,13 +298,13 @@ def _alert(app: App, target: Target, key: str, text: str, row: Row, verb: str = 
 def _record_health(app: App, watched: list[tuple[Target, Row]]) -> list[Row]:
     """Each task's health (UDA ttal_health), the worst of its agents', written only when it
     changes; a task that was never unwell gets no write."""
-    tasks: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    tasks: dict[str, tuple[TaskView, list[str]]] = {}
     for target, row in watched:
         if target.task is not None and row.health:
             tasks.setdefault(target.uuid, (target.task, []))[1].append(row.health)
     failed = []
     for uuid, (task, conditions) in tasks.items():
-        health, was = worst(conditions), str(task.get("ttal_health") or "")
+        health, was = worst(conditions), task.health
         if health == was or (health == "ok" and not was):
             continue
         try:
