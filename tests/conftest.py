@@ -12,14 +12,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ttal.adapters import sandbox
+from ttal.adapters import poll, sandbox
 
 REAL_HOME = Path.home()
 GUARDED = [REAL_HOME / ".task", REAL_HOME / ".config" / "ttal", REAL_HOME / ".claude.json",
@@ -129,11 +128,9 @@ def wait_for(
     predicate: Callable[[], Any], timeout: float = 30, what: str = "condition",
     interval: float = 0.1,
 ) -> Any:  # fmt: skip
-    """Poll with a deadline instead of sleeping."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """Poll with a deadline instead of sleeping (ttal's own poll.until); the first true
+    answer, or an AssertionError that names what never came."""
+    value = poll.until(predicate, timeout, interval)
+    if not value:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return value

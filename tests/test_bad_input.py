@@ -34,7 +34,8 @@ from tests.mesh_helpers import recorder_box, up, wait_body
 from ttal.adapters import git, sandbox
 from ttal.commands.init import STARTER
 from ttal.commands.send import read_body
-from ttal.config.model import Config, parse_config
+from ttal.config.model import Config
+from ttal.config.parse import parse_config
 from ttal.core.pipeline import Caller
 from ttal.engine import mesh
 from ttal.engine.app import App

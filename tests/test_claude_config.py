@@ -20,7 +20,8 @@ from tests import by_hand
 from tests.conftest import Box
 from ttal.adapters.runtimes import claude_config, launch
 from ttal.adapters.runtimes.launch import RESUME_NOTE, LaunchSpec
-from ttal.config.model import Runtime, parse_config
+from ttal.config.model import Runtime
+from ttal.config.parse import parse_config
 from ttal.errors import ConfigError, ExternalError
 
 KEY = "sk-ant-api03-" + "k" * 30 + "0123456789abcdefghij"

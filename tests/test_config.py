@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ttal.config.model import config_path, load_config, parse_config
+from ttal.config.load import config_path, load_config
+from ttal.config.parse import parse_config
 from ttal.errors import ConfigError, Exit
 
 # A valid config with two pipelines; each case below breaks one thing in a copy of it.

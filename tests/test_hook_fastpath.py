@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ttal.adapters import sandbox, task_hooks
-from ttal.config.model import load_config
+from ttal.config.load import load_config
 from ttal.core.tagrules import check_add, check_modify
 
 PIPELINE_TAGS = ["coded", "reviewing", "lgtm", "merged", "planned", "plan_lgtm", "shipped"]

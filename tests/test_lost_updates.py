@@ -22,17 +22,15 @@ CHANGES = 10
 # (a file appearing) so that they really overlap.
 WRITER = textwrap.dedent(
     """
-    import sys, time
+    import sys
     from pathlib import Path
+    from ttal.adapters import poll
     from ttal.adapters.taskwarrior import Taskwarrior
 
     taskrc, data, locks, uuid, proc, count, go = sys.argv[1:]
     tw = Taskwarrior(Path(taskrc), Path(data), Path(locks))
-    deadline = time.monotonic() + 30
-    while not Path(go).exists():
-        if time.monotonic() > deadline:
-            sys.exit("start line never appeared")
-        time.sleep(0.005)
+    if not poll.until(Path(go).exists, 30, interval=0.005):
+        sys.exit("start line never appeared")
     for i in range(int(count)):
         tw.add_tags(uuid, [f"t{proc}_{i}"])
     """

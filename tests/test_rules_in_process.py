@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import Box
 from ttal.adapters.task_hooks import rules_dict
 from ttal.adapters.taskwarrior import HookRejected, Taskwarrior
-from ttal.config.model import load_config
+from ttal.config.load import load_config
 
 
 def adapter(box: Box, with_rules: bool) -> Taskwarrior:

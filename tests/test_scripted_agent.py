@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 UUID = "0123abcd-0000-4000-8000-000000000042"
@@ -71,14 +71,6 @@ class Agent:
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_LIMIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def agent(tmp_path: Path) -> Agent:
     made = Agent(tmp_path)
@@ -103,7 +95,8 @@ def test_script_writes_runs_sh_waits_for_a_message_and_exits(agent: Agent) -> No
     agent.script.write_text(WORK_SCRIPT)
     proc = agent.start()
     assert proc.stdin is not None
-    wait_until(lambda: "step 4/5 wait go ahead start" in agent.log_lines(), "the wait step")
+    wait_for(lambda: "step 4/5 wait go ahead start" in agent.log_lines(), WAIT_LIMIT,
+             "the wait step", interval=0.02)  # fmt: skip
 
     # The file and the shell step happen before any message arrives.
     expected = "Add a greeting r2\nby tester as worker\n"

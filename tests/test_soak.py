@@ -30,7 +30,7 @@ from tests import by_hand
 from tests.conftest import Box, wait_for
 from tests.mesh_helpers import body_of, recorded, recorder_box, up
 from ttal.commands import agents
-from ttal.config.model import load_config
+from ttal.config.load import load_config
 from ttal.core.pipeline import Caller
 from ttal.engine import mesh
 from ttal.engine.app import App

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-# Every point the crash test covers, in pipeline order (README "Reliability" lists them).
+# Every point the crash test covers, in pipeline order (docs/reliability.md lists them).
 POINTS = (
     "spawn.facts",  # task facts recorded, no worktree yet
     "spawn.worktree",  # worktree made, no session

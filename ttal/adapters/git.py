@@ -27,7 +27,14 @@ FALLBACK_IDENT = {
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    """Raw git in repo. For this module and the sandbox's test world: ttal's other modules
+    call a named function below, so every git command ttal runs is listed in this file."""
     return run(["git", "-C", str(repo), *args], env=env)
+
+
+def init(path: Path, base: str, env: dict[str, str] | None = None) -> None:
+    """A new repository at path whose first branch is base."""
+    check(run(["git", "init", "-q", "-b", base, str(path)], env=env), "git init")
 
 
 def slugify(text: str, limit: int = 40) -> str:
@@ -61,15 +68,21 @@ def check_repo(repo: Path, base: str) -> None:
         )
 
 
-def worktrees(repo: Path) -> dict[str, str]:
-    """Map worktree path -> checked-out branch ref ("" when detached)."""
+def worktree_records(repo: Path) -> list[dict[str, str]]:
+    """`git worktree list --porcelain`, one dict per worktree: "worktree" (its path), "HEAD",
+    "branch" (a ref; missing when detached), and "detached", "locked", "prunable" when so."""
     out = check(git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
-    found: dict[str, str] = {}
+    records = []
     for record in out.strip().split("\n\n"):
         fields = dict(line.partition(" ")[::2] for line in record.splitlines() if line)
         if "worktree" in fields:
-            found[fields["worktree"]] = fields.get("branch", "")
-    return found
+            records.append(fields)
+    return records
+
+
+def worktrees(repo: Path) -> dict[str, str]:
+    """Map worktree path -> checked-out branch ref ("" when detached)."""
+    return {r["worktree"]: r.get("branch", "") for r in worktree_records(repo)}
 
 
 def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
@@ -104,6 +117,49 @@ def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
 def ahead(worktree: Path, base: str) -> int:
     out = check(git(worktree, "rev-list", "--count", f"{base}..HEAD"), "git rev-list").out
     return int(out.strip() or 0)
+
+
+def count(repo: Path, since: str, until: str) -> int | None:
+    """How many commits `until` has that `since` lacks; None when git cannot say."""
+    out = git(repo, "rev-list", "--count", f"{since}..{until}").out.strip()
+    return int(out) if out.isdigit() else None
+
+
+def log_lines(repo: Path, since: str, until: str) -> list[str]:
+    """Each commit in since..until as "<short hash> <subject>", newest first; [] on error."""
+    return git(repo, "log", "--format=%h %s", f"{since}..{until}").out.splitlines()
+
+
+def branch_tips(repo: Path, prefix: str) -> list[tuple[str, str]]:
+    """(tip, branch name) of every branch under `prefix` (e.g. "refs/heads/ttal/")."""
+    fmt = "--format=%(objectname) %(refname:strip=2)"
+    out = check(git(repo, "for-each-ref", fmt, prefix), "git for-each-ref").out
+    return [(tip, name) for tip, _, name in (line.partition(" ") for line in out.splitlines())]
+
+
+NO_REF = "0" * 40  # as `old` of `git update-ref <ref> <new> <old>`: create only, never overwrite
+
+
+def set_ref(repo: Path, ref: str, new: str, old: str, message: str) -> bool:
+    """Point ref at new only if it still points at old ("" = only if it does not exist):
+    a compare-and-swap. False, changing nothing, when the ref moved meanwhile."""
+    return git(repo, "update-ref", "-m", message, ref, new, old or NO_REF).ok
+
+
+def delete_ref(repo: Path, ref: str, old: str) -> bool:
+    """Delete ref only if it still points at old (compare-and-swap)."""
+    return git(repo, "update-ref", "-d", ref, old).ok
+
+
+def index_matches(checkout: Path, commit: str) -> bool:
+    """True when the checkout's index holds exactly commit's tree."""
+    return git(checkout, "diff-index", "--cached", "--quiet", commit).ok
+
+
+def move_checkout(checkout: Path, old: str, new: str) -> Result:
+    """Bring a checkout's index and files from old to new (its ref already moved), keeping
+    local changes git can carry over: `git read-tree -m -u`."""
+    return git(checkout, "read-tree", "-m", "-u", old, new)
 
 
 def dirty_paths(worktree: Path, untracked: bool = True) -> list[str]:
@@ -149,8 +205,7 @@ def merge(
         git(repo, "commit-tree", tree, "-p", old, "-p", tip, "-m", message, env=env), "commit-tree"
     ).out.strip()
     record(old=old, new=new, checkout=str(checkout) if checkout else "")
-    swap = git(repo, "update-ref", "-m", f"ttal: {message}", base_ref, new, old)
-    if not swap.ok:
+    if not set_ref(repo, base_ref, new, old, f"ttal: {message}"):
         raise MergeConflict(
             f"{base} moved while merging {branch}; nothing was changed",
             hint="run `ttal go` again to re-check against the new base",
@@ -158,7 +213,7 @@ def merge(
     faults.point("merge.cas")
     if checkout:
         # The base ref moved under a checkout; bring its index and files along.
-        check(git(checkout, "read-tree", "-m", "-u", old, new), f"updating checkout {checkout}")
+        check(move_checkout(checkout, old, new), f"updating checkout {checkout}")
     faults.point("merge.checkout")
     return MergeResult(new, already=False)
 
@@ -191,6 +246,17 @@ def _ident_env(repo: Path) -> dict[str, str] | None:
     return {**os.environ, **FALLBACK_IDENT}
 
 
+def remove_clean_worktree(repo: Path, path: str) -> Result:
+    """`git worktree remove` without --force: git itself refuses a worktree that is dirty or
+    locked, so uncommitted work is never lost however late it appeared."""
+    return git(repo, "worktree", "remove", path)
+
+
+def prune_worktrees(repo: Path) -> None:
+    """Drop the records of worktrees whose directory is gone."""
+    check(git(repo, "worktree", "prune"), "git worktree prune")
+
+
 def remove_worktree(repo: Path, path: Path) -> bool:
     """Remove a worktree only when it holds no uncommitted work. True if removed."""
     if str(path) not in worktrees(repo):
@@ -206,4 +272,4 @@ def delete_merged_branch(repo: Path, branch: str, base: str) -> bool:
     tip = rev(repo, f"refs/heads/{branch}")
     if not tip or not is_ancestor(repo, tip, f"refs/heads/{base}"):
         return False
-    return git(repo, "update-ref", "-d", f"refs/heads/{branch}", tip).ok
+    return delete_ref(repo, f"refs/heads/{branch}", tip)

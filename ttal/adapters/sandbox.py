@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import textwrap
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ttal
+from ttal.adapters import git as gitops
+from ttal.adapters.proc import check
+from ttal.adapters.tmux import Tmux
 
 EXAMPLES = Path(ttal.__file__).resolve().parent.parent / "examples" / "scripted"
 GIT_ENV = {
@@ -57,19 +59,18 @@ class Sandbox:
         return env
 
     def kill_tmux(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+        Tmux(self.socket).call("kill-server")  # fails harmlessly when none runs
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ENV}
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=env
-    ).stdout
+    """Run git in repo as the demo person; its output. Raises ExternalError if git fails."""
+    result = gitops.git(repo, *args, env={**os.environ, **GIT_ENV})
+    return check(result, f"git {args[0] if args else ''}").out
 
 
 def make_repo(path: Path, files: dict[str, str], base: str = "main") -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "init", "-q", "-b", base, str(path)], check=True)
+    gitops.init(path, base)
     git(path, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
     git(path, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
     for name, text in files.items():

@@ -158,9 +158,6 @@ class Taskwarrior:
     def annotate(self, uuid: str, text: str) -> None:
         self._write(uuid, "annotate", "--", text.replace("\n", " ")[:2000])
 
-    def start(self, uuid: str) -> None:
-        self._write(uuid, "start")
-
     def done(self, uuid: str) -> None:
         self._write(uuid, "done")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttal.adapters.proc import Result, run
-from ttal.errors import ExternalError, NotFound
+from ttal.errors import ExternalError
 
 PANE_OPTION = "@ttal_pane"  # session option: the id (%N) of the pane ttal started the agent in
 
@@ -66,13 +66,6 @@ class Tmux:
         pane = words[1] if len(words) == 3 else words[-1]  # sessions older than PANE_OPTION
         return Pane(pane, f"{words[0]}:{pane}")
 
-    def send_text(self, name: str, text: str, enter: bool = True) -> None:
-        """Type `text` into the session's agent pane, literally, then Enter."""
-        pane = self.agent_pane(name)
-        if pane is None:
-            raise NotFound(f"no tmux session {name} on socket {self.socket}")
-        self.paste(pane.id, text, enter)
-
     def paste(self, pane: str, text: str, enter: bool = True) -> None:
         """One tmux command: load the text, paste it (bracketed when the program asked for
         it), then Enter. One client instead of four, and the server runs them in order."""
@@ -105,6 +98,3 @@ class Tmux:
             if stamp.isdigit():
                 found[name] = float(stamp)
         return found
-
-    def kill_server(self) -> None:
-        self.call("kill-server")

@@ -1,1 +1,1 @@
-"""One module per command: each maps its options onto one function that returns data."""
+"""One module per command: options in, a typed result out. No parsing, no printing."""

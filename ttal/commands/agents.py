@@ -156,6 +156,7 @@ def deliver_all(app: App) -> dict[str, int]:
 
 
 def deliver_loop(app: App, interval: float, say: Any) -> None:
+    # Not a wait on a condition (poll.until): a daemon's pass every `interval` until ^C.
     while True:
         for name, count in deliver_all(app).items():
             if count:

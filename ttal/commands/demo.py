@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ttal.adapters import git, sandbox
+from ttal.adapters import git, poll, sandbox
 from ttal.cli import render
 from ttal.commands.doctor import doctor
 from ttal.commands.review import human_approve
@@ -102,24 +102,27 @@ def _add(app: App, description: str, project: str, tags: tuple[str, ...]) -> Tra
 
 
 def _watch(app: App, tracked: list[Tracked], log: _Log) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline and not all(t.result for t in tracked):
-        refused = {e["task"] for e in app.state.events() if e["kind"] == "merge-refused"}
-        for item in (t for t in tracked if not t.result):
-            task = app.tw.get(item.uuid)
-            label = stage_label(app, task)
-            if label != item.label:
-                item.label = label
-                log(f"{item.project:<4} {item.description}: {label}")
-            if label == "awaiting approval":
-                log(f"{item.project:<4} {item.description}: a person runs `ttal approve`")
-                human_approve(app, item.uuid)
-            elif task.get("status") == "completed":
-                item.result, item.finished_at = "merged", time.monotonic() - log.start
-            elif item.uuid in refused:
-                item.result, item.finished_at = "merge refused", time.monotonic() - log.start
-                log(f"{item.project:<4} {item.description}: merge refused (conflict); kept")
-        time.sleep(0.2)
+    poll.until(lambda: _watch_pass(app, tracked, log), TIMEOUT, interval=0.2)
+
+
+def _watch_pass(app: App, tracked: list[Tracked], log: _Log) -> bool:
+    """One look at every task not finished yet; True when none is left."""
+    refused = {e.task for e in app.state.events() if e.kind == "merge-refused"}
+    for item in (t for t in tracked if not t.result):
+        task = app.tw.get(item.uuid)
+        label = stage_label(app, task)
+        if label != item.label:
+            item.label = label
+            log(f"{item.project:<4} {item.description}: {label}")
+        if label == "awaiting approval":
+            log(f"{item.project:<4} {item.description}: a person runs `ttal approve`")
+            human_approve(app, item.uuid)
+        elif task.get("status") == "completed":
+            item.result, item.finished_at = "merged", time.monotonic() - log.start
+        elif item.uuid in refused:
+            item.result, item.finished_at = "merge refused", time.monotonic() - log.start
+            log(f"{item.project:<4} {item.description}: merge refused (conflict); kept")
+    return all(t.result for t in tracked)
 
 
 def _summary(app: App, tracked: list[Tracked], elapsed: float) -> dict[str, Any]:
@@ -146,8 +149,7 @@ def _summary(app: App, tracked: list[Tracked], elapsed: float) -> dict[str, Any]
 
 
 def _unmerged(repo: Path, branch: str) -> int:
-    out = git.git(repo, "rev-list", "--count", f"main..{branch}").out.strip()
-    return int(out or 0)
+    return git.count(repo, "main", branch) or 0
 
 
 def _print_summary(summary: dict[str, Any], box: sandbox.Sandbox, keep: bool) -> None:

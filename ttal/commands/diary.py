@@ -9,15 +9,14 @@ agent knew is lost.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from typing import Any
 
+from ttal.adapters import poll, proc
 from ttal.engine.app import App
 from ttal.errors import Forbidden, PreconditionFailed, UsageError
 
-TAIL = 5
 BREATHING = "breathe"  # agent_status.source while a breath holds deliveries and reports
 TURN_WAIT = 10.0  # seconds a breath from inside waits for its turn to end
 
@@ -35,21 +34,15 @@ def append(app: App, text: str, agent: str = "") -> dict[str, Any]:
         raise PreconditionFailed("the diary entry is empty; nothing was written")
     if not app.caller.is_person and name != app.caller.name:
         raise Forbidden(f"{app.caller.name} may write only its own diary, not {name}'s")
-    app.state.db.execute(
-        "INSERT INTO diary(agent, ts, text) VALUES (?,?,?)", (name, time.time(), text.strip())
-    )
+    app.state.add_diary_entry(name, text.strip())
     return {"agent": name, "written": text.strip()}
 
 
 def read(app: App, agent: str = "", tail: int = 20) -> dict[str, Any]:
     name = _agent(app, agent)
-    rows = app.state.db.execute(
-        "SELECT ts, text FROM (SELECT id, ts, text FROM diary WHERE agent = ? "
-        "ORDER BY id DESC LIMIT ?) ORDER BY id",
-        (name, tail),
-    ).fetchall()
     entries = [
-        {"when": time.strftime("%m-%d %H:%M", time.localtime(r[0])), "text": r[1]} for r in rows
+        {"when": time.strftime("%m-%d %H:%M", time.localtime(e.ts)), "text": e.text}
+        for e in app.state.diary_tail(name, tail)
     ]
     return {"agent": name, "entries": entries}
 
@@ -91,27 +84,21 @@ def _await_turn_end(app: App, name: str) -> None:
     """Let the turn that ran `ttal breathe` end before the kill. Its Stop hook, started just
     before a kill, reported idle half a second after the new session had started (under
     load, in 2 of 8 runs), and let queued messages into a Claude that was still starting."""
-    deadline = time.monotonic() + TURN_WAIT
-    while time.monotonic() < deadline and app.tmux.has(name):
+
+    def turn_ended() -> bool:
+        if not app.tmux.has(name):
+            return True
         status = app.state.status(name)
-        if status is None or status.source != BREATHING:
-            return  # its report came (agents.report marks it) or someone else took over
-        time.sleep(0.1)
+        # Its report came (agents.report marks it) or someone else took over.
+        return status is None or status.source != BREATHING
+
+    poll.until(turn_ended, TURN_WAIT, interval=0.1)
 
 
 def _restart_detached(app: App, name: str, when: str) -> None:
-    app.run_dir.mkdir(parents=True, exist_ok=True)
-    log = (app.run_dir / f"breathe-{name}.log").open("ab")  # a failed restart says why here
-    subprocess.Popen(
+    proc.start_detached(
         [sys.executable, "-m", "ttal", "breathe", name],
-        env={**os.environ, "TTAL_BREATHING": when},
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log=app.run_dir / f"breathe-{name}.log",  # a failed restart says why
         cwd=app.cfg.state_dir,
-        start_new_session=True,
+        env={**os.environ, "TTAL_BREATHING": when},
     )
-
-
-def diary_tail(app: App, agent: str) -> list[str]:
-    return [e["text"] for e in read(app, agent, TAIL)["entries"]]

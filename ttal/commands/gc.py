@@ -13,15 +13,12 @@ import contextlib
 import fcntl
 import os
 import re
-import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttal.adapters import git, locks
-from ttal.adapters.proc import check
+from ttal.adapters import git, locks, poll
 from ttal.config.model import Project
 from ttal.engine import journal
 from ttal.engine.app import App
@@ -29,7 +26,6 @@ from ttal.errors import TtalError
 
 ARCHIVE = "refs/ttal/archive/"
 FINISHED = ("completed", "deleted")
-NO_REF = "0" * 40  # `git update-ref <ref> <new> <zeros>`: create only, never overwrite
 SHORT_RE = re.compile(r"^([0-9a-f]{8})(?:-|$)")
 SESSION_RE = re.compile(r"^(?:w-([0-9a-f]{8})|r-([0-9a-f]{8})-[A-Za-z0-9_]+)$")
 
@@ -194,9 +190,7 @@ def _family(pid: int, children: dict[int, list[int]]) -> set[int]:
 def _wait_gone(pids: set[int], timeout: float = 3.0) -> None:
     """The killed agents' processes take a moment to exit; the lock sweep after this must
     see them gone, or their last locks look held until the next run."""
-    deadline = time.monotonic() + timeout
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    poll.until(lambda: not any(_alive(pid) for pid in pids), timeout, interval=0.02)
 
 
 # ---- worktrees and branches ----------------------------------------------------------------
@@ -223,14 +217,6 @@ def sweep_repo(run: Run, repo: Path, projects: list[Project]) -> list[Item]:
     return items
 
 
-def _worktree_records(repo: Path) -> Iterator[dict[str, str]]:
-    out = check(git.git(repo, "worktree", "list", "--porcelain"), "git worktree list").out
-    for record in out.strip().split("\n\n"):
-        fields = dict(line.partition(" ")[::2] for line in record.splitlines() if line)
-        if "worktree" in fields:
-            yield fields
-
-
 def _base_of(run: Run, found: list[str], projects: list[Project]) -> str:
     """The base of the task's project when it is on this repo, else the repo's first."""
     task = run.tasks.task(found) or {}
@@ -242,7 +228,7 @@ def sweep_worktrees(run: Run, repo: Path, projects: list[Project]) -> tuple[list
     """Remove clean worktrees of finished tasks under worktree_root. Returns the removed."""
     root = os.path.realpath(run.app.cfg.worktree_root) + os.sep
     items, removed = [], set()
-    for record in _worktree_records(repo):
+    for record in git.worktree_records(repo):
         path = os.path.realpath(record["worktree"])
         if not path.startswith(root) or "prunable" in record or not os.path.isdir(path):
             continue
@@ -275,7 +261,7 @@ def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, b
         item.keep(f"detached at {head[:10]}, not on {base}")
     elif not run.dry_run:
         with run.intent("worktree.remove", f"rm:{item.name}", item, path=item.name, repo=str(repo)):
-            result = git.git(repo, "worktree", "remove", item.name)
+            result = git.remove_clean_worktree(repo, item.name)
         if not result.ok:
             item.keep(result.err.strip())
 
@@ -283,9 +269,9 @@ def _remove_worktree(run: Run, repo: Path, record: dict[str, str], item: Item, b
 def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
     """Worktree records whose directory is gone: `git worktree prune`."""
     items = [Item("worktree", r["worktree"], "prune", r["prunable"] or "directory is gone")
-             for r in _worktree_records(repo) if "prunable" in r]  # fmt: skip
+             for r in git.worktree_records(repo) if "prunable" in r]  # fmt: skip
     if not dry_run:
-        check(git.git(repo, "worktree", "prune"), "git worktree prune")
+        git.prune_worktrees(repo)
     return items
 
 
@@ -310,7 +296,7 @@ def sweep_branches(run: Run, repo: Path, projects: list[Project], removed: set[s
 def _checked_out(repo: Path, removed: set[str]) -> dict[str, str]:
     """Branch -> the worktree it stays checked out in (after this gc's removals)."""
     found = {}
-    for record in _worktree_records(repo):
+    for record in git.worktree_records(repo):
         if "prunable" not in record and os.path.realpath(record["worktree"]) not in removed:
             found[record.get("branch", "").removeprefix("refs/heads/")] = record["worktree"]
     return found
@@ -318,9 +304,7 @@ def _checked_out(repo: Path, removed: set[str]) -> dict[str, str]:
 
 def _ttal_branches(repo: Path) -> list[tuple[str, str]]:
     """(tip, branch name) of every ttal/* branch."""
-    fmt = "--format=%(objectname) %(refname:strip=2)"
-    out = check(git.git(repo, "for-each-ref", fmt, "refs/heads/ttal/"), "git for-each-ref").out
-    return [(tip, name) for tip, _, name in (line.partition(" ") for line in out.splitlines())]
+    return git.branch_tips(repo, "refs/heads/ttal/")
 
 
 def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
@@ -329,8 +313,9 @@ def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
     if git.is_ancestor(repo, tip, f"refs/heads/{base}"):
         item.reason += f"; merged into {base}"
     else:
-        count = git.git(repo, "rev-list", "--count", f"refs/heads/{base}..{tip}").out.strip()
-        ref, why = ARCHIVE + item.name, f"{count or 'some'} commit(s) not on {base}"
+        count = git.count(repo, f"refs/heads/{base}", tip)
+        shown = "some" if count is None else count
+        ref, why = ARCHIVE + item.name, f"{shown} commit(s) not on {base}"
         if not _archivable(repo, ref, tip):
             item.keep(f"{why}; {ref} holds other work")
             return
@@ -340,9 +325,8 @@ def _drop_branch(run: Run, repo: Path, tip: str, base: str, item: Item) -> None:
         return
     with run.intent("branch.delete", f"rm:{item.name}", item, repo=str(repo), branch=item.name,
                     tip=tip, archive=item.ref):  # fmt: skip
-        deleted = (
-            _archive(repo, item.ref, tip)
-            and git.git(repo, "update-ref", "-d", f"refs/heads/{item.name}", tip).ok
+        deleted = _archive(repo, item.ref, tip) and git.delete_ref(
+            repo, f"refs/heads/{item.name}", tip
         )
     if not deleted:
         item.keep("the branch or its archive ref moved during gc")
@@ -362,7 +346,7 @@ def _archive(repo: Path, ref: str, tip: str) -> bool:
     old = git.rev(repo, ref)
     if old == tip:
         return True
-    return git.git(repo, "update-ref", "-m", "ttal gc: archive", ref, tip, old or NO_REF).ok
+    return git.set_ref(repo, ref, tip, old, "ttal gc: archive")
 
 
 # ---- locks ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ttal.config.model import config_path
+from ttal.config.load import config_path
 from ttal.errors import PreconditionFailed
 
 STARTER = """\

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from ttal import faults
-from ttal.adapters import git, locks
+from ttal.adapters import git, locks, proc
 from ttal.core import prompts
 from ttal.core.pipeline import Stage, current_stage, last_review_stage
 from ttal.engine import drive
@@ -75,7 +74,7 @@ def _check_untouched(app: App, task: dict[str, Any], stage: Stage, verdict: str)
     given = str(task.get("ttal_review") or "").partition(":")[2]
     head = git.rev(worktree, "HEAD")
     if given and head != given:
-        log = git.git(worktree, "log", "--format=%h %s", f"{given}..{head}").out.splitlines()
+        log = git.log_lines(worktree, given, head)
         what = f"HEAD of {worktree} moved during this review round, from {given[:10]} to "
         what += f"{head[:10]} ({'; '.join(log[:3]) or 'history rewritten'})"
         _refuse(verdict, what, MOVED_HINT.format(given=given[:10]))
@@ -105,15 +104,10 @@ def _refuse(verdict: str, what: str, hint: str) -> None:
 def _continue_detached(app: App, uuid: str) -> None:
     """Drive the next steps (often the merge) in a process of its own: the merge's cleanup
     kills this review session, and a child of it would die with it."""
-    app.run_dir.mkdir(parents=True, exist_ok=True)
-    log = (app.run_dir / f"continue-{uuid[:8]}.log").open("ab")
-    subprocess.Popen(
+    proc.start_detached(
         [sys.executable, "-m", "ttal", "go", uuid],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log=app.run_dir / f"continue-{uuid[:8]}.log",
         cwd=app.cfg.state_dir,
-        start_new_session=True,
     )
 
 

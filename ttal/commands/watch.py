@@ -27,6 +27,7 @@ def watch_loop(
     is reported and the next one tried: a watchdog that stops on a hiccup watches nothing.
     Only the first pass's failure ends it, so a broken setup is seen at once."""
     on_pass(watch_pass(load()))
+    # Not a wait on a condition (poll.until): a watchdog's pass every `interval` until ^C.
     while True:
         time.sleep(interval)
         try:

@@ -1,0 +1,1 @@
+"""ttal.yaml: the dataclasses it becomes, the parser that checks it, and loading it."""

@@ -1,4 +1,4 @@
-"""Durations as people read them in tables and alerts."""
+"""Durations as people read them, for tables and alert texts alike."""
 
 from __future__ import annotations
 

@@ -24,22 +24,6 @@ SEVERITY = ("ok", "stuck", "dead", "failed")
 
 
 @dataclass(frozen=True)
-class WatchRecord:
-    """What `ttal watch` remembers about one agent between passes (times are epoch seconds,
-    0 when unset)."""
-
-    agent: str
-    health: str = "ok"  # ok, dead or failed (gave up restarting)
-    deaths: int = 0  # deaths seen, ever: each death's alert has its own idempotency key
-    restarts: int = 0  # restarts since it was last stable
-    dead_at: float = 0.0  # when the current death was first seen
-    restarted_at: float = 0.0  # the last restart by the watchdog
-    next_at: float = 0.0  # no restart before this (backoff)
-    stuck_at: float = 0.0  # the last activity of the stuck period already alerted
-    dirty_at: float = 0.0  # since when it is idle with uncommitted changes (warned)
-
-
-@dataclass(frozen=True)
 class Target:
     """An agent that should be running."""
 
@@ -55,7 +39,25 @@ class Target:
 
 
 @dataclass(frozen=True)
+class WatchRecord:
+    """What `ttal watch` remembers about one agent between passes (times are epoch seconds,
+    0 when unset). ttal.adapters.store keeps one per agent."""
+
+    agent: str
+    health: str = "ok"  # ok, dead or failed (gave up restarting)
+    deaths: int = 0  # deaths seen, ever: each death's alert has its own idempotency key
+    restarts: int = 0  # restarts since it was last stable
+    dead_at: float = 0.0  # when the current death was first seen
+    restarted_at: float = 0.0  # the last restart by the watchdog
+    next_at: float = 0.0  # no restart before this (backoff)
+    stuck_at: float = 0.0  # the last activity of the stuck period already alerted
+    dirty_at: float = 0.0  # since when it is idle with uncommitted changes (warned)
+
+
+@dataclass(frozen=True)
 class Policy:
+    """The limits a pass applies; the caller fills it from the config's `limits:`."""
+
     limit: int  # restarts before giving up
     backoff: float  # seconds between the first and second restart; doubles after each
     stuck_after: float  # seconds without output or heartbeat before an agent counts as stuck

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ttal.adapters import poll
 from ttal.config.model import Agent
 from ttal.engine import mesh
 from ttal.engine.app import App
@@ -53,12 +54,7 @@ def agent_state(
 
 def diary_tail(app: App, agent: str, tail: int = DIARY_TAIL) -> list[str]:
     """The agent's last diary entries, oldest first."""
-    rows = app.state.db.execute(
-        "SELECT text FROM (SELECT id, text FROM diary WHERE agent = ? "
-        "ORDER BY id DESC LIMIT ?) ORDER BY id",
-        (agent, tail),
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+    return [entry.text for entry in app.state.diary_tail(agent, tail)]
 
 
 def briefing(app: App, agent: Agent) -> str:
@@ -142,18 +138,22 @@ def exit_code(app: App, name: str) -> str:
 def wait_ready(app: App, name: str) -> None:
     """Typing before the program reads its terminal can be lost: wait for its first idle
     signal, or for its screen to settle when the runtime sends none."""
-    deadline = time.monotonic() + READY_TIMEOUT
     last, stable_since = "", time.monotonic()
-    while time.monotonic() < deadline and app.tmux.has(name):
+
+    def ready() -> bool:
+        nonlocal last, stable_since
+        if not app.tmux.has(name):
+            return True  # gone: nothing to wait for
         status = app.state.status(name)
         # Busy counts too: the program has read its first prompt, and deliveries to a busy
         # agent queue anyway (a Claude manager's first turn held `up` for 15 s otherwise).
         if status is not None and status.state in REPORTED:
-            return
+            return True
         reported = status is not None and status.state != "starting"
         screen = app.tmux.capture(name, lines=50)
         if screen != last:
             last, stable_since = screen, time.monotonic()
-        elif screen.strip() and time.monotonic() - stable_since > 1.0 and not reported:
-            return
-        time.sleep(0.1)
+            return False
+        return bool(screen.strip()) and time.monotonic() - stable_since > 1.0 and not reported
+
+    poll.until(ready, READY_TIMEOUT, interval=0.1)

@@ -10,7 +10,8 @@ from ttal.adapters.identity import current_caller
 from ttal.adapters.store.state import State
 from ttal.adapters.taskwarrior import Taskwarrior
 from ttal.adapters.tmux import Tmux
-from ttal.config.model import Config, load_config
+from ttal.config.load import load_config
+from ttal.config.model import Config
 from ttal.core.pipeline import Caller
 
 

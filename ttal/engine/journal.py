@@ -9,20 +9,17 @@ look at the pane before anything is typed twice); see ttal.engine.mesh.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ttal.adapters.store.journal import Intent as Intent  # re-exported: the journal's entries
 from ttal.engine.app import App
 
-TIERS = ("read-only", "append-only", "mutating")
-BLAST = ("recoverable", "irreversible")
-# action -> (tier, blast radius)
+# action -> (tier, blast radius). Tiers: read-only, append-only, mutating; a blast radius is
+# recoverable or irreversible (recover never retries an irreversible action blind).
 ACTIONS = {
     "worktree.add": ("mutating", "recoverable"),
     "session.start": ("mutating", "recoverable"),
@@ -33,47 +30,17 @@ ACTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Intent:
-    id: int
-    ts: float
-    key: str
-    action: str
-    task: str
-    tier: str
-    blast: str
-    detail: dict[str, Any]
-    pid: int
-    state: str  # pending, done, skipped, flagged, resolved
-    note: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
 def begin(app: App, action: str, key: str, task: str = "", **detail: Any) -> int:
     tier, blast = ACTIONS[action]
-    cur = app.state.db.execute(
-        "INSERT INTO intents(ts, key, action, task, tier, blast, detail, pid, state) "
-        "VALUES (?,?,?,?,?,?,?,?, 'pending')",
-        (time.time(), key, action, task, tier, blast, json.dumps(detail), os.getpid()),
-    )
-    return int(cur.lastrowid or 0)
+    return app.state.add_intent(key, action, task, tier, blast, detail, os.getpid())
 
 
 def update(app: App, intent_id: int, **detail: Any) -> None:
-    row = app.state.db.execute("SELECT detail FROM intents WHERE id = ?", (intent_id,)).fetchone()
-    merged = {**json.loads(row[0]), **detail} if row else detail
-    app.state.db.execute(
-        "UPDATE intents SET detail = ? WHERE id = ?", (json.dumps(merged), intent_id)
-    )
+    app.state.add_intent_detail(intent_id, detail)
 
 
 def finish(app: App, intent_id: int, state: str = "done", note: str = "") -> None:
-    app.state.db.execute(
-        "UPDATE intents SET state = ?, done_ts = ?, note = ? WHERE id = ?",
-        (state, time.time(), note, intent_id),
-    )
+    app.state.close_intent(intent_id, state, note)
 
 
 @contextmanager
@@ -91,16 +58,7 @@ def intent(app: App, action: str, key: str, task: str = "", **detail: Any) -> It
 
 
 def listing(app: App, states: tuple[str, ...] = ("pending", "flagged")) -> list[Intent]:
-    marks = ",".join("?" * len(states))
-    rows = app.state.db.execute(
-        "SELECT id, ts, key, action, task, tier, blast, detail, pid, state, note FROM intents "
-        f"WHERE state IN ({marks}) ORDER BY id",
-        states,
-    ).fetchall()
-    return [
-        Intent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8], r[9], r[10])
-        for r in rows
-    ]
+    return app.state.intents(states)
 
 
 def resolve(app: App, intent_id: int, note: str) -> Intent:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
 import time
 from pathlib import Path
 
-from ttal.adapters import locks
-from ttal.adapters.store.state import Message
+from ttal.adapters import locks, proc
+from ttal.adapters.store.messages import Message
 from ttal.adapters.tmux import Pane
 from ttal.engine.app import App
-from ttal.errors import TtalError
+from ttal.errors import ExternalError, TtalError
 
 INLINE_BYTES = 2048  # a larger body is stored as a file; the pane gets a preview and the path
 INLINE_LINE = 1000  # a tty in canonical mode truncates lines past 4095 bytes
@@ -159,10 +158,9 @@ def _run_notify(app: App, message: Message) -> None:
     if not app.cfg.notify:
         return
     text = f"[ttal] from {message.sender}: {message.body}"
-    try:
-        subprocess.run(app.cfg.notify, shell=True, input=text, text=True, timeout=10,
-                       capture_output=True, check=False)  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as err:
+    try:  # a shell line from ttal.yaml, as `subprocess.run(shell=True)` would run it
+        proc.run(["/bin/sh", "-c", app.cfg.notify], stdin=text, timeout=10)
+    except (OSError, ExternalError) as err:  # no shell, or it took longer than 10 s
         app.state.event("notify-failed", message.task, "ttal", f"{app.cfg.notify}: {err}")
 
 

@@ -70,11 +70,11 @@ def _redo_merge() -> tuple[str, str]:
 
 
 def _settle_checkout(checkout: Path, old: str, new: str) -> tuple[str, str]:
-    if git.git(checkout, "diff-index", "--cached", "--quiet", new).ok:
+    if git.index_matches(checkout, new):
         return "done", "the base branch and its checkout hold the merge"
-    if git.git(checkout, "diff-index", "--cached", "--quiet", old).ok:
+    if git.index_matches(checkout, old):
         # The crash fell between moving the base and updating its checkout: finish that.
-        result = git.git(checkout, "read-tree", "-m", "-u", old, new)
+        result = git.move_checkout(checkout, old, new)
         if result.ok:
             return "done", f"updated the checkout at {checkout} to the merge"
         return "flagged", f"could not update the checkout at {checkout}: {result.err.strip()}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import NoReturn
 
+from ttal.adapters.store.queues import QueuedSpawn
 from ttal.config.model import Project, Runtime
 from ttal.core.spawn_limits import SpawnLimits, spawn_blocked
 from ttal.engine.app import App
@@ -25,9 +26,10 @@ def blocked(app: App, uuid: str, project: Project, runtime: Runtime, running: se
         runtime_spacing=runtime.spawn_spacing,
     )
     queued = [t for t, p, _ in queue(app) if p == project.name]
+    last = {"project": app.state.last_spawn_in_project, "runtime": app.state.last_spawn_of_runtime}
     workers = lambda: _project_workers(app, project, running)  # noqa: E731
-    last = lambda column, name: _last_spawn(app, column, name)  # noqa: E731
-    return spawn_blocked(uuid, limits, queued, running, workers, last, time.time())
+    return spawn_blocked(uuid, limits, queued, running, workers,
+                         lambda scope, name: last[scope](name), time.time())  # fmt: skip
 
 
 def hold(app: App, uuid: str, project: str, reason: str) -> NoReturn:
@@ -41,37 +43,21 @@ def _project_workers(app: App, project: Project, running: set[str]) -> int:
     return sum(1 for t in tasks if t.get("ttal_session") in running)
 
 
-def _last_spawn(app: App, column: str, name: str) -> float:
-    row = app.state.db.execute(f"SELECT MAX(ts) FROM spawns WHERE {column} = ?", (name,)).fetchone()
-    return float(row[0] or 0.0)
-
-
 def _enqueue(app: App, uuid: str, project: str, reason: str) -> int:
-    app.state.db.execute(
-        "INSERT INTO spawn_queue(task, project, ts, reason) VALUES (?,?,?,?) "
-        "ON CONFLICT(task) DO UPDATE SET reason = excluded.reason",
-        (uuid, project, time.time(), reason),
-    )
+    app.state.enqueue_spawn(uuid, project, reason)
     tasks = [t for t, _, _ in queue(app)]
     return tasks.index(uuid) + 1
 
 
 def record_spawn(app: App, uuid: str, project: str, runtime: str) -> None:
-    app.state.db.execute(
-        "INSERT INTO spawns(ts, task, project, runtime) VALUES (?,?,?,?)",
-        (time.time(), uuid, project, runtime),
-    )
-    app.state.db.execute("DELETE FROM spawn_queue WHERE task = ?", (uuid,))
+    app.state.record_spawn(uuid, project, runtime)
 
 
-def queue(app: App) -> list[tuple[str, str, str]]:
+def queue(app: App) -> list[QueuedSpawn]:
     """Queued spawns (task, project, reason), oldest first."""
-    rows = app.state.db.execute(
-        "SELECT task, project, reason FROM spawn_queue ORDER BY ts"
-    ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return app.state.spawn_queue()
 
 
 def forget(app: App, uuid: str) -> None:
     """Take a task off the spawn queue (it was started, or is no longer pending)."""
-    app.state.db.execute("DELETE FROM spawn_queue WHERE task = ?", (uuid,))
+    app.state.drop_queued_spawn(uuid)

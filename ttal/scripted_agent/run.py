@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import select
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +30,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from ttal.adapters import proc
+from ttal.errors import ExternalError
 from ttal.scripted_agent.script import FIELDS, BadScript, Step, load_script
 
 
@@ -207,19 +208,17 @@ class Runner:
         self.command([sys.executable, "-m", "ttal", *step.argv], step)
 
     def command(self, argv: list[str], step: Step) -> None:
-        # stdin is closed for the child so it cannot swallow messages meant for a later `wait`.
+        # stdin is closed for the child (proc.run never passes it on) so it cannot swallow
+        # messages meant for a later `wait`. No timeout: a step runs as long as it runs.
         try:
-            proc = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True, errors="replace", check=False,
-            )  # fmt: skip
-        except OSError as exc:
+            result = proc.run(argv, timeout=None, merge_stderr=True)
+        except (OSError, ExternalError) as exc:
             fail(f"{step.label()}: {exc}")
-        if proc.stdout:
-            say(proc.stdout.rstrip("\n"))
-        if proc.returncode != 0 and not step.may_fail:
-            fail(f"{step.label()}: exit {proc.returncode}")
-        self.log.write(f"exit {proc.returncode}: {step.label()}")
+        if result.out:
+            say(result.out.rstrip("\n"))
+        if result.code != 0 and not step.may_fail:
+            fail(f"{step.label()}: exit {result.code}")
+        self.log.write(f"exit {result.code}: {step.label()}")
 
     def wait(self, step: Step) -> None:
         say(f"[scripted] waiting for a line containing {step.text!r}")

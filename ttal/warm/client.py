@@ -205,15 +205,12 @@ def start_server() -> None:
         return  # a server holds it: running or starting
     finally:
         os.close(fd)
-    devnull = [(os.POSIX_SPAWN_OPEN, n, os.devnull, os.O_RDWR, 0) for n in (0, 1, 2)]
+    # Imported here, not above: the command that starts a server runs in this process next,
+    # and that imports subprocess anyway; a served command never gets here.
+    from ttal.adapters import proc
+
     try:
-        os.posix_spawn(
-            sys.executable,
-            [sys.executable, "-m", "ttal.warm.server", path],
-            os.environ,
-            file_actions=devnull,
-            setsid=True,
-        )
+        proc.start_detached([sys.executable, "-m", "ttal.warm.server", path])
     except OSError:
         return
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from ttal.adapters import poll
 from ttal.warm import client
 
 
@@ -26,12 +26,7 @@ def start(wait: float = 10) -> dict[str, Any]:
     if not client.enabled():
         return status()
     client.start_server()
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        info = status()
-        if info["running"]:
-            return info
-        time.sleep(0.05)
+    poll.until(lambda: client.control("status") is not None, wait)
     return status()
 
 

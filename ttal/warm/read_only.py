@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import sys
-import time
 
-from ttal.errors import Exit
+from ttal.adapters import poll, proc
+from ttal.errors import Exit, ExternalError
 from ttal.warm import client
 
 START_WAIT = 15.0  # seconds for a server started through tmux to answer
@@ -56,13 +55,7 @@ def _start_outside() -> bool:
                        sys.executable, "-m", "ttal", "server", "start"])  # fmt: skip
     target = ["-t", os.environ["TMUX_PANE"]] if os.environ.get("TMUX_PANE") else []
     try:
-        subprocess.run(["tmux", "-S", socket, "run-shell", "-b", *target, line],
-                       capture_output=True, timeout=10, check=False)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
+        proc.run(["tmux", "-S", socket, "run-shell", "-b", *target, line], timeout=10)
+    except (OSError, ExternalError):  # no tmux, or it hung
         return False
-    deadline = time.monotonic() + START_WAIT
-    while time.monotonic() < deadline:
-        if client.control("status") is not None:
-            return True
-        time.sleep(0.1)
-    return False
+    return poll.until(lambda: client.control("status") is not None, START_WAIT, interval=0.1)

@@ -31,6 +31,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from ttal.adapters import poll
 from ttal.errors import ExternalError
 
 KEY_SUFFIX = 20  # characters of an API key Claude Code records as approved
@@ -126,21 +127,22 @@ def locked(path: Path) -> Iterator[None]:
     """Claude Code's own lock on its config: mkdir of `<realpath>.lock` (proper-lockfile)."""
     lock = Path(os.path.realpath(path) + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            lock.mkdir()
-            break
-        except FileExistsError:
-            if _stale(lock):
+
+    def take() -> bool:
+        while True:
+            try:
+                lock.mkdir()
+                return True
+            except FileExistsError:
+                if not _stale(lock):
+                    return False
                 _remove(lock)
-                continue
-            if time.monotonic() > deadline:
-                raise ExternalError(
-                    f"{path} is locked ({lock} exists); Claude's config was not changed",
-                    hint=f"if no Claude Code is running, remove {lock} and try again",
-                ) from None
-            time.sleep(0.05)
+
+    if not poll.until(take, LOCK_WAIT):
+        raise ExternalError(
+            f"{path} is locked ({lock} exists); Claude's config was not changed",
+            hint=f"if no Claude Code is running, remove {lock} and try again",
+        )
     try:
         yield
     finally:

@@ -18,11 +18,11 @@ import json
 import os
 import shlex
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ttal.adapters import poll
 from ttal.adapters.runtimes import claude_config, codex_config
 from ttal.config.model import Runtime
 from ttal.errors import ConfigError, ExternalError
@@ -207,17 +207,14 @@ def ensure_server(runtime: Runtime, wait: float = 15) -> None:
     """Start the warm server unless it runs, and wait until it answers."""
     if client.control("status") is not None:
         return
-    deadline = time.monotonic() + wait
     client.start_server()
-    while client.control("status") is None:
-        if time.monotonic() > deadline:
-            raise ExternalError(
-                f"runtimes.{runtime.name}: ttal's server did not answer on "
-                f"{client.socket_path()} within {wait:.0f} s; a Codex review lead's filesystem "
-                "is read-only and its `ttal` commands run there, so no session was started",
-                hint="`ttal server start` says why; then `ttal go` again",
-            )
-        time.sleep(0.05)
+    if not poll.until(lambda: client.control("status") is not None, wait):
+        raise ExternalError(
+            f"runtimes.{runtime.name}: ttal's server did not answer on "
+            f"{client.socket_path()} within {wait:.0f} s; a Codex review lead's filesystem "
+            "is read-only and its `ttal` commands run there, so no session was started",
+            hint="`ttal server start` says why; then `ttal go` again",
+        )
 
 
 def shell_line(argv: list[str], exit_file: Path) -> str:
