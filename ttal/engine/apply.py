@@ -1,7 +1,8 @@
-"""Carry out a plan (core/plans.py): the one place where a step's writes happen, in the
-order that keeps a crash recoverable. Locks serialise what races (one repo's worktrees, one
-repo's base branch); each external mutation is a journal intent; each fault point marks a
-crash the crash test covers (tests/test_crash.py)."""
+"""Carry out a plan (core/plans.py): the writes of `ttal go`'s steps, in the order that
+keeps a crash recoverable. Locks serialise what races (one repo's worktrees), each external
+mutation is a journal intent, and each fault point marks a crash the crash test covers
+(tests/test_crash.py). The end of the pipeline (engine/merge.py: cleanup, finish) writes
+what it finds in the world, not a plan: each part checks before it acts."""
 
 from __future__ import annotations
 
