@@ -30,7 +30,7 @@ def spawn_worker(app: App, task: TaskView, stage: Stage) -> str:
         if plan.session not in running:
             runtime = app.cfg.runtimes[agent.runtime]
             if reason := spawn_queue.blocked(app, task.uuid, project, runtime, running):
-                spawn_queue.hold(app, task.uuid, project.name, reason)
+                apply.hold_spawn(app, plan, reason)
         return apply.spawn(app, plan, running)
 
 
