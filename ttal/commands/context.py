@@ -34,7 +34,7 @@ def context(app: App) -> dict[str, Any]:
     queued = app.state.messages(caller.name, undelivered=True)
     data["queued"] = [{"id": m.id, "from": m.sender, "first_line": m.body.split("\n")[0][:120]}
                       for m in queued]  # fmt: skip
-    from ttal.commands.diary import diary_tail
+    from ttal.engine.agents import diary_tail
 
     data["diary"] = diary_tail(app, caller.name)
     data["next"] = NEXT.get(caller.role, MANAGER_NEXT)

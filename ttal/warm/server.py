@@ -37,10 +37,11 @@ def preload() -> None:
 
     for info in sorted((PKG / "commands").glob("*.py")):
         __import__(f"ttal.commands.{info.stem}")
-    for name in ("engine.drive", "engine.merge", "engine.routing", "engine.mesh", "engine.steps",
-                 "engine.recovery", "engine.journal", "adapters.task_hooks", "engine.sessions",
-                 "engine.spawn_queue", "adapters.store.state", "adapters.taskwarrior",
-                 "adapters.git"):  # fmt: skip
+    for name in ("engine.drive", "engine.workers", "engine.review_rounds", "engine.apply",
+                 "engine.merge", "engine.routing", "engine.mesh", "engine.recovery",
+                 "engine.journal", "adapters.task_hooks", "engine.sessions", "engine.spawn_queue",
+                 "engine.queues", "engine.agents", "engine.watch_pass", "adapters.store.state",
+                 "adapters.taskwarrior", "adapters.git"):  # fmt: skip
         __import__(f"ttal.{name}")
 
 
