@@ -11,12 +11,12 @@ from ttal.core.pipeline import (
     Caller,
     Pipeline,
     Stage,
-    TaskView,
     current_stage,
     may_add_tag,
     next_step,
     select_pipeline,
 )
+from ttal.core.task_view import TaskView
 
 UUID = "11111111-2222-4333-8444-555555555555"
 OTHER = "99999999-8888-4777-8666-555555555555"

@@ -61,7 +61,7 @@ def context(app: App) -> Briefing:
     caller = app.caller
     if caller.is_person:
         return Briefing("", "human")
-    from ttal.commands.diary import diary_tail
+    from ttal.engine.agents import diary_tail
 
     queued = [Queued(m.id, m.sender, m.body.split("\n")[0][:120])
               for m in app.state.messages(caller.name, undelivered=True)]  # fmt: skip

@@ -17,7 +17,6 @@ from ttal.adapters import poll, proc
 from ttal.engine.app import App
 from ttal.errors import Forbidden, PreconditionFailed, UsageError
 
-TAIL = 5
 BREATHING = "breathe"  # agent_status.source while a breath holds deliveries and reports
 TURN_WAIT = 10.0  # seconds a breath from inside waits for its turn to end
 
@@ -51,9 +50,9 @@ def read(app: App, agent: str = "", tail: int = 20) -> dict[str, Any]:
 def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
     """Handoff, fresh restart, briefing. From inside the agent, the restart runs in a process
     of its own: killing the session would end this very command."""
-    from ttal.commands.agents import _persistent, up
+    from ttal.engine.agents import persistent_agents, up
 
-    [target] = _persistent(app, [_agent(app, agent)])
+    [target] = persistent_agents(app, [_agent(app, agent)])
     if not app.caller.is_person and app.caller.name != target.name:
         raise Forbidden(f"{app.caller.name} may breathe only itself, not {target.name}")
     handoff = note.strip() or "breathed: restarted with a fresh context"
@@ -103,7 +102,3 @@ def _restart_detached(app: App, name: str, when: str) -> None:
         cwd=app.cfg.state_dir,
         env={**os.environ, "TTAL_BREATHING": when},
     )
-
-
-def diary_tail(app: App, agent: str) -> list[str]:
-    return [e["text"] for e in read(app, agent, TAIL)["entries"]]

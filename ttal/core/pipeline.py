@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ttal.core.task_view import TaskView
+
 GATES = ("auto", "review", "human")
 
 
@@ -50,23 +52,6 @@ class Pipeline:
 
     def stage(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name), None)
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """The facts about a task that the step logic needs."""
-
-    uuid: str
-    status: str  # pending, completed, deleted, waiting, recurring
-    tags: frozenset[str] = frozenset()
-    worker_session: str = ""  # set once a worker has been spawned
-    briefed_stage: str = ""  # the stage the worker was last briefed for
-    review_state: str = ""  # "" | "reviewing" | "changes" | "approved"
-    review_round: int = 0
-    approved: frozenset[str] = frozenset()  # stages a human approved (human gates)
-    unreviewed: bool = False  # the branch tip is not the commit the review lead approved
-    owner: str = ""  # the persistent agent a role stage was assigned to
-    owner_stage: str = ""  # the stage it was assigned for
 
 
 @dataclass(frozen=True)

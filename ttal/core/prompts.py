@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ttal.core.pipeline import Stage
+from ttal.core.task_view import TaskView
 
 
-def _annotations(task: dict[str, Any]) -> str:
-    notes = [a.get("description", "") for a in task.get("annotations") or []]
-    return "\n".join(f"- {n}" for n in notes) or "- (none)"
+def _annotations(task: TaskView) -> str:
+    return "\n".join(f"- {n}" for n in task.annotations) or "- (none)"
 
 
-def worker_prompt(task: dict[str, Any], stage: Stage, base: str, branch: str) -> str:
-    short = task["uuid"][:8]
+def worker_prompt(task: TaskView, stage: Stage, base: str, branch: str) -> str:
+    short = task.short
     finish = (
         "Commit your work on this branch (the tree must be clean), then run `ttal go`."
         if stage.commits
@@ -21,8 +19,8 @@ def worker_prompt(task: dict[str, Any], stage: Stage, base: str, branch: str) ->
     )
     return f"""You are a ttal worker on task {short} ({stage.name} stage).
 
-Task: {task.get("description", "")}
-Project: {task.get("project", "")}
+Task: {task.description}
+Project: {task.project}
 Branch: {branch} (from {base}); you are in its own worktree.
 Notes:
 {_annotations(task)}
@@ -35,12 +33,12 @@ Do not merge, and do not change the task's tags yourself.
 """
 
 
-def reviewer_prompt(task: dict[str, Any], stage: Stage, base: str, branch: str, rnd: int) -> str:
-    short = task["uuid"][:8]
+def reviewer_prompt(task: TaskView, stage: Stage, base: str, branch: str, rnd: int) -> str:
+    short = task.short
     return f"""You are the ttal review lead for task {short} ({stage.name} stage), round {rnd}.
 
-Task: {task.get("description", "")}
-Project: {task.get("project", "")}
+Task: {task.description}
+Project: {task.project}
 Review the changes on {branch} against {base} in this worktree (`git diff {base}...HEAD`).
 You are read-only: do not edit files.
 Notes:

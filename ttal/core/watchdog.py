@@ -1,6 +1,6 @@
 """The watchdog's decisions, kept pure: given what a pass saw of one agent and what was
 remembered from earlier passes (a WatchRecord), what to record, whom to alert and whether to
-restart. No subprocess, no tmux, no Taskwarrior: ttal.commands.watch does the acting.
+restart. No subprocess, no tmux, no Taskwarrior: ttal.engine.watch_pass does the acting.
 
 - A death is alerted once: a pass that sees the same dead agent again (say, during backoff)
   stays quiet; a restart that dies again is a new death with its own alert.
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from ttal.core.durations import ago
+from ttal.core.task_view import TaskView
 
 # The worst condition of a task's agents is its health; a later one in this order wins.
 SEVERITY = ("ok", "stuck", "dead", "failed")
@@ -30,12 +30,12 @@ class Target:
     name: str  # tmux session name, also the agent's name
     kind: str  # worker, reviewer, manager
     spawner: str  # who gets the alerts
-    task: dict[str, Any] | None = None
+    task: TaskView | None = None
     expected: bool = True  # should be producing output now (its turn, or reported busy)
 
     @property
     def uuid(self) -> str:
-        return str(self.task["uuid"]) if self.task else ""
+        return self.task.uuid if self.task else ""
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def who(target: Target) -> str:
     if target.task is None:
         return f"{target.kind} {target.name}"
     return (f"{target.kind} {target.name} of task {target.uuid[:8]} "
-            f"({target.task.get('description', '')})")  # fmt: skip
+            f"({target.task.description})")  # fmt: skip
 
 
 def restart_hint(target: Target) -> str:

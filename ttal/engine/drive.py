@@ -7,12 +7,14 @@ the task and does only what is missing, so 16 racing calls give exactly one work
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ttal.adapters import locks, task_hooks
-from ttal.core.pipeline import Action, Step, current_stage, next_step
-from ttal.engine import steps
+from ttal.core.pipeline import Action, Stage, Step, current_stage, next_step
+from ttal.core.task_view import TaskView
+from ttal.engine import review_rounds, workers
 from ttal.engine.app import App
 from ttal.engine.lookup import branch_unreviewed, pipeline_for, resolve_task, task_view
 from ttal.engine.recovery import recover
@@ -20,9 +22,6 @@ from ttal.errors import Exit, Forbidden, NotFound, Waiting
 
 FULL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_TURNS = 12
-# After these the stage belongs to an agent. Going on in this process could act as that
-# agent (an assignment made while the assignee reports idle would complete its own stage).
-HANDED_OVER = (Action.SPAWN_WORKER, Action.ASSIGN, Action.BRIEF_WORKER)
 
 
 @dataclass
@@ -64,81 +63,128 @@ def _drive(app: App, uuid: str, note: str) -> Outcome:
         pipeline = pipeline_for(app, task)
         view = task_view(task)
         if (here := current_stage(pipeline, view)) and here.kind == "merge":
-            view = task_view(task, unreviewed=branch_unreviewed(app, task))
+            view = replace(view, unreviewed=branch_unreviewed(app, view))
         step = next_step(view, pipeline, app.caller)
         stage = current_stage(pipeline, view)
         outcome.state = stage.name if stage else "merged"
-        if not _take(app, task, step, note, outcome):
+        if not HANDLERS[step.action](app, Turn(view, step, note), outcome):
             break
         note = ""  # a note belongs to the first step that records the caller's work
     return outcome
 
 
-def _take(app: App, task: dict[str, Any], step: Step, note: str, outcome: Outcome) -> bool:
-    """Do one step. True to keep going, False when the task must wait or is finished."""
-    stage, act = step.stage, step.action
-    if act is Action.REFUSE:
-        kind = NotFound if step.details.get("code") == "not-found" else Forbidden
-        raise kind(f"task {task['uuid'][:8]}: {step.reason}; nothing was changed")
-    if act is Action.NOTHING:
-        outcome.message = step.reason
-        return False
-    if act is Action.WAIT:
-        _wait(outcome, step.reason)
-        return False
-    if act is Action.FINISH:
-        from ttal.engine import merge  # the merge's half is imported only when a task gets there
+@dataclass(frozen=True)
+class Turn:
+    """One step of the loop: the task as read this turn, and what the pipeline says."""
 
-        outcome.did.append(merge.finish(app, task))
-        return True
-    assert stage is not None
-    if act is Action.AWAIT_OWNER:
-        outcome.message = step.reason
-        return False
-    if act is Action.ENSURE_WORKER:
-        outcome.message = steps.ensure_worker(app, task, stage)
-        return False
-    if act is Action.AWAIT_REVIEW:
-        restarted = steps.await_review(app, task, stage)
-        if restarted:
-            outcome.did.append(restarted)
-        _wait(outcome, step.reason)
-        return False
-    try:
-        outcome.did.append(_act(app, task, step, stage, note))
-    except Waiting as err:  # e.g. limits.max_workers: stop here; retrying re-hits the limit
-        _wait(outcome, err.message)
-        return False
-    if act in HANDED_OVER:
-        outcome.message = f"{stage.name} is in an agent's hands now"
-        return False
+    task: TaskView
+    step: Step
+    note: str
+
+    @property
+    def stage(self) -> Stage:
+        """The stage the step acts on; every action but refuse, nothing, wait and finish
+        has one (core/pipeline.next_step)."""
+        assert self.step.stage is not None, self.step
+        return self.step.stage
+
+
+# A handler does one step: True to take the next turn, False when the task must wait, is
+# finished, or is in an agent's hands.
+Handler = Callable[[App, Turn, Outcome], bool]
+
+
+def _refuse(app: App, turn: Turn, outcome: Outcome) -> bool:
+    kind = NotFound if turn.step.details.get("code") == "not-found" else Forbidden
+    raise kind(f"task {turn.task.short}: {turn.step.reason}; nothing was changed")
+
+
+def _stop(app: App, turn: Turn, outcome: Outcome) -> bool:
+    outcome.message = turn.step.reason
+    return False
+
+
+def _wait_step(app: App, turn: Turn, outcome: Outcome) -> bool:
+    _wait(outcome, turn.step.reason)
+    return False
+
+
+def _finish(app: App, turn: Turn, outcome: Outcome) -> bool:
+    from ttal.engine import merge  # the merge's half is imported only when a task gets there
+
+    outcome.did.append(merge.finish(app, turn.task))
     return True
 
 
-def _act(app: App, task: dict[str, Any], step: Step, stage: Any, note: str) -> str:
-    handlers = {
-        Action.SPAWN_WORKER: lambda: steps.spawn_worker(app, task, stage),
-        Action.BRIEF_WORKER: lambda: steps.brief_worker(app, task, stage),
-        Action.COMPLETE_WORK: lambda: steps.complete_work(app, task, stage, note),
-        Action.SPAWN_REVIEWER: lambda: steps.spawn_reviewer(app, task, stage),
-        Action.NEW_ROUND: lambda: steps.new_round(app, task, stage, note),
-        Action.ASSIGN: lambda: _assign(app, task, stage),
-        Action.MERGE: lambda: _merge(app, task, stage),
-    }
-    return handlers[step.action]()
+def _ensure_worker(app: App, turn: Turn, outcome: Outcome) -> bool:
+    outcome.message = workers.ensure_worker(app, turn.task, turn.stage)
+    return False
+
+
+def _await_review(app: App, turn: Turn, outcome: Outcome) -> bool:
+    restarted = review_rounds.await_review(app, turn.task, turn.stage)
+    if restarted:
+        outcome.did.append(restarted)
+    _wait(outcome, turn.step.reason)
+    return False
+
+
+def _acting(do: Callable[[App, Turn], str], hands_over: bool = False) -> Handler:
+    """A step that changes the world and says what it did. `hands_over`: afterwards the
+    stage belongs to an agent; going on in this process could act as that agent (an
+    assignment made while the assignee reports idle would complete its own stage)."""
+
+    def handle(app: App, turn: Turn, outcome: Outcome) -> bool:
+        try:
+            outcome.did.append(do(app, turn))
+        except Waiting as err:  # e.g. limits.max_workers: stop here; retrying re-hits the limit
+            _wait(outcome, err.message)
+            return False
+        if hands_over:
+            outcome.message = f"{turn.stage.name} is in an agent's hands now"
+            return False
+        return True
+
+    return handle
 
 
 # Modules only some steps need stay out of every `ttal go` start (bench/).
-def _assign(app: App, task: dict[str, Any], stage: Any) -> str:
+def _assign(app: App, turn: Turn) -> str:
     from ttal.engine import routing
 
-    return routing.assign(app, task, stage)
+    return routing.assign(app, turn.task, turn.stage)
 
 
-def _merge(app: App, task: dict[str, Any], stage: Any) -> str:
+def _merge(app: App, turn: Turn) -> str:
     from ttal.engine import merge
 
-    return merge.merge_task(app, task, stage)
+    return merge.merge_task(app, turn.task, turn.stage)
+
+
+HANDLERS: dict[Action, Handler] = {
+    Action.REFUSE: _refuse,
+    Action.NOTHING: _stop,
+    Action.WAIT: _wait_step,
+    Action.FINISH: _finish,
+    Action.AWAIT_OWNER: _stop,
+    Action.ENSURE_WORKER: _ensure_worker,
+    Action.AWAIT_REVIEW: _await_review,
+    Action.SPAWN_WORKER: _acting(
+        lambda app, t: workers.spawn_worker(app, t.task, t.stage), hands_over=True
+    ),
+    Action.BRIEF_WORKER: _acting(
+        lambda app, t: workers.brief_worker(app, t.task, t.stage), hands_over=True
+    ),
+    Action.ASSIGN: _acting(_assign, hands_over=True),
+    Action.COMPLETE_WORK: _acting(
+        lambda app, t: workers.complete_work(app, t.task, t.stage, t.note)
+    ),
+    Action.SPAWN_REVIEWER: _acting(
+        lambda app, t: review_rounds.spawn_reviewer(app, t.task, t.stage)
+    ),
+    Action.NEW_ROUND: _acting(lambda app, t: review_rounds.new_round(app, t.task, t.stage, t.note)),
+    Action.MERGE: _acting(_merge),
+}
 
 
 def _wait(outcome: Outcome, reason: str) -> None:

@@ -6,38 +6,25 @@ from typing import Any
 
 from ttal.adapters.taskwarrior import tags_of
 from ttal.config.model import Project
-from ttal.core.pipeline import Pipeline, TaskView, select_pipeline
+from ttal.core.pipeline import Pipeline, select_pipeline
+from ttal.core.plans import Workplace
+from ttal.core.task_view import TaskView, read_task
 from ttal.engine.app import App
 from ttal.errors import NotFound, PreconditionFailed, UsageError
 
 
 def task_view(task: dict[str, Any], unreviewed: bool = False) -> TaskView:
-    approved = str(task.get("ttal_approved") or "")
-    return TaskView(
-        uuid=task["uuid"],
-        status=str(task.get("status", "pending")),
-        tags=tags_of(task),
-        worker_session=str(task.get("ttal_session") or ""),
-        briefed_stage=str(task.get("ttal_stage") or ""),
-        review_state=str(task.get("ttal_review") or "").split(":")[0],
-        review_round=int(task.get("ttal_round") or 0),
-        approved=frozenset(a for a in approved.split(",") if a),
-        unreviewed=unreviewed,
-        owner=str(task.get("ttal_owner") or ""),
-        owner_stage=str(task.get("ttal_owner_stage") or ""),
-    )
+    return read_task(task, unreviewed)
 
 
-def branch_unreviewed(app: App, task: dict[str, Any]) -> bool:
+def branch_unreviewed(app: App, task: TaskView) -> bool:
     """True when the review lead approved a commit and the branch has moved on since."""
-    reviewed = str(task.get("ttal_reviewed") or "")
-    branch = str(task.get("ttal_branch") or "")
-    if not reviewed or not branch or task.get("status") != "pending":
+    if not task.reviewed or not task.branch or task.status != "pending":
         return False
     from ttal.adapters import git
 
-    tip = git.rev(project_for(app, task).repo, f"refs/heads/{branch}")
-    return bool(tip) and tip != reviewed
+    tip = git.rev(project_for(app, task).repo, f"refs/heads/{task.branch}")
+    return bool(tip) and tip != task.reviewed
 
 
 def pipeline_for(app: App, task: dict[str, Any]) -> Pipeline:
@@ -47,18 +34,21 @@ def pipeline_for(app: App, task: dict[str, Any]) -> Pipeline:
         raise PreconditionFailed(f"task {task['uuid'][:8]}: {err}") from None
 
 
-def project_for(app: App, task: dict[str, Any]) -> Project:
-    name = str(task.get("project") or "")
-    if not name:
+def project_for(app: App, task: TaskView) -> Project:
+    if not task.project:
         raise PreconditionFailed(
-            f"task {task['uuid'][:8]} has no project, so ttal does not know its repo",
-            hint=f"task {task['uuid'][:8]} modify project:<name>  (projects: "
+            f"task {task.short} has no project, so ttal does not know its repo",
+            hint=f"task {task.short} modify project:<name>  (projects: "
             f"{', '.join(sorted(app.cfg.projects)) or 'none configured'})",
         )
     try:
-        return app.cfg.project(name)
+        return app.cfg.project(task.project)
     except NotFound as err:
         raise PreconditionFailed(str(err.message), hint=err.hint) from None
+
+
+def workplace(app: App, project: Project) -> Workplace:
+    return Workplace(project.name, project.repo, project.base, app.cfg.worktree_root)
 
 
 def _owned_task(app: App) -> str:

@@ -2,109 +2,95 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 from ttal import faults
 from ttal.adapters import git, locks
 from ttal.core.pipeline import Stage
-from ttal.engine import journal
+from ttal.core.plans import plan_merge
+from ttal.core.task_view import TaskView
+from ttal.engine import apply, journal
 from ttal.engine.app import App
-from ttal.engine.lookup import project_for
+from ttal.engine.lookup import project_for, workplace
 from ttal.engine.mesh import tell
 from ttal.errors import MergeConflict, PreconditionFailed
 
 
-def merge_task(app: App, task: dict[str, Any], stage: Stage) -> str:
-    uuid, short = task["uuid"], task["uuid"][:8]
-    project = project_for(app, task)
-    branch = str(task.get("ttal_branch") or "")
-    worktree = Path(str(task.get("ttal_worktree") or ""))
-    if worktree.is_dir() and (dirty := git.dirty_paths(worktree)):
+def merge_task(app: App, task: TaskView, stage: Stage) -> str:
+    plan = plan_merge(task, stage, workplace(app, project_for(app, task)))
+    if plan.worktree.is_dir() and (dirty := git.dirty_paths(plan.worktree)):
         raise PreconditionFailed(
-            f"worktree {worktree} has uncommitted changes ({dirty[0]}…) that were not "
+            f"worktree {plan.worktree} has uncommitted changes ({dirty[0]}…) that were not "
             "reviewed; nothing was merged",
             hint="commit them for another review round, or remove them",
         )
-    message = f"Merge {branch}: {task.get('description', '')} (ttal task {short})"
-    with locks.held(locks.repo_lock(app.lock_dir, project.repo)):
-        base_tip = git.rev(project.repo, f"refs/heads/{project.base}")
+    repo = plan.where.repo
+    with locks.held(locks.repo_lock(app.lock_dir, repo)):
+        base_tip = git.rev(repo, f"refs/heads/{plan.where.base}")
         try:
-            with journal.intent(app, "merge", f"merge:{branch}", uuid, repo=str(project.repo),
-                                base=project.base, branch=branch) as intent_id:  # fmt: skip
-                record = partial(journal.update, app, intent_id)
-                result = git.merge(project.repo, branch, project.base, message, record)
+            result = apply.merge(app, plan)
         except MergeConflict as err:
             _report_conflict(app, task, str(err.message), base_tip)
             raise
-    app.tw.add_tags(uuid, [stage.tag])
-    faults.point("merge.tagged")
-    how = "was already on" if result.already else "merged into"
-    app.state.event("merged", uuid, app.caller.name, f"{branch} {how} {project.base}")
-    return f"{branch} {how} {project.base} ({result.commit[:10]}); +{stage.tag}"
+    return apply.merged(app, plan, result)
 
 
-def _report_conflict(app: App, task: dict[str, Any], message: str, base_tip: str) -> None:
-    key = f"conflict:{task['uuid']}:{base_tip}"
-    spawner = str(task.get("ttal_spawner") or "human")
-    note = f"task {task['uuid'][:8]}: {message}"
-    if tell(app, spawner, note, key=key, task=task["uuid"], sender="ttal"):
-        app.tw.annotate(task["uuid"], f"merge refused: {message}")
-        app.state.event("merge-refused", task["uuid"], app.caller.name, message)
-    worker = str(task.get("ttal_session") or "")
-    if worker:
+def _report_conflict(app: App, task: TaskView, message: str, base_tip: str) -> None:
+    key = f"conflict:{task.uuid}:{base_tip}"
+    spawner = task.spawner or "human"
+    note = f"task {task.short}: {message}"
+    if tell(app, spawner, note, key=key, task=task.uuid, sender="ttal"):
+        app.tw.annotate(task.uuid, f"merge refused: {message}")
+        app.state.event("merge-refused", task.uuid, app.caller.name, message)
+    if task.worker_session:
         text = (
             f"merge refused: {message}. Rebase onto the base branch here, resolve, commit, "
             "then run `ttal go`: the review lead re-reviews before the merge."
         )
-        tell(app, worker, text, key=f"{key}:worker", task=task["uuid"], sender="ttal")
+        tell(app, task.worker_session, text, key=f"{key}:worker", task=task.uuid, sender="ttal")
 
 
-def finish(app: App, task: dict[str, Any]) -> str:
+def finish(app: App, task: TaskView) -> str:
     """Clean up, tell the spawner, then mark the task done. Each part is idempotent."""
     did = cleanup(app, task)
     project = project_for(app, task)
-    spawner = str(task.get("ttal_spawner") or "human")
-    text = f"task {task['uuid'][:8]} merged into {project.name}/{project.base}: " + str(
-        task.get("description", "")
-    )
-    if tell(app, spawner, text, key=f"merged:{task['uuid']}", task=task["uuid"], sender="ttal"):
+    spawner = task.spawner or "human"
+    text = f"task {task.short} merged into {project.name}/{project.base}: {task.description}"
+    if tell(app, spawner, text, key=f"merged:{task.uuid}", task=task.uuid, sender="ttal"):
         did.append(f"told {spawner}")
     faults.point("finish.told")
-    if task.get("status") == "pending":
-        app.tw.done(task["uuid"])
+    if task.status == "pending":
+        app.tw.done(task.uuid)
         did.append("task done")
     return "; ".join(did) or "already finished"
 
 
-def cleanup(app: App, task: dict[str, Any]) -> list[str]:
+def cleanup(app: App, task: TaskView) -> list[str]:
     """Kill the task's sessions, then remove its worktree and branch only once merged."""
     did: list[str] = []
-    short = task["uuid"][:8]
+    short = task.short
     ours = [s for s in app.tmux.sessions() if s == f"w-{short}" or s.startswith(f"r-{short}-")]
     # Our own session last: killing it first would end this very command.
     for name in sorted(ours, key=lambda s: s == app.caller.name):
-        with journal.intent(app, "session.kill", f"kill:{name}", task["uuid"], name=name):
+        with journal.intent(app, "session.kill", f"kill:{name}", task.uuid, name=name):
             if app.tmux.kill(name):
                 did.append(f"killed {name}")
     faults.point("cleanup.sessions")
     project = project_for(app, task)
-    branch = str(task.get("ttal_branch") or "")
-    worktree = Path(str(task.get("ttal_worktree") or ""))
+    branch, worktree = task.branch, Path(task.worktree)
     tip = git.rev(project.repo, f"refs/heads/{branch}") if branch else ""
     if tip and not git.is_ancestor(project.repo, tip, f"refs/heads/{project.base}"):
         return [*did, f"kept {branch}: it has commits not on {project.base}"]
     with locks.held(locks.repo_lock(app.lock_dir, project.repo)):
         if str(worktree) != "." and worktree.is_dir():
-            with journal.intent(app, "worktree.remove", f"rm:{worktree}", task["uuid"],
+            with journal.intent(app, "worktree.remove", f"rm:{worktree}", task.uuid,
                                 path=str(worktree), repo=str(project.repo)):  # fmt: skip
                 removed = git.remove_worktree(project.repo, worktree)
             did.append(f"removed worktree {worktree}" if removed else
                        f"kept worktree {worktree}: uncommitted changes")  # fmt: skip
         faults.point("cleanup.worktree")
         if branch and tip:
-            with journal.intent(app, "branch.delete", f"rm:{branch}", task["uuid"],
+            with journal.intent(app, "branch.delete", f"rm:{branch}", task.uuid,
                                 repo=str(project.repo), branch=branch, tip=tip):  # fmt: skip
                 if git.delete_merged_branch(project.repo, branch, project.base):
                     did.append(f"deleted branch {branch}")

@@ -102,11 +102,3 @@ def recorded_session_id(app: App, name: str) -> str:
 
 def _session_id_file(app: App, name: str) -> Path:
     return app.run_dir / f"{name}.session-id"
-
-
-def worker_session_name(uuid: str) -> str:
-    return f"w-{uuid[:8]}"
-
-
-def reviewer_session_name(uuid: str, stage: str) -> str:
-    return f"r-{uuid[:8]}-{stage}"

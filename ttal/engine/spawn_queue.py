@@ -1,46 +1,41 @@
-"""Limits and spacing for spawns: how many workers at once (globally and per project), and
-how far apart two spawns must be per project and per runtime, so a fleet does not collide
-or hit a provider's rate limit all at once. Work beyond them waits in a queue, in order;
-`ttal watch` (or `ttal deliver`) starts it when it may go."""
+"""The spawn queue: a worker that limits hold back (core/spawn_limits.py decides) waits
+here, in order; `ttal watch` (or `ttal deliver`) starts it when it may go
+(engine/queues.start_queued)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import NoReturn
 
 from ttal.adapters.store.queues import QueuedSpawn
 from ttal.config.model import Project, Runtime
+from ttal.core.spawn_limits import SpawnLimits, spawn_blocked
 from ttal.engine.app import App
-from ttal.errors import TtalError, Waiting
+from ttal.errors import Waiting
 
 
-def check_spawn(app: App, uuid: str, project: Project, runtime: Runtime, running: set[str]) -> None:
-    """Raise Waiting (and queue the task) when a limit says not now. Callers hold the spawn
-    lock until the spawn is recorded, so two spawns cannot both take the last slot."""
-    reason = _blocked(app, uuid, project, runtime, running)
-    if reason:
-        position = _enqueue(app, uuid, project.name, reason)
-        raise Waiting(f"queued (position {position}): {reason}; `ttal watch` starts it")
+def blocked(app: App, uuid: str, project: Project, runtime: Runtime, running: set[str]) -> str:
+    """Why a limit says not now ("" when the task may spawn). Callers hold the spawn lock
+    until the spawn is recorded, so two spawns cannot both take the last slot."""
+    limits = SpawnLimits(
+        max_workers=app.cfg.limits.max_workers,
+        project=project.name,
+        project_max=project.max_workers,
+        project_spacing=project.spawn_spacing,
+        runtime=runtime.name,
+        runtime_spacing=runtime.spawn_spacing,
+    )
+    queued = [t for t, p, _ in queue(app) if p == project.name]
+    last = {"project": app.state.last_spawn_in_project, "runtime": app.state.last_spawn_of_runtime}
+    workers = lambda: _project_workers(app, project, running)  # noqa: E731
+    return spawn_blocked(uuid, limits, queued, running, workers,
+                         lambda scope, name: last[scope](name), time.time())  # fmt: skip
 
 
-def _blocked(app: App, uuid: str, project: Project, runtime: Runtime, running: set[str]) -> str:
-    ahead = [t for t, p, _ in queue(app) if p == project.name]
-    if ahead and ahead[0] != uuid:  # order is kept within a project
-        return f"{len(ahead)} earlier task(s) of {project.name} are waiting"
-    workers = [s for s in running if s.startswith("w-") and s != f"w-{uuid[:8]}"]
-    if len(workers) >= app.cfg.limits.max_workers:
-        return f"{len(workers)} workers running (limits.max_workers)"
-    if project.max_workers and _project_workers(app, project, running) >= project.max_workers:
-        return f"{project.max_workers} workers running in {project.name} (its max_workers)"
-    now = time.time()
-    for scope, name, spacing, last_spawn in (
-        ("project", project.name, project.spawn_spacing, app.state.last_spawn_in_project),
-        ("runtime", runtime.name, runtime.spawn_spacing, app.state.last_spawn_of_runtime),
-    ):
-        wait = spacing - (now - last_spawn(name))
-        if spacing and wait > 0:
-            return f"spawn spacing of {scope} {name}: next in {wait:.1f}s"
-    return ""
+def hold(app: App, uuid: str, project: str, reason: str) -> NoReturn:
+    """Queue the task (or update why it waits) and stop the step here."""
+    position = _enqueue(app, uuid, project, reason)
+    raise Waiting(f"queued (position {position}): {reason}; `ttal watch` starts it")
 
 
 def _project_workers(app: App, project: Project, running: set[str]) -> int:
@@ -63,20 +58,6 @@ def queue(app: App) -> list[QueuedSpawn]:
     return app.state.spawn_queue()
 
 
-def start_queued(app: App) -> list[dict[str, Any]]:
-    """Try every queued spawn, oldest first; each re-checks the limits."""
-    from ttal.engine import drive
-
-    started = []
-    for uuid, _project, _reason in queue(app):
-        try:
-            outcome = drive.go(app, uuid)
-        except TtalError as err:
-            app.state.event("spawn-retry-failed", uuid, app.caller.name, err.message)
-            continue
-        if outcome.did:
-            started.append({"task": uuid, "did": outcome.did})
-        task = app.tw.get(uuid)
-        if task.get("status") != "pending" or task.get("ttal_session"):
-            app.state.drop_queued_spawn(uuid)
-    return started
+def forget(app: App, uuid: str) -> None:
+    """Take a task off the spawn queue (it was started, or is no longer pending)."""
+    app.state.drop_queued_spawn(uuid)
