@@ -17,8 +17,10 @@ if TYPE_CHECKING:  # the results' types only: importing them here would slow eve
     from pathlib import Path
 
     from ttal.adapters.tmux import Screen
+    from ttal.commands.agents import AgentAction, AgentRow, Forked
     from ttal.commands.context import Briefing
     from ttal.commands.demo import DemoSummary
+    from ttal.commands.diary import Diary, Written
     from ttal.commands.doctor import Check
     from ttal.commands.gc import Item
     from ttal.commands.history import Changes
@@ -261,17 +263,17 @@ def started_text(results: list[dict[str, Any]]) -> str:
                    for r in results))  # fmt: skip
 
 
-def stopped_agents_text(results: list[dict[str, Any]]) -> str:
+def stopped_agents_text(results: list[AgentAction]) -> str:
     """`ttal down`."""
-    return lines(*(f"{r['agent']}: {r['action']}" for r in results))
+    return lines(*(action_text(r) for r in results))
 
 
-def forked_text(result: Mapping[str, Any]) -> str:
-    return f"{result['agent']}: forked from {result['from']} (session {result['session_id']})"
+def forked_text(result: Forked) -> str:
+    return f"{result.agent}: forked from {result.source} (session {result.session_id})"
 
 
-def agents_text(rows: list[dict[str, Any]]) -> str:
-    return table(rows, ["agent", "role", "state", "for", "task", "unread"])
+def agents_text(rows: list[AgentRow]) -> str:
+    return table([r.as_dict() for r in rows], ["agent", "role", "state", "for", "task", "unread"])
 
 
 def delivered_text(counts: Mapping[str, int]) -> str:
@@ -291,17 +293,17 @@ def watch_news_text(rows: Sequence[Mapping[str, Any]]) -> str:
     return watch_text(news) if news else ""
 
 
-def diary_added_text(result: Mapping[str, Any]) -> str:
-    return f"{result['agent']}'s diary: added"
+def diary_added_text(result: Written) -> str:
+    return f"{result.agent}'s diary: added"
 
 
-def diary_text(data: Mapping[str, Any]) -> str:
-    return lines(*(f"{entry['when']}  {entry['text']}" for entry in data["entries"]))
+def diary_text(diary: Diary) -> str:
+    return lines(*(f"{entry.when}  {entry.text}" for entry in diary.entries))
 
 
-def action_text(result: Mapping[str, Any]) -> str:
-    """`ttal breathe`: the agent and what happened to it."""
-    return f"{result['agent']}: {result['action']}"
+def action_text(result: AgentAction) -> str:
+    """`ttal breathe` (and each agent of `ttal down`): the agent and what happened to it."""
+    return f"{result.agent}: {result.action}"
 
 
 def context_text(briefing: Briefing) -> str:

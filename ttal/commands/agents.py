@@ -4,6 +4,7 @@ idle/busy signal), plus the delivery loop `ttal deliver`."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ttal.core.durations import ago
@@ -24,11 +25,63 @@ from ttal.errors import PreconditionFailed, TtalError, UsageError
 BREATHE_HOLD = mesh.STARTING_LIMIT  # seconds a breathe holds reports and deliveries at most
 
 
+@dataclass(frozen=True)
+class AgentAction:
+    """What happened to one agent: `ttal down`, `ttal breathe`."""
+
+    agent: str
+    action: str  # stopped, already down, started, restarting in the background...
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "action": self.action}
+
+
+@dataclass(frozen=True)
+class Forked:
+    agent: str
+    source: str
+    session_id: str  # the runtime's conversation it was copied from
+    delivered: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "from": self.source, "session_id": self.session_id,
+                "delivered": self.delivered}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reported:
+    agent: str
+    state: str
+    delivered: int  # queued messages typed in now that it is idle
+    routed: list[str]  # queued role stages handed out
+    held: str = ""  # "breathe": a breath holds it; nothing was changed
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"agent": self.agent, "state": self.state,
+                                "delivered": self.delivered, "routed": self.routed}  # fmt: skip
+        return data | {"held": self.held} if self.held else data
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    agent: str
+    role: str
+    state: str  # idle, busy, waiting, stuck or offline
+    since: str  # for how long, for people (42s, 17m)
+    seconds: float | None
+    task: str
+    unread: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "role": self.role, "state": self.state, "for": self.since,
+                "seconds": self.seconds, "task": self.task, "unread": self.unread}  # fmt: skip
+
+
 def up(app: App, names: list[str]) -> list[dict[str, Any]]:
     return start_agents(app, names)
 
 
-def fork(app: App, source: str, new: str) -> dict[str, Any]:
+def fork(app: App, source: str, new: str) -> Forked:
     """`new` starts as a copy of `source`'s conversation (Claude Code: --resume <id>
     --fork-session) in a session of its own; `source` goes on as it was."""
     src, dst = persistent_agents(app, [source, new])
@@ -60,11 +113,10 @@ def fork(app: App, source: str, new: str) -> dict[str, Any]:
     app.state.event("forked", "", app.caller.name, f"{src.name} {from_id} -> {dst.name}")
     app.state.event("up", "", app.caller.name, dst.name)  # `ttal watch` keeps it up, as `up` would
     settle(app, dst.name)
-    return {"agent": dst.name, "from": src.name, "session_id": session_id,
-            "delivered": mesh.deliver(app, dst.name)}  # fmt: skip
+    return Forked(dst.name, src.name, session_id, mesh.deliver(app, dst.name))
 
 
-def down(app: App, names: list[str]) -> list[dict[str, Any]]:
+def down(app: App, names: list[str]) -> list[AgentAction]:
     results = []
     for agent in persistent_agents(app, names):
         killed = app.tmux.kill(agent.name)
@@ -72,11 +124,11 @@ def down(app: App, names: list[str]) -> list[dict[str, Any]]:
         # Recorded even when it was already gone (it died): `ttal watch` restarts an agent
         # that is up by intent, and must learn that a person wants this one down.
         app.state.event("down", "", app.caller.name, agent.name)
-        results.append({"agent": agent.name, "action": "stopped" if killed else "already down"})
+        results.append(AgentAction(agent.name, "stopped" if killed else "already down"))
     return results
 
 
-def report(app: App, state: str, agent: str = "") -> dict[str, Any]:
+def report(app: App, state: str, agent: str = "") -> Reported:
     """The runtime's own signal. `waiting` (Claude Code's Notification hook: a permission or
     question dialog) holds deliveries like busy: a message typed into the dialog would
     answer it (pasted text and Enter approved a Bash command in Claude Code 2.1.328)."""
@@ -91,11 +143,11 @@ def report(app: App, state: str, agent: str = "") -> dict[str, Any]:
         # idle says the turn ended: the breath may kill it now (diary._await_turn_end).
         if state == "idle":
             app.state.set_status(name, "starting", "breathe:turn-ended")
-        return {"agent": name, "state": state, "delivered": 0, "routed": [], "held": "breathe"}
+        return Reported(name, state, 0, [], held="breathe")
     app.state.set_status(name, state, "runtime")
     delivered = mesh.deliver(app, name) if state == "idle" else 0
     routed = _route_queued(app) if state == "idle" and app.state.assignments() else []
-    return {"agent": name, "state": state, "delivered": delivered, "routed": routed}
+    return Reported(name, state, delivered, routed)
 
 
 def _route_queued(app: App) -> list[str]:
@@ -110,7 +162,7 @@ def _breathing(app: App, name: str) -> bool:
             and time.time() - status.since < BREATHE_HOLD)  # fmt: skip
 
 
-def agents(app: App) -> list[dict[str, Any]]:
+def agents(app: App) -> list[AgentRow]:
     now = time.time()
     sessions = set(app.tmux.sessions())
     activity = app.tmux.activity()
@@ -130,16 +182,9 @@ def agents(app: App) -> list[dict[str, Any]]:
 
 def _row(
     name: str, role: str, state: str, since: float, now: float, task: str, unread: int
-) -> dict[str, Any]:
-    return {
-        "agent": name,
-        "role": role,
-        "state": state,
-        "for": ago(now - since) if since else "",
-        "seconds": round(now - since, 1) if since else None,
-        "task": task,
-        "unread": unread,
-    }
+) -> AgentRow:
+    return AgentRow(name, role, state, ago(now - since) if since else "",
+                    round(now - since, 1) if since else None, task, unread)  # fmt: skip
 
 
 def _owned_tasks(app: App) -> dict[str, str]:
@@ -164,5 +209,5 @@ def deliver_loop(app: App, interval: float, say: Any) -> None:
         time.sleep(interval)
 
 
-def run_report(state: str, agent: str) -> dict[str, Any]:
+def run_report(state: str, agent: str) -> Reported:
     return report(App.load(), state, agent)

@@ -11,14 +11,43 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ttal.adapters import poll, proc
+from ttal.commands.agents import AgentAction
 from ttal.engine.app import App
 from ttal.errors import Forbidden, PreconditionFailed, UsageError
 
 BREATHING = "breathe"  # agent_status.source while a breath holds deliveries and reports
 TURN_WAIT = 10.0  # seconds a breath from inside waits for its turn to end
+
+
+@dataclass(frozen=True)
+class Written:
+    agent: str
+    written: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "written": self.written}
+
+
+@dataclass(frozen=True)
+class Entry:
+    when: str  # month-day hour:minute, local time
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"when": self.when, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Diary:
+    agent: str
+    entries: list[Entry]  # oldest first
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "entries": [e.as_dict() for e in self.entries]}
 
 
 def _agent(app: App, agent: str) -> str:
@@ -28,26 +57,24 @@ def _agent(app: App, agent: str) -> str:
     return name
 
 
-def append(app: App, text: str, agent: str = "") -> dict[str, Any]:
+def append(app: App, text: str, agent: str = "") -> Written:
     name = _agent(app, agent)
     if not text.strip():
         raise PreconditionFailed("the diary entry is empty; nothing was written")
     if not app.caller.is_person and name != app.caller.name:
         raise Forbidden(f"{app.caller.name} may write only its own diary, not {name}'s")
     app.state.add_diary_entry(name, text.strip())
-    return {"agent": name, "written": text.strip()}
+    return Written(name, text.strip())
 
 
-def read(app: App, agent: str = "", tail: int = 20) -> dict[str, Any]:
+def read(app: App, agent: str = "", tail: int = 20) -> Diary:
     name = _agent(app, agent)
-    entries = [
-        {"when": time.strftime("%m-%d %H:%M", time.localtime(e.ts)), "text": e.text}
-        for e in app.state.diary_tail(name, tail)
-    ]
-    return {"agent": name, "entries": entries}
+    entries = [Entry(time.strftime("%m-%d %H:%M", time.localtime(e.ts)), e.text)
+               for e in app.state.diary_tail(name, tail)]  # fmt: skip
+    return Diary(name, entries)
 
 
-def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
+def breathe(app: App, agent: str, note: str) -> AgentAction:
     """Handoff, fresh restart, briefing. From inside the agent, the restart runs in a process
     of its own: killing the session would end this very command."""
     from ttal.engine.agents import persistent_agents, up
@@ -68,7 +95,7 @@ def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
         app.state.set_status(target.name, "starting", BREATHING)
     if app.caller.name == target.name and not inner:
         _restart_detached(app, target.name, "after-turn" if in_turn else "now")
-        return {"agent": target.name, "action": "restarting in the background"}
+        return AgentAction(target.name, "restarting in the background")
     if inner == "after-turn":
         _await_turn_end(app, target.name)
     # The id goes first: a `ttal watch` or `ttal up` that sees the session gone in between
@@ -77,7 +104,7 @@ def breathe(app: App, agent: str, note: str) -> dict[str, Any]:
     app.tmux.kill(target.name)
     app.state.event("breathe", "", app.caller.name, target.name)
     results = up(app, [target.name])
-    return {"agent": target.name, "action": results[0]["action"] if results else "started"}
+    return AgentAction(target.name, results[0]["action"] if results else "started")
 
 
 def _await_turn_end(app: App, name: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ttal.engine import watch_pass as one_pass
@@ -37,9 +38,19 @@ def watch_loop(
             on_error(str(err))
 
 
-def heartbeat(app: App, note: str = "", agent: str = "") -> dict[str, Any]:
+@dataclass(frozen=True)
+class Heartbeat:
+    agent: str
+    note: str
+    ts: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "note": self.note, "ts": self.ts}
+
+
+def heartbeat(app: App, note: str = "", agent: str = "") -> Heartbeat:
     name = agent or ("" if app.caller.is_person else app.caller.name)
     if not name:
         raise UsageError("whose heartbeat? run inside an agent session, or pass --agent NAME")
     app.state.heartbeat(name, note)
-    return {"agent": name, "note": note, "ts": time.time()}
+    return Heartbeat(name, note, time.time())
