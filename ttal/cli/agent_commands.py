@@ -82,7 +82,7 @@ def up(
 
     results = run_up(_app(), agents or [])
     render.show(results, json, render.started_text)
-    _finish(Exit.ERROR if any(r.get("failed") for r in results) else Exit.OK)
+    _finish(Exit.ERROR if any(r.failed for r in results) else Exit.OK)
 
 
 @command("fork", HERE)

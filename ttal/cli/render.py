@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the results' types only: importing them here would slow eve
     from pathlib import Path
 
     from ttal.adapters.tmux import Screen
-    from ttal.commands.agents import AgentAction, AgentRow, Forked
+    from ttal.commands.agents import AgentAction, AgentRow, Forked, Started
     from ttal.commands.context import Briefing
     from ttal.commands.demo import DemoSummary
     from ttal.commands.diary import Diary, Written
@@ -257,9 +257,9 @@ def inbox_text(inbox: Inbox) -> str:
     return table(rows, ["id", "when", "from", "status", "body"], title=f"Inbox of {inbox.agent}")
 
 
-def started_text(results: list[dict[str, Any]]) -> str:
+def started_text(results: list[Started]) -> str:
     """`ttal up`."""
-    return lines(*(f"{r['agent']}: {r['action']}; {r['delivered']} queued message(s) delivered"
+    return lines(*(f"{r.agent}: {r.action}; {r.delivered} queued message(s) delivered"
                    for r in results))  # fmt: skip
 
 

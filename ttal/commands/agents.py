@@ -37,6 +37,20 @@ class AgentAction:
 
 
 @dataclass(frozen=True)
+class Started:
+    """An agent `ttal up` started (or found up), and the queued messages it then got."""
+
+    agent: str
+    action: str  # started, already up, or why it exited at start
+    delivered: int
+    failed: bool = False  # it exited at start
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"agent": self.agent, "action": self.action}
+        return data | ({"failed": True} if self.failed else {}) | {"delivered": self.delivered}
+
+
+@dataclass(frozen=True)
 class Forked:
     agent: str
     source: str
@@ -77,8 +91,9 @@ class AgentRow:
                 "seconds": self.seconds, "task": self.task, "unread": self.unread}  # fmt: skip
 
 
-def up(app: App, names: list[str]) -> list[dict[str, Any]]:
-    return start_agents(app, names)
+def up(app: App, names: list[str]) -> list[Started]:
+    return [Started(r["agent"], r["action"], r["delivered"], bool(r.get("failed")))
+            for r in start_agents(app, names)]  # fmt: skip
 
 
 def fork(app: App, source: str, new: str) -> Forked:
