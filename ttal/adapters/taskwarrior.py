@@ -24,6 +24,11 @@ REF_RE = re.compile(
     r"^(\d{1,9}|[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 
+# A data dir this user cannot write, as 2.6 says it ("Insufficient permissions for
+# '.../pending.data'.") and as 3.x does ("Setting journal_mode=WAL: attempt to write a
+# readonly database: Error code 1544: ...").
+_READ_ONLY = re.compile(r"^Insufficient permissions for '|attempt to write a readonly database")
+
 # The UDAs ttal records on a task. Declared by `ttal doctor --fix`.
 UDAS: dict[str, tuple[str, str]] = {
     "ttal_branch": ("string", "ttal branch"),
@@ -83,7 +88,7 @@ class Taskwarrior:
     def export(self, *filters: str) -> list[dict[str, Any]]:
         result = self.call(*filters, "export")
         if not result.ok:
-            raise ExternalError(f"task export failed: {_first_line(result)}")
+            raise self._failed("task export", result)
         try:
             # strict=False: Taskwarrior writes control characters in a description raw.
             data = json.loads(result.out or "[]", strict=False)
@@ -118,8 +123,21 @@ class Taskwarrior:
             text = _first_line(result)
             if text.startswith("ttal:"):
                 raise HookRejected(text.removeprefix("ttal:").strip())
-            raise ExternalError(f"task {' '.join(args[:3])} failed: {text}")
+            raise self._failed(f"task {' '.join(args[:3])}", result)
         return result
+
+    def _failed(self, what: str, result: Result) -> ExternalError:
+        """Taskwarrior's own words, except where they differ by version for one failure:
+        then ttal's, so a person (and a test) sees one message on 2.6 and 3.x."""
+        text = _first_line(result)
+        if _READ_ONLY.search(text):
+            where = self.data or os.environ.get("TASKDATA") or "its data.location"
+            return ExternalError(
+                f"{what} failed: Taskwarrior's data ({where}) is read-only for this user",
+                hint="Taskwarrior writes its data dir even to read (2.6 locks its files, 3.x "
+                "opens its database for writing): give this user write access to it",
+            )
+        return ExternalError(f"{what} failed: {text}")
 
     def _check_rules(self, check: str, args: tuple[str, ...]) -> None:
         assert self.rules is not None
