@@ -79,6 +79,15 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"taskwarrior: {version} ({shown})"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """-q hides the header (make test runs so): say which Taskwarrior this pass uses anyway,
+    once, from the controller rather than from each xdist worker."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if config.get_verbosity() < 0 and reporter and not hasattr(config, "workerinput"):
+        reporter.write_line(pytest_report_header(config))
+
+
 _TASK_KEY = pytest.StashKey[tuple[str, str]]()
 GUARDED = [REAL_HOME / ".task", REAL_HOME / ".config" / "ttal", REAL_HOME / ".claude.json",
            REAL_HOME / ".taskrc"]  # fmt: skip
