@@ -29,6 +29,9 @@ import pytest
 from ttal.adapters import poll, sandbox
 
 REAL_HOME = Path.home()
+GUARDED = [REAL_HOME / ".task", REAL_HOME / ".config" / "ttal", REAL_HOME / ".claude.json",
+           REAL_HOME / ".taskrc"]  # fmt: skip
+_TASK_KEY = pytest.StashKey[tuple[str, str]]()  # the `task` this run uses, and its version
 
 
 def _use_chosen_task() -> None:
@@ -86,11 +89,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if config.get_verbosity() < 0 and reporter and not hasattr(config, "workerinput"):
         reporter.write_line(pytest_report_header(config))
-
-
-_TASK_KEY = pytest.StashKey[tuple[str, str]]()
-GUARDED = [REAL_HOME / ".task", REAL_HOME / ".config" / "ttal", REAL_HOME / ".claude.json",
-           REAL_HOME / ".taskrc"]  # fmt: skip
 
 
 def _fingerprint() -> dict[str, float]:

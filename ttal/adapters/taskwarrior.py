@@ -2,7 +2,9 @@
 
 Every write holds one ttal-wide lock: Taskwarrior 2.6 releases its own file lock between
 read and write, so concurrent modifies of one task silently drop updates (libraries.md §1.7).
-Reads take no lock.
+3.x (one SQLite database, no lock file) keeps them all (80 of 80 raw modifies, where 2.6 kept
+26-36), but the lock is still needed for ttal's own check-then-write rules. Reads take no
+lock; note that 3.x writes its database (WAL mode) even to read.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ class Taskwarrior:
     def call(self, *args: str, stdin: str | None = None) -> Result:
         """An unlocked call: reads only. rc.gc=0 because a read that garbage-collects moves
         completed tasks between files without our lock; concurrent readers then wrote one
-        completed task into completed.data six times (seen in the demo)."""
+        completed task into completed.data six times (seen in the demo). (2.6; 3.x's gc only
+        renumbers the working set, but the flag costs nothing there.)"""
         return run(self._argv("rc.gc=0", *args), env=self._env(), stdin=stdin)
 
     # ---- reads -------------------------------------------------------------
