@@ -4,14 +4,21 @@
   ~/.claude.json and the default tmux server cannot be reached;
 - each sandbox has its own TASKRC and data dir, temp repos, and a unique `-L` socket,
   killed at teardown.
+
+Which Taskwarrior: the `task` first on PATH, or TTAL_TEST_TASK=/path/to/task, put first on PATH
+for the tests and for everything ttal starts (both call `task` by name). TTAL_TEST_TASK_MAJOR=3
+makes a run that finds another major version fail at once (`make test-tw3`). The header names
+the binary and its version.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,64 @@ from ttal.adapters import poll, sandbox
 REAL_HOME = Path.home()
 GUARDED = [REAL_HOME / ".task", REAL_HOME / ".config" / "ttal", REAL_HOME / ".claude.json",
            REAL_HOME / ".taskrc"]  # fmt: skip
+_TASK_KEY = pytest.StashKey[tuple[str, str]]()  # the `task` this run uses, and its version
+
+
+def _use_chosen_task() -> None:
+    """Put TTAL_TEST_TASK first on PATH. xdist's workers inherit the controller's environment
+    (and run this again: the prefix is added once)."""
+    chosen = os.environ.get("TTAL_TEST_TASK")
+    if not chosen:
+        return
+    path = Path(chosen).absolute()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise pytest.UsageError(f"TTAL_TEST_TASK={chosen}: not an executable file")
+    folder = path.parent
+    if path.name != "task":  # PATH finds a program by its name: give it that name
+        folder = Path(tempfile.mkdtemp(prefix="ttal-task-"))
+        (folder / "task").symlink_to(path)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if parts[0] != str(folder):
+        os.environ["PATH"] = os.pathsep.join([str(folder), *parts])
+
+
+def _task_version() -> tuple[str, str]:
+    found = shutil.which("task")
+    if not found:
+        raise pytest.UsageError("no `task` on PATH: install Taskwarrior (make sysdeps)")
+    proc = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=30)
+    version = proc.stdout.strip()
+    if proc.returncode != 0 or not version:
+        raise pytest.UsageError(f"{found} --version failed: {(proc.stderr or proc.stdout)[:300]}")
+    return found, version
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _use_chosen_task()
+    found, version = _task_version()
+    want = os.environ.get("TTAL_TEST_TASK_MAJOR")
+    if want and version.split(".")[0] != want:
+        raise pytest.UsageError(
+            f"this run must use Taskwarrior {want}.x (TTAL_TEST_TASK_MAJOR={want}), but `task` is"
+            f" {found}, version {version}; TTAL_TEST_TASK={os.environ.get('TTAL_TEST_TASK', '')!r}"
+        )
+    config.stash[_TASK_KEY] = (found, version)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    found, version = config.stash[_TASK_KEY]
+    real = os.path.realpath(found)
+    shown = found if real == found else f"{found} -> {real}"
+    return f"taskwarrior: {version} ({shown})"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """-q hides the header (make test runs so): say which Taskwarrior this pass uses anyway,
+    once, from the controller rather than from each xdist worker."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if config.get_verbosity() < 0 and reporter and not hasattr(config, "workerinput"):
+        reporter.write_line(pytest_report_header(config))
 
 
 def _fingerprint() -> dict[str, float]:

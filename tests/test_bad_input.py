@@ -552,7 +552,7 @@ def _read_only_case(box: Box, root: Path, monkeypatch: pytest.MonkeyPatch) -> No
     state = _state(box)
     for argv in (["go", uuid], ["go", "1"], ["status"]):
         proc = _as_nobody([sys.executable, "-m", "ttal", *argv], env)
-        assert_refused(proc, Exit.EXTERNAL, "Insufficient permissions")
+        assert_refused(proc, Exit.EXTERNAL, f"({box.sb.task_data}) is read-only for this user")
     # An edited pipeline makes `ttal go` rewrite the hook's rules, in the read-only data dir.
     text = box.sb.config.read_text(encoding="utf-8")
     box.sb.config.write_text(text.replace("tag: coded,", "tag: built_it,"), encoding="utf-8")

@@ -2,7 +2,8 @@
 
 Taskwarrior 2.6 drops concurrent modifies of one task without an error (32 of 80 survived
 with 8 raw writers, libraries.md §1.7), so ttal.adapters.taskwarrior serialises its writes
-with a flock.
+with a flock. 3.x kept all 80 raw ones (the control below, run with -s); ttal's check-then-write
+rules still need the lock there.
 """
 
 from __future__ import annotations

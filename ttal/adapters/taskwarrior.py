@@ -2,7 +2,9 @@
 
 Every write holds one ttal-wide lock: Taskwarrior 2.6 releases its own file lock between
 read and write, so concurrent modifies of one task silently drop updates (libraries.md §1.7).
-Reads take no lock.
+3.x (one SQLite database, no lock file) keeps them all (80 of 80 raw modifies, where 2.6 kept
+26-36), but the lock is still needed for ttal's own check-then-write rules. Reads take no
+lock; note that 3.x writes its database (WAL mode) even to read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from ttal.errors import ExternalError, Forbidden, NotFound
 REF_RE = re.compile(
     r"^(\d{1,9}|[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
+
+# A data dir this user cannot write, as 2.6 says it ("Insufficient permissions for
+# '.../pending.data'.") and as 3.x does ("Setting journal_mode=WAL: attempt to write a
+# readonly database: Error code 1544: ...").
+_READ_ONLY = re.compile(r"^Insufficient permissions for '|attempt to write a readonly database")
 
 # The UDAs ttal records on a task. Declared by `ttal doctor --fix`.
 UDAS: dict[str, tuple[str, str]] = {
@@ -76,14 +83,15 @@ class Taskwarrior:
     def call(self, *args: str, stdin: str | None = None) -> Result:
         """An unlocked call: reads only. rc.gc=0 because a read that garbage-collects moves
         completed tasks between files without our lock; concurrent readers then wrote one
-        completed task into completed.data six times (seen in the demo)."""
+        completed task into completed.data six times (seen in the demo). (2.6; 3.x's gc only
+        renumbers the working set, but the flag costs nothing there.)"""
         return run(self._argv("rc.gc=0", *args), env=self._env(), stdin=stdin)
 
     # ---- reads -------------------------------------------------------------
     def export(self, *filters: str) -> list[dict[str, Any]]:
         result = self.call(*filters, "export")
         if not result.ok:
-            raise ExternalError(f"task export failed: {_first_line(result)}")
+            raise self._failed("task export", result)
         try:
             # strict=False: Taskwarrior writes control characters in a description raw.
             data = json.loads(result.out or "[]", strict=False)
@@ -118,8 +126,21 @@ class Taskwarrior:
             text = _first_line(result)
             if text.startswith("ttal:"):
                 raise HookRejected(text.removeprefix("ttal:").strip())
-            raise ExternalError(f"task {' '.join(args[:3])} failed: {text}")
+            raise self._failed(f"task {' '.join(args[:3])}", result)
         return result
+
+    def _failed(self, what: str, result: Result) -> ExternalError:
+        """Taskwarrior's own words, except where they differ by version for one failure:
+        then ttal's, so a person (and a test) sees one message on 2.6 and 3.x."""
+        text = _first_line(result)
+        if _READ_ONLY.search(text):
+            where = self.data or os.environ.get("TASKDATA") or "its data.location"
+            return ExternalError(
+                f"{what} failed: Taskwarrior's data ({where}) is read-only for this user",
+                hint="Taskwarrior writes its data dir even to read (2.6 locks its files, 3.x "
+                "opens its database for writing): give this user write access to it",
+            )
+        return ExternalError(f"{what} failed: {text}")
 
     def _check_rules(self, check: str, args: tuple[str, ...]) -> None:
         assert self.rules is not None
