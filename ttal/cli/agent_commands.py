@@ -151,7 +151,9 @@ def deliver(
     if once:
         render.show(deliver_all(app_), json, render.delivered_text)
         return
-    deliver_loop(app_, interval, render.say)
+    deliver_loop(
+        app_, interval, lambda counts: render.show(counts, False, render.each_delivered_text)
+    )
 
 
 @command("heartbeat", HERE)

@@ -277,7 +277,13 @@ def agents_text(rows: list[AgentRow]) -> str:
 
 
 def delivered_text(counts: Mapping[str, int]) -> str:
+    """`ttal deliver --once`."""
     return f"delivered {sum(counts.values())} message(s)"
+
+
+def each_delivered_text(counts: Mapping[str, int]) -> str:
+    """A pass of `ttal deliver`'s loop: a line per recipient that got something."""
+    return lines(*(f"delivered {n} to {name}" for name, n in counts.items() if n))
 
 
 def watch_text(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -4,6 +4,7 @@ idle/busy signal), plus the delivery loop `ttal deliver`."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,12 +216,11 @@ def deliver_all(app: App) -> dict[str, int]:
     return deliver_queued(app)
 
 
-def deliver_loop(app: App, interval: float, say: Any) -> None:
+def deliver_loop(app: App, interval: float, on_pass: Callable[[dict[str, int]], None]) -> None:
+    """`deliver_all` every `interval` seconds until ^C; each pass's counts go to `on_pass`."""
     # Not a wait on a condition (poll.until): a daemon's pass every `interval` until ^C.
     while True:
-        for name, count in deliver_all(app).items():
-            if count:
-                say(f"delivered {count} to {name}")
+        on_pass(deliver_all(app))
         time.sleep(interval)
 
 
