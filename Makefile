@@ -27,6 +27,8 @@ lint: venv
 	$(VENV)/bin/ruff check ttal tests bench hooks
 	$(VENV)/bin/ruff format --check ttal tests bench hooks
 	$(VENV)/bin/mypy
+	@# The architecture's import contracts (pyproject.toml [tool.importlinter]).
+	$(VENV)/bin/lint-imports --no-cache
 
 # The real Claude Code for tests/test_claude_e2e.py; they skip (and say why) without it.
 claude:
