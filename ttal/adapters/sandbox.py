@@ -51,7 +51,7 @@ class Sandbox:
                if not k.startswith("TTAL_") and k not in ("TMUX", "TMUX_PANE")}  # fmt: skip
         env.update(TTAL_CONFIG=str(self.config), TASKRC=str(self.taskrc), **GIT_ENV)
         env["XDG_CACHE_HOME"] = str(self.root / "cache")  # the config cache stays in here too
-        # A warm server (ttal/server.py) started in here leaves when the sandbox is removed.
+        # A warm server (ttal/warm/server.py) started in here leaves when the sandbox is removed.
         env["TTAL_RUNTIME_DIR"] = str(self.root / "srv")
         for key in ("TTAL_SERVER", "TTAL_SERVER_IDLE"):
             if key in os.environ:

@@ -166,7 +166,7 @@ def prepare(runtime: Runtime, spec: LaunchSpec, env: Mapping[str, str]) -> None:
 CODEX_SANDBOX = ["--sandbox", "danger-full-access", "--ask-for-approval", "never"]
 # Review leads: Codex's read-only permission profile, with the network on. The ttal commands
 # they run write (Taskwarrior's lock, ttal's database, the merge), so the `ttal` client hands
-# them to the warm server (ttal/server.py) over its unix socket and they run outside the
+# them to the warm server (ttal/warm/server.py) over its unix socket and they run outside the
 # sandbox. On Linux, Codex 0.171's seccomp filter lets a sandboxed command connect to a unix
 # socket only with `network.enabled = true` (then to any socket, and TCP too); its
 # `unix_sockets` allow-list changed nothing. `-c default_permissions` won over a
