@@ -8,7 +8,7 @@ prints the medians and their ratio. Everything happens in a throwaway sandbox un
 dir, with HOME and TMUX_TMPDIR pointed there and a private tmux socket, all removed at the
 end. The latest results are also written to bench/RESULTS.md.
 
-ttal runs as it does for a user: the first command starts the warm server (ttal/server.py)
+ttal runs as it does for a user: the first command starts the warm server (ttal/warm/server.py)
 and the rest are served by it; the "no server" rows show a cold start (TTAL_SERVER=off).
 
 Floors run Taskwarrior with `rc.hooks=off`: ttal's on-modify hook is ttal's own cost, and
