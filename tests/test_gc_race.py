@@ -176,6 +176,30 @@ def test_gc_decides_with_a_fresh_read_under_the_task_lock(
         assert f"w-{uuid[:8]}" in box.sessions()
 
 
+@pytest.mark.skipif(not os.environ.get("TTAL_SOAK"), reason="waits 10 s; TTAL_SOAK=1 runs it")
+def test_gc_keeps_a_busy_tasks_things_and_says_who_holds_it(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """A finished task's lock stays held (a hung command): gc waits for it (once: later
+    things of a busy task are tried once more, not waited for), keeps the task's session,
+    worktree and branch, and names the holder."""
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuid = box.add("busy", "project:api")
+    box.ttal("go", uuid, check=True)
+    assert box.task(uuid, "done").returncode == 0
+    holder = _lock_holder(box.sb.state_dir / "locks" / f"task-{uuid}.lock")
+    try:
+        items = [i for i in _finish(_start_gc(box)) if uuid[:8] in i["name"]]
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    assert sorted(i["kind"] for i in items) == ["branch", "session", "worktree"], items
+    assert all(i["action"] == "keep" and f"held by pid {holder.pid}" in i["reason"]
+               for i in items), items  # fmt: skip
+    assert f"w-{uuid[:8]}" in box.sessions()
+
+
 @pytest.fixture
 def finished_with_env(make_box: Callable[..., Box], tmp_path: Path) -> tuple[Box, Path]:
     """A finished task whose clean worktree holds ignored files: a .env and build state."""

@@ -107,6 +107,7 @@ class Run:
     include_ignored: bool = False
     repo_locks: set[Path] = field(default_factory=set)  # the repo locks this gc takes
     doomed: set[int] = field(default_factory=set)  # processes of the sessions this gc kills
+    busy: set[str] = field(default_factory=set)  # tasks whose lock stayed held: not waited twice
 
     def intent(
         self, action: str, key: str, item: Item, **detail: str
@@ -143,7 +144,8 @@ def deciding(
             if _is_live(task):
                 yield None
             elif not got:
-                yield _busy(_item(kind, name, "keep", task, f"no task {short}"), short)
+                item = _item(kind, name, "keep", task, f"no task {short}")
+                yield _busy(run, item, short, known["uuid"])
             else:
                 yield _item(kind, name, action, task, f"no task {short}")
 
@@ -167,7 +169,8 @@ def _task_lock(run: Run, uuid: str) -> AbstractContextManager[bool]:
     it changes nothing, so it need not wait for anyone."""
     if run.dry_run:
         return nullcontext(True)
-    return locks.borrowed(locks.task_lock(run.app.lock_dir, uuid), LOCK_WAIT)
+    wait = 0.0 if uuid in run.busy else LOCK_WAIT
+    return locks.borrowed(locks.task_lock(run.app.lock_dir, uuid), wait)
 
 
 def _fresh(app: App, uuid: str) -> dict[str, Any] | None:
@@ -181,9 +184,15 @@ def _item(kind: str, name: str, action: str, task: dict[str, Any] | None, none: 
     return Item(kind, name, action, why, task["uuid"], project=str(task.get("project") or ""))
 
 
-def _busy(item: Item, short: str) -> Item:
+def _busy(run: Run, item: Item, short: str, uuid: str) -> Item:
+    run.busy.add(uuid)
+    try:
+        pid = locks.task_lock(run.app.lock_dir, uuid).read_text(encoding="utf-8").strip()
+    except OSError:
+        pid = ""
+    by = f"pid {pid}" if pid.isdigit() else "a ttal command"
     item.reason += (
-        f"; task {short}'s lock stayed held {LOCK_WAIT:.0f} s (a ttal command is working on "
-        "it): nothing was changed; run `ttal gc` again later"
+        f"; task {short}'s lock stayed held by {by} for {LOCK_WAIT:.0f} s: nothing was "
+        "changed; run `ttal gc` again when that command has finished"
     )
     return item
