@@ -168,6 +168,14 @@ def dirty_paths(worktree: Path, untracked: bool = True) -> list[str]:
     return [line[3:] for line in out.splitlines() if line.strip()]
 
 
+def ignored_paths(worktree: Path) -> list[str]:
+    """The files git ignores in a worktree (an ignored directory as one "dir/" entry):
+    `git worktree remove` deletes them without --force, so `ttal gc` names them first."""
+    out = check(git(worktree, "status", "--porcelain", "-z", "--ignored",
+                    "--untracked-files=normal"), "git status").out  # fmt: skip
+    return [entry[3:] for entry in out.split("\0") if entry.startswith("!! ")]
+
+
 @dataclass(frozen=True)
 class MergeResult:
     commit: str

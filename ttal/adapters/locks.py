@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ttal.adapters import poll
+
 
 @contextmanager
 def held(path: Path) -> Iterator[None]:
@@ -26,6 +28,54 @@ def held(path: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+@contextmanager
+def borrowed(path: Path, timeout: float) -> Iterator[bool]:
+    """Hold the lock on `path` for the block, as `held` does, but leave no trace: no pid is
+    written (the last holder's stays, so `ttal gc` still tells a stale file), and a file
+    this call made is removed. For `ttal gc`, which takes finished tasks' locks only to
+    decide. Yields False, holding nothing, when the lock stays busy for `timeout` s."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made = not path.exists()
+    attempt = _Attempt(path)
+    try:
+        if not poll.until(attempt.lock, timeout):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            if made:  # unlinked while held: a waiter re-checks the inode and retries (_locked)
+                path.unlink(missing_ok=True)
+    finally:
+        attempt.close()
+
+
+class _Attempt:
+    """A lock asked for without blocking, again and again, on one open file: its holder can
+    see who waits (/proc/PID/fd), and no file is opened per try."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def lock(self) -> bool:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        try:
+            if os.path.samestat(os.fstat(self.fd), os.stat(self.path)):
+                return True
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)  # gc removed the file we opened: ask again on the new one
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        return False
+
+    def close(self) -> None:
+        os.close(self.fd)  # closing drops the lock too
 
 
 def _locked(path: Path) -> int:

@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # the results' types only: importing them here would slow eve
     from ttal.commands.demo import DemoSummary
     from ttal.commands.diary import Diary, Written
     from ttal.commands.doctor import Check
-    from ttal.commands.gc import Item
     from ttal.commands.history import Changes
     from ttal.commands.history import Row as HistoryRow
     from ttal.commands.inbox import Inbox
@@ -32,6 +31,7 @@ if TYPE_CHECKING:  # the results' types only: importing them here would slow eve
     from ttal.commands.status import StatusReport
     from ttal.engine.drive import Outcome
     from ttal.engine.journal import Intent
+    from ttal.engine.sweep import Item
 
 R = TypeVar("R")
 

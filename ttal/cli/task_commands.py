@@ -189,13 +189,22 @@ def recover(json: JsonOpt = False) -> None:
 @command("gc", HERE)
 def gc(
     dry_run: Annotated[bool, typer.Option(help="Show what would go; change nothing.")] = False,
+    include_ignored: Annotated[
+        bool,
+        typer.Option(help="Also remove worktrees that hold files git ignores (.env, builds)."),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Remove what finished tasks left: their sessions, clean worktrees and merged branches
-    (unmerged ones are archived under refs/ttal/archive/), and stale lock files."""
+    (unmerged ones are archived under refs/ttal/archive/), and stale lock files. Each is
+    decided under its task's lock, so a task started meanwhile keeps its things.
+
+    A clean worktree may still hold files git ignores (a worker's .env, build state): gc
+    names them (--dry-run and --json list them per worktree) and keeps that worktree and its
+    branch unless --include-ignored is given."""
     from ttal.commands.gc import gc as run_gc
 
-    render.show(run_gc(_app(), dry_run), json, render.gc_text(dry_run))
+    render.show(run_gc(_app(), dry_run, include_ignored), json, render.gc_text(dry_run))
 
 
 @command("server", HERE)

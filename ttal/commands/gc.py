@@ -1,119 +1,37 @@
 """`ttal gc`: remove what finished tasks left behind, and never a commit that is not on base.
 
-Three sweeps, each deciding from the live world (Taskwarrior, tmux, git, the lock files):
-sessions of tasks that are no longer pending; worktrees under `worktree_root` of finished
-tasks (only clean ones) and their branches (merged ones deleted, unmerged ones archived under
-`refs/ttal/archive/` first); lock files whose holder is gone. A task that is still pending
-protects everything that is its own. `dry_run` decides the same things and changes nothing.
-"""
+Three sweeps: sessions of tasks that are no longer pending; worktrees under `worktree_root`
+of finished tasks (only clean ones) and their branches (merged ones deleted, unmerged ones
+archived under `refs/ttal/archive/` first); lock files whose holder is gone. A task that is
+still pending protects everything that is its own. Each session, worktree and branch is
+decided under its task's lock with a fresh read of the task (engine/sweep.py), then under
+the repo lock on what git shows at that moment: never from a look taken before a wait.
+A worktree holding files git ignores (a worker's .env) is kept unless `include_ignored`;
+either way they are listed. `dry_run` decides the same things and changes nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import re
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ttal.adapters import git, locks, processes
+from ttal.adapters import git, processes
 from ttal.adapters.git_history import History, history
 from ttal.config.model import Project
-from ttal.engine import journal
 from ttal.engine.app import App
+from ttal.engine.sweep import Item, Run, Tasks, deciding, keys, short_of
 from ttal.errors import TtalError
 
 ARCHIVE = "refs/ttal/archive/"
-FINISHED = ("completed", "deleted")
-SHORT_RE = re.compile(r"^([0-9a-f]{8})(?:-|$)")
 SESSION_RE = re.compile(r"^(?:w-([0-9a-f]{8})|r-([0-9a-f]{8})-[A-Za-z0-9_]+)$")
 
 
-@dataclass
-class Item:
-    kind: str  # session, worktree, branch, lock, repo
-    name: str
-    action: str  # kill, remove, prune, delete, archive, keep, skip
-    reason: str
-    task: str = ""  # the task's uuid, when it is known
-    ref: str = ""  # the archive ref of an archived branch
-
-    def keep(self, why: str) -> None:
-        self.action, self.reason = "keep", f"{self.reason}; {why}"
-
-    def as_dict(self) -> dict[str, str]:
-        row = {"kind": self.kind, "name": self.name, "action": self.action, "reason": self.reason}
-        return row | {k: v for k, v in (("task", self.task), ("ref", self.ref)) if v}
-
-
-@dataclass
-class Tasks:
-    """What Taskwarrior says, keyed by short uuid, branch and worktree path (sessions are
-    named after the short uuid). Live (not completed or deleted) tasks protect their keys;
-    finished ones explain why their things go."""
-
-    live: set[str] = field(default_factory=set)
-    finished: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, app: App) -> Tasks:
-        tasks = cls()
-        for task in app.tw.export("status.not:completed", "status.not:deleted"):
-            tasks.live.update(_keys_of(task))
-        for task in app.tw.export("ttal_branch.any:"):
-            if task.get("status") in FINISHED:
-                tasks.finished.update(dict.fromkeys(_keys_of(task), task))
-        return tasks
-
-    def is_live(self, keys: list[str]) -> bool:
-        return any(k in self.live for k in keys)
-
-    def task(self, keys: list[str]) -> dict[str, Any] | None:
-        return next((self.finished[k] for k in keys if k in self.finished), None)
-
-    def why(self, keys: list[str]) -> str:
-        if task := self.task(keys):
-            return f"task {task['uuid'][:8]} {task.get('status')}"
-        short = next((k.removeprefix("short:") for k in keys if k.startswith("short:")), "")
-        return f"no task {short}" if short else "no ttal task"
-
-
-def keys(short: str = "", branch: str = "", path: str = "") -> list[str]:
-    pairs = (("short", short), ("branch", branch), ("path", path))
-    return [f"{kind}:{value}" for kind, value in pairs if value]
-
-
-def _keys_of(task: dict[str, Any]) -> list[str]:
-    path = str(task.get("ttal_worktree") or "")
-    return keys(task["uuid"][:8], str(task.get("ttal_branch") or ""),
-                os.path.realpath(path) if path else "")  # fmt: skip
-
-
-def _short(text: str) -> str:
-    match = SHORT_RE.match(text)
-    return match.group(1) if match else ""
-
-
-@dataclass(frozen=True)
-class Run:
-    app: App
-    tasks: Tasks
-    dry_run: bool
-    repo_locks: set[Path] = field(default_factory=set)  # the repo locks this gc takes
-    doomed: set[int] = field(default_factory=set)  # processes of the sessions this gc kills
-
-    def intent(
-        self, action: str, key: str, item: Item, **detail: str
-    ) -> AbstractContextManager[int]:
-        """Journalled like every other mutation, so `ttal recover` settles a crash mid-gc."""
-        return journal.intent(self.app, action, key, item.task, **detail)
-
-
-def gc(app: App, dry_run: bool = False) -> list[Item]:
-    run = Run(app, Tasks.load(app), dry_run)
+def gc(app: App, dry_run: bool = False, include_ignored: bool = False) -> list[Item]:
+    run = Run(app, Tasks.load(app), dry_run, include_ignored)
     items = sweep_sessions(run)
+    if run.doomed and not dry_run:
+        run.tasks = Tasks.load(app)  # a fresh first look after the wait for the killed agents
     for repo, projects in _repos(app).items():
         items += sweep_repo(run, repo, projects)
     # Skipping the repo locks we take ourselves keeps the dry run exact: the real run has
@@ -131,35 +49,37 @@ def _record(app: App, items: list[Item]) -> None:
             app.state.event("gc", item.task, app.caller.name, detail)
 
 
-def _item(run: Run, kind: str, name: str, action: str, found: list[str]) -> Item:
-    task = run.tasks.task(found)
-    return Item(kind, name, action, run.tasks.why(found), task["uuid"] if task else "")
-
-
 # ---- sessions ----------------------------------------------------------------------------
 def sweep_sessions(run: Run) -> list[Item]:
-    """Kill w-*/r-* sessions whose task is not pending. Managers are never touched."""
+    """Kill w-*/r-* sessions whose task is not pending, each decided under its task's lock
+    (engine/sweep.deciding). Managers are never touched. The wait for the killed agents to
+    exit comes after every decision, and holds no lock."""
     items = []
     tmux = run.app.tmux
     names = [s for s in tmux.sessions() if s not in run.app.cfg.agents]
-    children: dict[int, list[int]] | None = None  # the process tree, read before any kill
+    children: dict[int, list[int]] = {}  # the process tree, read before the first kill
     # Our own session last: killing it first would end this very command.
     for name in sorted(names, key=lambda s: s == run.app.caller.name):
-        match = SESSION_RE.match(name)
-        found = keys(short=match.group(1) or match.group(2)) if match else []
-        if not found or run.tasks.is_live(found):
+        if not (match := SESSION_RE.match(name)):
             continue
-        item = _item(run, "session", name, "kill", found)
-        children = processes.children() if children is None else children
-        run.doomed.update(processes.family(tmux.pane_pid(name), children))
-        if not run.dry_run:
-            with run.intent("session.kill", f"kill:{name}", item, name=name):
-                if not tmux.kill(name) and tmux.has(name):
-                    item.keep("tmux kill-session failed")
-        items.append(item)
+        with deciding(run, "session", name, "kill", keys(match[1] or match[2])) as item:
+            if item is not None and item.action == "kill":
+                if not children:
+                    children.update(processes.children())
+                _kill(run, item, children)
+        items += [item] if item else []
     if not run.dry_run:
         processes.wait_gone(run.doomed)
     return items
+
+
+def _kill(run: Run, item: Item, children: dict[int, list[int]]) -> None:
+    tmux = run.app.tmux
+    run.doomed.update(processes.family(tmux.pane_pid(item.name), children))
+    if not run.dry_run:
+        with run.intent("session.kill", f"kill:{item.name}", item, name=item.name):
+            if not tmux.kill(item.name) and tmux.has(item.name):
+                item.keep("tmux kill-session failed")
 
 
 # ---- worktrees and branches ----------------------------------------------------------------
@@ -175,52 +95,74 @@ def sweep_repo(run: Run, repo: Path, projects: list[Project]) -> list[Item]:
         git.check_repo(repo, projects[0].base)
     except TtalError as err:
         return [Item("repo", str(repo), "skip", err.message)]
-    # Parallel `git worktree add/remove` on one repo races (§3.3). The dry run takes no lock:
-    # taking it writes the lock file.
-    lock = locks.repo_lock(run.app.lock_dir, repo)
-    run.repo_locks.add(lock)
-    with contextlib.nullcontext() if run.dry_run else locks.held(lock), history(repo) as hist:
+    with history(repo) as hist:
         items, removed = sweep_worktrees(run, repo, hist, projects)
-        items += prune_worktrees(repo, run.dry_run)
+        with run.repo_lock(repo):
+            items += prune_worktrees(repo, run.dry_run)
         items += sweep_branches(run, repo, hist, projects, removed)
     return items
 
 
-def _base_of(run: Run, found: list[str], projects: list[Project]) -> str:
+def _base_of(item: Item, projects: list[Project]) -> str:
     """The base of the task's project when it is on this repo, else the repo's first."""
-    task = run.tasks.task(found) or {}
     by_name = {p.name: p.base for p in projects}
-    return by_name.get(str(task.get("project") or ""), projects[0].base)
+    return by_name.get(item.project, projects[0].base)
 
 
 def sweep_worktrees(
     run: Run, repo: Path, hist: History, projects: list[Project]
 ) -> tuple[list[Item], set[str]]:
-    """Remove clean worktrees of finished tasks under worktree_root. Returns the removed."""
+    """Remove clean worktrees of finished tasks under worktree_root. Returns the removed.
+    The list read first only names candidates; each is looked at again under its task's
+    lock and then the repo's."""
     root = os.path.realpath(run.app.cfg.worktree_root) + os.sep
     items, removed = [], set()
-    for record in git.worktree_records(repo):
-        path = os.path.realpath(record["worktree"])
-        if not path.startswith(root) or "prunable" in record or not os.path.isdir(path):
+    for first in git.worktree_records(repo):
+        path = os.path.realpath(first["worktree"])
+        if not path.startswith(root) or "prunable" in first or not os.path.isdir(path):
             continue
-        branch = record.get("branch", "").removeprefix("refs/heads/")
-        found = keys(_short(branch.removeprefix("ttal/")) or _short(Path(path).name), branch, path)
-        if run.tasks.is_live(found):
-            continue
-        item = _item(run, "worktree", path, "remove", found)
-        _remove_worktree(run, repo, hist, record, item, _base_of(run, found, projects))
+        branch = first.get("branch", "").removeprefix("refs/heads/")
+        found = keys(short_of(branch.removeprefix("ttal/")) or short_of(Path(path).name),
+                     branch, path)  # fmt: skip
+        with deciding(run, "worktree", path, "remove", found) as item:
+            if item is None or not _judge_worktree(run, repo, hist, first, item, projects):
+                continue
         removed.update([path] if item.action == "remove" else [])
         items.append(item)
     return items, removed
+
+
+def _judge_worktree(
+    run: Run, repo: Path, hist: History, first: dict[str, str], item: Item,
+    projects: list[Project],
+) -> bool:  # fmt: skip
+    """Under the repo lock, on the worktree's record now. False when it is no longer there."""
+    with run.repo_lock(repo):
+        if (record := _record_of(repo, item.name, first)) is None:
+            return False
+        if item.action != "keep":  # kept: its task's lock stayed busy
+            _remove_worktree(run, repo, hist, record, item, _base_of(item, projects))
+    return True
+
+
+def _record_of(repo: Path, path: str, first: dict[str, str]) -> dict[str, str] | None:
+    """The worktree's record now, when it still holds the branch it held at the first look
+    (a worktree removed or switched meanwhile is not ours to judge in this run)."""
+    for record in git.worktree_records(repo):
+        if os.path.realpath(record["worktree"]) == path and "prunable" not in record:
+            return record if record.get("branch") == first.get("branch") else None
+    return None
 
 
 def _remove_worktree(
     run: Run, repo: Path, hist: History, record: dict[str, str], item: Item, base: str
 ) -> None:
     """`git worktree remove` without --force: git itself refuses a tree that became dirty
-    after our look, so uncommitted work is never lost."""
+    after our look, so uncommitted work is never lost. git does delete the files it
+    ignores (a worker's .env, build state): those are named, and kept unless asked."""
     try:
         dirty = git.dirty_paths(Path(item.name))
+        item.ignored = git.ignored_paths(Path(item.name))
     except TtalError as err:
         item.keep(err.message)
         return
@@ -232,11 +174,22 @@ def _remove_worktree(
         item.keep(f"locked: {record['locked'] or '-'}")
     elif "detached" in record and not hist.is_on(head, f"refs/heads/{base}"):
         item.keep(f"detached at {head[:10]}, not on {base}")
-    elif not run.dry_run:
+    elif item.ignored and not run.include_ignored:
+        item.keep(f"holds files git ignores ({_some(item.ignored)}); "
+                  "`ttal gc --include-ignored` deletes them with the worktree")  # fmt: skip
+    else:
+        if item.ignored:
+            item.reason += f"; with the files git ignores ({_some(item.ignored)})"
+        if run.dry_run:
+            return
         with run.intent("worktree.remove", f"rm:{item.name}", item, path=item.name, repo=str(repo)):
             result = git.remove_clean_worktree(repo, item.name)
         if not result.ok:
             item.keep(result.err.strip())
+
+
+def _some(paths: list[str]) -> str:
+    return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
@@ -251,21 +204,37 @@ def prune_worktrees(repo: Path, dry_run: bool) -> list[Item]:
 def sweep_branches(
     run: Run, repo: Path, hist: History, projects: list[Project], removed: set[str]
 ) -> list[Item]:
-    """ttal/* branches of finished tasks: delete when merged, else archive, then delete."""
-    checked_out = _checked_out(repo, removed)
+    """ttal/* branches of finished tasks: delete when merged, else archive, then delete.
+    Each decided under its task's lock, then the repo's, on the branch's tip at that time."""
     items = []
-    for tip, branch in hist.branches("ttal/"):
-        short = _short(branch.removeprefix("ttal/"))
+    for _tip, branch in hist.branches("ttal/"):
+        short = short_of(branch.removeprefix("ttal/"))
         found = keys(short, branch)
-        if run.tasks.is_live(found) or not (short or run.tasks.task(found)):
-            continue  # a pending task's, or a branch ttal did not make
-        item = _item(run, "branch", branch, "delete", found)
-        if branch in checked_out:
-            item.keep(f"checked out at {checked_out[branch]}")
-        else:
-            _drop_branch(run, repo, hist, tip, _base_of(run, found, projects), item)
+        if not (short or run.tasks.is_live(found) or run.tasks.task(found)):
+            continue  # a branch ttal did not make
+        with deciding(run, "branch", branch, "delete", found) as item:
+            if item is None or not _judge_branch(run, repo, hist, item, projects, removed):
+                continue
         items.append(item)
     return items
+
+
+def _judge_branch(
+    run: Run, repo: Path, hist: History, item: Item, projects: list[Project],
+    removed: set[str],
+) -> bool:  # fmt: skip
+    """Under the repo lock, on the branch's tip now. False when the branch is gone."""
+    with run.repo_lock(repo):
+        if not (tip := git.rev(repo, f"refs/heads/{item.name}")):
+            return False
+        checked_out = _checked_out(repo, removed)
+        if item.action == "keep":  # its task's lock stayed busy
+            pass
+        elif item.name in checked_out:
+            item.keep(f"checked out at {checked_out[item.name]}")
+        else:
+            _drop_branch(run, repo, hist, tip, _base_of(item, projects), item)
+    return True
 
 
 def _checked_out(repo: Path, removed: set[str]) -> dict[str, str]:
