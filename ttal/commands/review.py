@@ -12,7 +12,7 @@ from ttal.core import prompts
 from ttal.core.pipeline import Stage, current_stage, last_review_stage
 from ttal.engine import drive
 from ttal.engine.app import App
-from ttal.engine.lookup import pipeline_for, resolve_task, task_view
+from ttal.engine.lookup import check_paths, pipeline_for, resolve_task, task_view
 from ttal.engine.mesh import tell
 from ttal.errors import Forbidden, PreconditionFailed, ReviewTouched
 
@@ -45,6 +45,7 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> dict[st
         stage = _review_in_progress(app, task)
         rnd = int(task.get("ttal_round") or 1)
         view = task_view(task)
+        check_paths(app, view)  # the verdict reads git in its worktree
         if stage.approve_tag not in view.tags or view.review_state != "approved":
             _check_untouched(app, task, stage, "approve")
             head = git.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
@@ -120,6 +121,7 @@ def request_changes(app: App, message: str) -> dict[str, Any]:
         task = app.tw.get(uuid)
         stage = _review_in_progress(app, task)
         view = task_view(task)
+        check_paths(app, view)  # the verdict reads git in its worktree
         if view.review_state == "approved":
             raise PreconditionFailed(f"task {uuid[:8]} is already approved; nothing was changed")
         rnd = view.review_round or 1
@@ -149,6 +151,7 @@ def human_approve(app: App, ref: str) -> drive.Outcome:
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
         task = app.tw.get(uuid)
         view = task_view(task)
+        check_paths(app, view)  # before an approval that would merge its branch
         stage = current_stage(pipeline_for(app, task), view)
         if view.status == "completed" or stage is None:
             outcome = drive.Outcome(task=uuid, description=str(task.get("description", "")))
