@@ -106,7 +106,8 @@ def assert_worker_in_its_worktree(box: Box, uuid: str, base_tip: str, tmp_path: 
     assert box.git("api", "status", "--porcelain").strip() == "", "the base checkout changed"
     assert Path(worktree, "notes", f"{uuid[:8]}.md").is_file()
     assert os.path.realpath(worktree) != os.path.realpath(repo)
-    assert pane_path(box, f"w-{uuid[:8]}") == os.path.realpath(worktree)
+    shown = wait_for(lambda: pane_path(box, f"w-{uuid[:8]}"), what="the worker's directory")
+    assert shown == os.path.realpath(worktree)
     assert not markers(tmp_path), "a #(...) in a path ran"
 
 
@@ -275,10 +276,32 @@ def test_literal_round_trips_through_tmux(server: Tmux, tmp_path: Path, name: st
     listed = server.call("list-sessions", "-F", "#{session_name}").out.splitlines()
     assert session in listed
     assert server.has(session)
-    shown = server.call("display-message", "-p", "-t", f"={session}:", "#{pane_current_path}")
-    assert shown.out.strip() == str(directory.resolve())
+    # Empty for a moment while the pane's shell starts its command: poll.
+    where = ("display-message", "-p", "-t", f"={session}:", "#{pane_current_path}")
+    shown = wait_for(lambda: server.call(*where).out.strip(), what="the pane's directory")
+    assert shown == str(directory.resolve())
     out = tmp_path / "out"  # run-shell's command is a format too (warm/read_only.py)
     ran = server.call("run-shell", literal(shlex.join(["printf", "%s", f"x{text}y"]) + f" > {out}"))
     assert ran.ok, ran.err
     assert out.read_text(encoding="utf-8") == f"x{text}y"
     assert not markers(tmp_path)
+
+
+def test_a_worktree_ttal_made_stays_usable_after_worktree_root_moves(
+    worker_box: Box, tmp_path: Path
+) -> None:
+    """ "Inside the root, or exactly what ttal itself recorded": ttal's journal vouches for
+    the worktree it made before a person moved worktree_root elsewhere."""
+    base_tip = worker_box.git("api", "rev-parse", "main").strip()
+    uuid = worker_box.add("Before the move", "project:api")
+    assert go_from_base(worker_box, uuid).returncode == 0
+    assert_worker_in_its_worktree(worker_box, uuid, base_tip, tmp_path)
+    set_paths(worker_box, worktree_root=str(worker_box.sb.root / "moved"))
+    proc = go_from_base(worker_box, uuid)
+    assert proc.returncode in (Exit.OK, Exit.WAITING), proc.stderr
+    assert "is working" in proc.stdout, proc.stdout
+    # The same path set by hand on another task is not ttal's: refused.
+    other = worker_box.add("Borrowed", "project:api",
+                           f"ttal_worktree:{worker_box.get(uuid)['ttal_worktree']}")  # fmt: skip
+    proc = go_from_base(worker_box, other)
+    assert proc.returncode == Exit.PRECONDITION and "not inside" in proc.stderr, proc.stderr

@@ -54,15 +54,21 @@ def check_paths(app: App, task: TaskView) -> None:
     (core/refs.py): anyone can set them with `task`, and ttal runs git, tmux and an agent
     there, and later removes that worktree and deletes that branch. Costs no `task` call:
     a few stat calls when the task has a worktree."""
-    field, problem = "ttal_branch", branch_problem(task.branch) if task.branch else ""
-    if not problem and task.worktree:
-        field, problem = "ttal_worktree", _worktree_problem(app, task)
-    if problem:
-        raise PreconditionFailed(
-            f"task {task.short}: {problem}; nothing was started, changed or removed",
-            hint=f"it is ttal's own fact: clear it with `task {task.short} modify {field}:` "
-            f"and run `ttal go {task.short}` again; ttal then picks one under worktree_root",
-        )
+    short = task.short
+    if task.branch and (problem := branch_problem(task.branch)):
+        hint = (f"set it back to the task's ttal/ branch, or clear it (`task {short} modify "
+                "ttal_branch:`) if no worker has started")  # fmt: skip
+    elif task.worktree and (problem := _worktree_problem(app, task)):
+        home = os.path.join(app.cfg.worktree_root, task.project)
+        hint = (f"point it under {home}{os.sep} (`git worktree move` an existing worktree "
+                f"there first), or clear it (`task {short} modify ttal_worktree:`) if no "
+                "worker has started")  # fmt: skip
+    else:
+        return
+    raise PreconditionFailed(
+        f"task {short}: {problem}; nothing was started, changed or removed",
+        hint=f"{hint}, then `ttal go {short}`",
+    )
 
 
 def _worktree_problem(app: App, task: TaskView) -> str:
