@@ -305,3 +305,26 @@ def test_a_worktree_ttal_made_stays_usable_after_worktree_root_moves(
                            f"ttal_worktree:{worker_box.get(uuid)['ttal_worktree']}")  # fmt: skip
     proc = go_from_base(worker_box, other)
     assert proc.returncode == Exit.PRECONDITION and "not inside" in proc.stderr, proc.stderr
+
+
+def test_a_worktree_repointed_during_review_is_refused_not_removed(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """A person points a task under review at their own worktree (clean, at the reviewed
+    commit): the verdict and `ttal go` refuse, and the merge's cleanup never removes it."""
+    from tests.by_hand import reviewer_env
+    from tests.test_review_read_only import in_review
+
+    box, uuid, head = in_review(make_box, tmp_path)
+    mine = tmp_path / "mine"
+    box.git("api", "worktree", "add", "-q", "--detach", str(mine), head)
+    exclude = box.sb.repos["api"] / ".git" / "info" / "exclude"
+    exclude.write_text(".env\n", encoding="utf-8")
+    (mine / ".env").write_text("SECRET=1\n", encoding="utf-8")  # ignored: it dies with it
+    box.task(uuid, "modify", f"ttal_worktree:{mine}")
+    approve = box.ttal("review", "approve", "--note", "fine", env=reviewer_env(uuid))
+    go = box.ttal("go", uuid)
+    assert approve.returncode == Exit.PRECONDITION, (approve.stdout, approve.stderr)
+    assert go.returncode == Exit.PRECONDITION and "ttal_worktree" in go.stderr, go.stderr
+    assert "lgtm" not in box.get(uuid).get("tags", [])
+    assert (mine / ".env").is_file() and str(mine) in box.git("api", "worktree", "list")
