@@ -8,6 +8,8 @@ libtmux serves one cold read, `Tmux.screen` (`ttal attach --screen`), imported t
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,19 @@ from ttal.adapters.proc import Result, run
 from ttal.errors import ExternalError
 
 PANE_OPTION = "@ttal_pane"  # session option: the id (%N) of the pane ttal started the agent in
+_HASHES = re.compile(r"(#+)(\[?)")
+
+
+def literal(text: str) -> str:
+    """`text` as a tmux format that expands to itself. tmux 3.3a expands formats in
+    `new-session -c` and `-s` and in run-shell's command: a `worktree_root` holding `#W`
+    started a worker in the caller's directory (the base checkout), and `#(cmd)` in a path
+    ran cmd (issue 15). Targets (-t), -e and a session's shell command are not expanded.
+    Every argument tmux expands that carries outside text goes through here.
+
+    `##` is tmux's escape for `#`, but a run of `#` before `[` (a style, `#[fg=red]`) is
+    kept as it is, so such a run is left alone."""
+    return _HASHES.sub(lambda m: m[0] if m[2] else m[1] * 2, text)
 
 
 @dataclass(frozen=True)
@@ -55,9 +70,14 @@ class Tmux:
         return self.call("has-session", "-t", f"={name}").ok
 
     def new_session(self, name: str, cwd: Path, env: Mapping[str, str], command: str) -> None:
-        args = ["new-session", "-d", "-s", name, "-c", str(cwd), "-x", "220", "-y", "50"]
+        """Start `command` in `cwd`, and only there: the shell changes to it itself (its
+        command line is not a format), so a directory tmux cannot enter never leaves the
+        agent in tmux's fallback, the caller's own directory."""
+        args = ["new-session", "-d", "-s", literal(name), "-c", literal(str(cwd)),
+                "-x", "220", "-y", "50"]  # fmt: skip
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
+        command = f"cd -- {shlex.quote(str(cwd))} && {command}"
         # Remember the agent's own pane: a person who attaches and opens a window (or splits)
         # makes that the active pane, and text for the agent must never reach their shell.
         # tmux 3.3a gives a new session the PATH of the client that runs new-session, not the

@@ -107,8 +107,12 @@ def _udas(app: App, fix: bool) -> Check:
     include.write_text("\n".join(lines) + "\n", encoding="utf-8")
     rc = app.cfg.taskrc or Path.home() / ".taskrc"
     text = rc.read_text(encoding="utf-8")
-    if f"include {include}" not in text:
-        sep = "" if text.endswith("\n") or not text else "\n"
+    sep = "" if text.endswith("\n") or not text else "\n"
+    if "#" in str(include):
+        # Taskwarrior reads everything after a '#' in its rc as a comment: `include` of
+        # this path broke every `task` command. The UDAs go into the taskrc itself.
+        rc.write_text(f"{text}{sep}" + "\n".join(lines) + "\n", encoding="utf-8")
+    elif f"include {include}" not in text:
         rc.write_text(f"{text}{sep}include {include}\n", encoding="utf-8")
     return Check("udas", True, f"{len(UDAS)} ttal UDAs declared", fixed=f"wrote {include}")
 

@@ -13,7 +13,7 @@ from ttal.core import prompts
 from ttal.core.pipeline import Stage, current_stage, last_review_stage
 from ttal.engine import drive
 from ttal.engine.app import App
-from ttal.engine.lookup import pipeline_for, resolve_task, task_view
+from ttal.engine.lookup import check_paths, pipeline_for, resolve_task, task_view
 from ttal.engine.mesh import tell
 from ttal.errors import Forbidden, PreconditionFailed, ReviewTouched
 
@@ -68,6 +68,7 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> Approve
         stage = _review_in_progress(app, task)
         rnd = int(task.get("ttal_round") or 1)
         view = task_view(task)
+        check_paths(app, view)  # the verdict reads git in its worktree
         if stage.approve_tag not in view.tags or view.review_state != "approved":
             _check_untouched(app, task, stage, "approve")
             head = git.rev(Path(str(task.get("ttal_worktree"))), "HEAD")
@@ -143,6 +144,7 @@ def request_changes(app: App, message: str) -> ChangesRequested:
         task = app.tw.get(uuid)
         stage = _review_in_progress(app, task)
         view = task_view(task)
+        check_paths(app, view)  # the verdict reads git in its worktree
         if view.review_state == "approved":
             raise PreconditionFailed(f"task {uuid[:8]} is already approved; nothing was changed")
         rnd = view.review_round or 1
@@ -172,6 +174,7 @@ def human_approve(app: App, ref: str) -> drive.Outcome:
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
         task = app.tw.get(uuid)
         view = task_view(task)
+        check_paths(app, view)  # before an approval that would merge its branch
         stage = current_stage(pipeline_for(app, task), view)
         if view.status == "completed" or stage is None:
             outcome = drive.Outcome(task=uuid, description=str(task.get("description", "")))

@@ -16,7 +16,13 @@ from ttal.core.pipeline import Action, Stage, Step, current_stage, next_step
 from ttal.core.task_view import TaskView
 from ttal.engine import review_rounds, workers
 from ttal.engine.app import App
-from ttal.engine.lookup import branch_unreviewed, pipeline_for, resolve_task, task_view
+from ttal.engine.lookup import (
+    branch_unreviewed,
+    check_paths,
+    pipeline_for,
+    resolve_task,
+    task_view,
+)
 from ttal.engine.recovery import recover
 from ttal.errors import Exit, Forbidden, NotFound, Waiting
 
@@ -62,6 +68,7 @@ def _drive(app: App, uuid: str, note: str) -> Outcome:
         outcome.description = str(task.get("description", ""))
         pipeline = pipeline_for(app, task)
         view = task_view(task)
+        check_paths(app, view)  # before anything acts on its branch or worktree
         if (here := current_stage(pipeline, view)) and here.kind == "merge":
             view = replace(view, unreviewed=branch_unreviewed(app, view))
         step = next_step(view, pipeline, app.caller)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ttal.adapters.taskwarrior import tags_of
 from ttal.config.model import Project
 from ttal.core.pipeline import Pipeline, select_pipeline
 from ttal.core.plans import Workplace
+from ttal.core.refs import branch_problem, inside, worktree_problem
 from ttal.core.task_view import TaskView, read_task
 from ttal.engine.app import App
 from ttal.errors import NotFound, PreconditionFailed, UsageError
@@ -45,6 +47,44 @@ def project_for(app: App, task: TaskView) -> Project:
         return app.cfg.project(task.project)
     except NotFound as err:
         raise PreconditionFailed(str(err.message), hint=err.hint) from None
+
+
+def check_paths(app: App, task: TaskView) -> None:
+    """Refuse a task whose ttal_branch or ttal_worktree ttal could not have made itself
+    (core/refs.py): anyone can set them with `task`, and ttal runs git, tmux and an agent
+    there, and later removes that worktree and deletes that branch. Costs no `task` call:
+    a few stat calls when the task has a worktree."""
+    short = task.short
+    if task.branch and (problem := branch_problem(task.branch)):
+        hint = (f"set it back to the task's ttal/ branch, or clear it (`task {short} modify "
+                "ttal_branch:`) if no worker has started")  # fmt: skip
+    elif task.worktree and (problem := _worktree_problem(app, task)):
+        home = os.path.join(app.cfg.worktree_root, task.project)
+        hint = (f"point it under {home}{os.sep} (`git worktree move` an existing worktree "
+                f"there first), or clear it (`task {short} modify ttal_worktree:`) if no "
+                "worker has started")  # fmt: skip
+    else:
+        return
+    raise PreconditionFailed(
+        f"task {short}: {problem}; nothing was started, changed or removed",
+        hint=f"{hint}, then `ttal go {short}`",
+    )
+
+
+def _worktree_problem(app: App, task: TaskView) -> str:
+    path = task.worktree
+    if problem := worktree_problem(path):
+        return problem
+    project = project_for(app, task).name
+    home = os.path.normpath(app.cfg.worktree_root / project)
+    real, real_home = os.path.realpath(path), os.path.realpath(home)
+    if inside(path, home) and inside(real, real_home):
+        return ""
+    if app.state.made_worktree(task.uuid, path):
+        return ""  # ttal made it there, under a worktree_root changed since
+    if not inside(path, home):
+        return f"its ttal_worktree {path!r} is not inside {home}{os.sep} (project {project})"
+    return f"its ttal_worktree {path!r} leads out of {home}{os.sep} through a link (to {real})"
 
 
 def workplace(app: App, project: Project) -> Workplace:

@@ -40,6 +40,13 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
     listed them). Returns the runtime session id used ("" when it was already running)."""
     if plan.name in running if running is not None else app.tmux.has(plan.name):
         return ""
+    if not plan.workdir.is_dir():  # tmux would start it in the caller's directory instead
+        raise PreconditionFailed(
+            f"{plan.workdir} is not a directory, so {plan.name} was not started; nothing "
+            "else was changed",
+            hint="run `ttal go` again to recreate the worktree, or `ttal doctor` for a "
+            "configured path",
+        )
     app.run_dir.mkdir(parents=True, exist_ok=True)
     prompt_file = app.run_dir / f"{plan.name}.prompt.md"
     prompt_file.write_text(plan.prompt, encoding="utf-8")

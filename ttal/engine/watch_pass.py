@@ -37,7 +37,7 @@ from ttal.engine import drive, mesh, review_rounds, spawn_queue, workers
 from ttal.engine.agents import agent_state
 from ttal.engine.agents import up as agents_up
 from ttal.engine.app import App
-from ttal.engine.lookup import branch_unreviewed, pipeline_for, task_view
+from ttal.engine.lookup import branch_unreviewed, check_paths, pipeline_for, task_view
 from ttal.engine.queues import deliver_all
 from ttal.errors import ExternalError, PreconditionFailed, TtalError, Waiting
 
@@ -224,6 +224,7 @@ def respawn(app: App, target: Target, probe: Probe) -> str:
         if task.get("status") != "pending":
             raise PreconditionFailed(f"task {uuid[:8]} is {task.get('status')} now")
         pipeline, view = pipeline_for(app, task), task_view(task)
+        check_paths(app, view)
         if target.kind == "worker":
             stage = pipeline.stage(view.briefed_stage) or current_stage(pipeline, view)
             assert stage is not None
@@ -275,6 +276,8 @@ def _alive(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Pol
 def _check_dirty(app: App, target: Target, rec: WatchRecord, idle: bool, now: float,
                  row: Row) -> WatchRecord:  # fmt: skip
     worktree = target.task.worktree if target.task else ""
+    if idle and worktree and target.task:
+        check_paths(app, target.task)  # git never runs where a person's `task` pointed it
     dirty = git.dirty_paths(Path(worktree)) if idle and worktree else []
     rec, warn = on_dirty(rec, bool(dirty), now)
     if dirty:

@@ -16,6 +16,7 @@ import shlex
 import sys
 
 from ttal.adapters import poll, proc, relay
+from ttal.adapters.tmux import literal
 from ttal.errors import Exit, ExternalError
 from ttal.warm import client
 
@@ -50,8 +51,8 @@ def _start_outside() -> bool:
     line = shlex.join(["env", "TTAL_SERVER=on", *assignments,
                        sys.executable, "-m", "ttal", "server", "start"])  # fmt: skip
     target = ["-t", os.environ["TMUX_PANE"]] if os.environ.get("TMUX_PANE") else []
-    try:
-        proc.run(["tmux", "-S", socket, "run-shell", "-b", *target, line], timeout=10)
+    try:  # run-shell expands its command as a format: a `#` in a path must stay a `#`
+        proc.run(["tmux", "-S", socket, "run-shell", "-b", *target, literal(line)], timeout=10)
     except (OSError, ExternalError):  # no tmux, or it hung
         return False
     return poll.until(lambda: relay.control("status") is not None, START_WAIT, interval=0.1)

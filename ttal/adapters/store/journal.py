@@ -66,3 +66,13 @@ class JournalQueries(Queries):
             Intent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8], r[9], r[10])
             for r in rows
         ]
+
+    def made_worktree(self, task: str, path: str) -> bool:
+        """ttal itself added a worktree at `path` for `task` (its worktree.add intent is
+        done): a worktree_root changed since then still leaves the task its worktree."""
+        row = self.db.execute(
+            "SELECT 1 FROM intents WHERE key = ? AND action = 'worktree.add' AND task = ? "
+            "AND state = 'done' LIMIT 1",
+            (f"wt:{path}", task),
+        ).fetchone()
+        return row is not None
