@@ -265,3 +265,43 @@ def test_a_branch_on_main_whose_changes_were_taken_out_is_not_merged(
     proc = box.ttal("go", uuid, check=True)
     assert "was already on main" in proc.stdout
     assert box.get(uuid)["status"] == "completed" and on_main(box, "note.md")
+
+
+@pytest.mark.parametrize("moved", [True, False], ids=["base-moved", "base-never-moved"])
+def test_an_error_after_an_irreversible_step_began_is_unknown_until_looked_at(
+    box: Box, moved: bool
+) -> None:
+    """An exception once counted as "nothing happened" even after the base had moved; now
+    it is "unknown", and recovery decides from the world: done (bringing the checkout
+    along) when the base holds the merge, skipped only when it never moved."""
+    from ttal.config.load import load_config
+    from ttal.core.pipeline import Caller
+    from ttal.engine import journal
+    from ttal.engine.app import App
+    from ttal.engine.recovery import recover
+
+    app, repo = App(load_config(box.sb.config), caller=Caller()), box.sb.repos["web"]
+    git(repo, "checkout", "-qb", "side")
+    (repo / "merged.md").write_text("merged\n", encoding="utf-8")
+    git(repo, "add", "merged.md")
+    git(repo, "commit", "-qm", "Side work")
+    git(repo, "checkout", "-q", "main")
+    old = box.git("web", "rev-parse", "main").strip()
+    tree = box.git("web", "rev-parse", "side^{tree}").strip()
+    new = box.git("web", "commit-tree", tree, "-p", old, "-p", "side", "-m", "Merge").strip()
+    facts = {"repo": str(repo), "base": "main"}
+    with pytest.raises(RuntimeError), journal.intent(app, "merge", "m", "", **facts) as intent:
+        journal.update(app, intent, old=old, new=new, checkout=str(repo), begun=True)
+        if moved:
+            box.git("web", "update-ref", "refs/heads/main", new, old)
+        raise RuntimeError("the checkout could not follow")
+    state = by_hand.rows(box, "SELECT state FROM intents WHERE id = ?", intent)
+    assert state == [("unknown",)]
+
+    settled = recover(app)
+    assert [(s["id"], s["state"]) for s in settled] == [(intent, "done" if moved else "skipped")]
+    assert by_hand.rows(box, "SELECT state FROM intents WHERE id = ?", intent) == [
+        (settled[0]["state"],)
+    ]
+    assert (repo / "merged.md").exists() == moved
+    assert git(repo, "status", "--porcelain").stdout == ""  # index and files match HEAD

@@ -188,6 +188,15 @@ def write_files(lock: IndexLock, old: str, new: str) -> Result:
     return _with_index(lock, lock.scratch, "read-tree", "-m", "-u", old, new)
 
 
+def catch_up(lock: IndexLock, old: str, new: str) -> bool:
+    """Bring a checkout whose ref already moved from old to new, when its index and files
+    are still exactly old. True when done (the lock is then let go); False changes nothing."""
+    if _differs(lock, old, lock.index, keep=True) or not write_files(lock, old, new).ok:
+        return False
+    install(lock)
+    return True
+
+
 def restore_files(lock: IndexLock, new: str, old: str) -> bool:
     """Undo `write_files` (the ref never moved). True when the files are old again."""
     if not _with_index(lock, lock.scratch, "read-tree", "-m", "-u", new, old).ok:

@@ -11,6 +11,7 @@ from ttal.adapters import git, git_checkout, locks
 from ttal.engine import journal
 from ttal.engine.app import App
 from ttal.engine.journal import Intent
+from ttal.errors import TtalError
 
 
 def recover(app: App, task: str = "") -> list[dict[str, Any]]:
@@ -90,13 +91,14 @@ def _settle_locked(
     if moved and tip == new and git_checkout.is_at(lock, new, lock.scratch):
         git_checkout.install(lock)
         return "done", f"finished updating the checkout at {where} to the merge"
-    if not moved and git_checkout.is_at(lock, old, lock.index):
-        git_checkout.release(lock)
-        return _redo_merge()
+    # The scratch index first: the real one cannot see files the merge added.
     undo = not moved and git_checkout.is_at(lock, new, lock.scratch)
     if undo and git_checkout.restore_files(lock, new, old):
         git_checkout.release(lock)
         return "skipped", f"the base never moved; put back the files at {where}"
+    if not moved and not undo and git_checkout.is_at(lock, old, lock.index):
+        git_checkout.release(lock)
+        return _redo_merge()
     state = "the base holds the merge" if moved else "the base never moved"
     return "flagged", (
         f"{state}, but the checkout at {where} was left half updated; ttal still holds git's "
@@ -107,10 +109,21 @@ def _settle_locked(
 
 
 def _settle_checkout(checkout: Path, old: str, new: str) -> tuple[str, str]:
-    if git.index_matches(checkout, new):
-        return "done", "the base branch and its checkout hold the merge"
+    """The base moved but its checkout may not have followed (a crash, or an error after
+    the compare-and-swap): bring it along under git's index lock, or ask a person."""
+    try:
+        lock = git_checkout.acquire(checkout)
+    except TtalError as err:
+        return "flagged", f"the base holds the merge {new[:10]}; {err.message}"
+    try:
+        if git_checkout.is_at(lock, new, lock.index):
+            return "done", "the base branch and its checkout hold the merge"
+        if git_checkout.catch_up(lock, old, new):
+            return "done", f"updated the checkout at {checkout} to the merge"
+    finally:
+        git_checkout.release(lock)
     return "flagged", (
-        f"the base holds the merge {new[:10]} but the index at {checkout} does not: look at "
-        f"`git status` there; `git reset --keep HEAD` brings it along if it shows the "
-        "merged files as removed"
+        f"the base holds the merge {new[:10]} but the index at {checkout} holds neither it "
+        f"nor the base before it: look at `git status` there; once your own edits are "
+        f"stashed, `git read-tree -m -u {old[:10]} HEAD` or `git reset --hard` brings it along"
     )
