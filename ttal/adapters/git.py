@@ -149,11 +149,6 @@ def delete_ref(repo: Path, ref: str, old: str) -> bool:
     return git(repo, "update-ref", "-d", ref, old).ok
 
 
-def index_matches(checkout: Path, commit: str) -> bool:
-    """True when the checkout's index holds exactly commit's tree."""
-    return git(checkout, "diff-index", "--cached", "--quiet", commit).ok
-
-
 def dirty_paths(worktree: Path, untracked: bool = True) -> list[str]:
     mode = "--untracked-files=all" if untracked else "--untracked-files=no"
     out = check(git(worktree, "status", "--porcelain", mode), "git status").out

@@ -192,9 +192,9 @@ def refuse_if_changes_gone(repo: Path, tip: str, base_ref: str, branch: str) -> 
     culprit = git(repo, "log", "-1", "--format=%h (%s)", f"{landed}..{base_ref}", "--",
                   *missing).out.strip() or "a later commit"  # fmt: skip
     raise ChangesGone(
-        f"{branch} reached {base} in {landed[:10]}, but {culprit} took its changes to {shown} "
-        f"out again: they are not in {base}'s tree, so the task is not marked merged; the "
-        "branch and its worktree are kept",
+        f"{branch} reached {base} in {landed[:10]}, but its changes to {shown} are not in "
+        f"{base}'s tree any more (last changed there by {culprit}), so the task is not "
+        "marked merged; the branch and its worktree are kept",
         hint=f"to put them back: `git -C {repo} cherry-pick -m 1 {landed[:10]}` (or revert "
         f"that commit), then run `ttal go`; if they were removed on purpose, finish the "
         "task by hand (`task <id> done`)",
