@@ -23,7 +23,9 @@ class MergeResult:
     already: bool
 
 
-MERGE_TRIES = 4  # a person committing on the base meanwhile: compute the merge again
+# The base moved by a route the checkout's lock does not cover (a push, `git update-ref`,
+# a base not checked out anywhere): compute the merge again on the new base.
+MERGE_TRIES = 4
 
 
 def merge(
