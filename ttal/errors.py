@@ -63,6 +63,14 @@ class MergeConflict(TtalError):
     exit_code = Exit.CONFLICT
 
 
+class BaseMoved(MergeConflict):
+    """The base branch moved while ttal merged: nothing changed; not the branch's fault."""
+
+
+class ChangesGone(PreconditionFailed):
+    """The branch is an ancestor of the base, but a later commit took its changes out."""
+
+
 class ExternalError(TtalError):
     exit_code = Exit.EXTERNAL
 

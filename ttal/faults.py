@@ -13,7 +13,8 @@ POINTS = (
     "advance.coded",  # +coded, no review lead
     "advance.reviewer",  # review lead started, +reviewing not yet added
     "review.approved",  # +lgtm, before the merge is started
-    "merge.cas",  # base branch moved, its checkout not yet updated
+    "merge.files",  # checkout's files written under git's index lock, base not yet moved
+    "merge.cas",  # base branch moved, its checkout's index not yet in place (lock held)
     "merge.checkout",  # checkout updated, +merged not yet added
     "merge.tagged",  # +merged, nothing cleaned up
     "cleanup.sessions",  # sessions killed, worktree still there

@@ -1,8 +1,8 @@
-"""Git adapter: branches, worktrees and merges that never lose work.
+"""Git adapter: branches, worktrees and refs that never lose work.
 
-Merges are checked with `git merge-tree` before anything changes, and the base branch is
-moved only by compare-and-swap (`git update-ref <ref> <new> <old>`). Raw git via subprocess:
-GitPython adds ~110 ms of import to every command and nothing we need here.
+Refs move only by compare-and-swap (`git update-ref <ref> <new> <old>`); the merge itself is
+in git_merge.py, the base's checkout in git_checkout.py. Raw git via subprocess: GitPython
+adds ~110 ms of import to every command and nothing we need here.
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from ttal import faults
 from ttal.adapters.proc import Result, check, run
-from ttal.errors import ExternalError, MergeConflict, PreconditionFailed
+from ttal.errors import PreconditionFailed
 
 FALLBACK_IDENT = {
     "GIT_AUTHOR_NAME": "ttal",
@@ -27,8 +24,9 @@ FALLBACK_IDENT = {
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    """Raw git in repo. For this module and the sandbox's test world: ttal's other modules
-    call a named function below, so every git command ttal runs is listed in this file."""
+    """Raw git in repo. For the git adapters and the sandbox's test world: ttal's other
+    modules call a named function, so every git command ttal runs is listed in this file,
+    git_merge.py or git_checkout.py."""
     return run(["git", "-C", str(repo), *args], env=env)
 
 
@@ -151,17 +149,6 @@ def delete_ref(repo: Path, ref: str, old: str) -> bool:
     return git(repo, "update-ref", "-d", ref, old).ok
 
 
-def index_matches(checkout: Path, commit: str) -> bool:
-    """True when the checkout's index holds exactly commit's tree."""
-    return git(checkout, "diff-index", "--cached", "--quiet", commit).ok
-
-
-def move_checkout(checkout: Path, old: str, new: str) -> Result:
-    """Bring a checkout's index and files from old to new (its ref already moved), keeping
-    local changes git can carry over: `git read-tree -m -u`."""
-    return git(checkout, "read-tree", "-m", "-u", old, new)
-
-
 def dirty_paths(worktree: Path, untracked: bool = True) -> list[str]:
     mode = "--untracked-files=all" if untracked else "--untracked-files=no"
     out = check(git(worktree, "status", "--porcelain", mode), "git status").out
@@ -176,79 +163,7 @@ def ignored_paths(worktree: Path) -> list[str]:
     return [entry[3:] for entry in out.split("\0") if entry.startswith("!! ")]
 
 
-@dataclass(frozen=True)
-class MergeResult:
-    commit: str
-    already: bool
-
-
-def merge(
-    repo: Path,
-    branch: str,
-    base: str,
-    message: str,
-    record: Callable[..., None] = lambda **_: None,
-) -> MergeResult:
-    """Merge branch into base without touching any worktree but base's own checkout.
-
-    Refuses, changing nothing, on conflicts, on a moved base, or on a dirty base checkout.
-    `record` gets the facts a crash recovery needs (old, new, checkout) before they matter.
-    """
-    base_ref, tip = f"refs/heads/{base}", rev(repo, f"refs/heads/{branch}")
-    old = rev(repo, base_ref)
-    if not tip:
-        raise PreconditionFailed(f"branch {branch} does not exist in {repo}")
-    if is_ancestor(repo, tip, old):
-        return MergeResult(old, already=True)
-    tree = _merge_tree(repo, old, tip, branch, base)
-    checkout = _base_checkout(repo, base_ref)
-    if checkout and (dirty := dirty_paths(checkout, untracked=False)):
-        raise PreconditionFailed(
-            f"{base} is checked out at {checkout} with uncommitted changes ({dirty[0]}…); "
-            f"nothing was merged, branch {branch} is kept",
-            hint="commit or stash them there, then run `ttal go` again",
-        )
-    env = _ident_env(repo)
-    new = check(
-        git(repo, "commit-tree", tree, "-p", old, "-p", tip, "-m", message, env=env), "commit-tree"
-    ).out.strip()
-    record(old=old, new=new, checkout=str(checkout) if checkout else "")
-    if not set_ref(repo, base_ref, new, old, f"ttal: {message}"):
-        raise MergeConflict(
-            f"{base} moved while merging {branch}; nothing was changed",
-            hint="run `ttal go` again to re-check against the new base",
-        )
-    faults.point("merge.cas")
-    if checkout:
-        # The base ref moved under a checkout; bring its index and files along.
-        check(move_checkout(checkout, old, new), f"updating checkout {checkout}")
-    faults.point("merge.checkout")
-    return MergeResult(new, already=False)
-
-
-def _merge_tree(repo: Path, old: str, tip: str, branch: str, base: str) -> str:
-    result = git(repo, "merge-tree", "--write-tree", "--name-only", old, tip)
-    if result.code == 1:
-        body = result.out.split("\n\n")[0].splitlines()[1:]
-        files = ", ".join(body[:5]) or "unknown files"
-        raise MergeConflict(
-            f"merging {branch} into {base} would conflict in {files}; nothing was changed, "
-            f"the branch and its worktree are kept",
-            hint=f"rebase {branch} on {base} in the worktree and resolve, then `ttal go` again",
-        )
-    if not result.ok:
-        raise ExternalError(f"git merge-tree failed: {result.err.strip()} (needs git >= 2.38)")
-    return result.out.splitlines()[0].strip()
-
-
-def _base_checkout(repo: Path, base_ref: str) -> Path | None:
-    for path, ref in worktrees(repo).items():
-        if ref == base_ref:
-            return Path(path)
-    return None
-
-
-def _ident_env(repo: Path) -> dict[str, str] | None:
+def ident_env(repo: Path) -> dict[str, str] | None:
     if git(repo, "var", "GIT_COMMITTER_IDENT").ok and git(repo, "var", "GIT_AUTHOR_IDENT").ok:
         return None
     return {**os.environ, **FALLBACK_IDENT}

@@ -10,7 +10,7 @@ from functools import partial
 from typing import NoReturn
 
 from ttal import faults
-from ttal.adapters import git, locks
+from ttal.adapters import git, git_merge, locks
 from ttal.core.plans import (
     AssignPlan,
     BriefPlan,
@@ -116,16 +116,16 @@ def new_round(app: App, plan: NewRoundPlan, reviewer: ReviewerPlan | None) -> st
     return f"asked {plan.reviewer} for review round {plan.round}"
 
 
-def merge(app: App, plan: MergePlan) -> git.MergeResult:
+def merge(app: App, plan: MergePlan) -> git_merge.MergeResult:
     """Merge under the repo lock and a journal intent; the caller reports a conflict."""
     repo, base = plan.where.repo, plan.where.base
     with journal.intent(app, "merge", f"merge:{plan.branch}", plan.uuid, repo=str(repo),
                         base=base, branch=plan.branch) as intent_id:  # fmt: skip
         record = partial(journal.update, app, intent_id)
-        return git.merge(repo, plan.branch, base, plan.message, record)
+        return git_merge.merge(repo, plan.branch, base, plan.message, record)
 
 
-def merged(app: App, plan: MergePlan, result: git.MergeResult) -> str:
+def merged(app: App, plan: MergePlan, result: git_merge.MergeResult) -> str:
     app.tw.add_tags(plan.uuid, [plan.tag])
     faults.point("merge.tagged")
     how = "was already on" if result.already else "merged into"

@@ -45,26 +45,34 @@ def finish(app: App, intent_id: int, state: str = "done", note: str = "") -> Non
 
 @contextmanager
 def intent(app: App, action: str, key: str, task: str = "", **detail: Any) -> Iterator[int]:
-    """Record the intent, run the block, mark it done. An exception that ttal raised on
-    purpose (a refusal) means nothing happened: the intent is closed as skipped. A crash
-    leaves it pending for `recover`."""
+    """Record the intent, run the block, mark it done. An exception means "did not start"
+    (skipped) only while the block has not recorded `begun=True`, its word that the world
+    may now differ (`update(app, id, begun=True)` right before an irreversible step, and
+    `begun=False` once it knows nothing changed after all). After that an exception is
+    "unknown": `recover` checks the world, never trusting the exception. A base that moved
+    before its checkout failed to follow was once closed as skipped, and the merged work
+    reverted unseen (issue 15, item 2). A crash leaves the intent pending for `recover`."""
     intent_id = begin(app, action, key, task, **detail)
     try:
         yield intent_id
     except Exception as err:
-        finish(app, intent_id, "skipped", f"not done: {err}")
+        if app.state.intent_detail(intent_id).get("begun"):
+            finish(app, intent_id, "unknown", f"may be half done: {err}")
+        else:
+            finish(app, intent_id, "skipped", f"not done: {err}")
         raise
     finish(app, intent_id)
 
 
-def listing(app: App, states: tuple[str, ...] = ("pending", "flagged")) -> list[Intent]:
+def listing(app: App, states: tuple[str, ...] = ("pending", "unknown", "flagged")) -> list[Intent]:
     return app.state.intents(states)
 
 
 def resolve(app: App, intent_id: int, note: str) -> Intent:
     from ttal.errors import NotFound, PreconditionFailed
 
-    found = [i for i in listing(app, ("pending", "flagged", "resolved")) if i.id == intent_id]
+    states = ("pending", "unknown", "flagged", "resolved")
+    found = [i for i in listing(app, states) if i.id == intent_id]
     if not found:
         raise NotFound(f"no open intent #{intent_id}", hint="`ttal journal` lists them")
     if found[0].state == "pending" and _alive(found[0].pid):
@@ -92,6 +100,8 @@ def _alive(pid: int) -> bool:
 
 
 def stale(app: App, task: str = "") -> list[Intent]:
-    """Pending intents whose process is gone: a crash left them half done."""
-    found = [i for i in listing(app, ("pending",)) if not _alive(i.pid)]
+    """Intents to settle by looking at the world: pending ones whose process is gone (a
+    crash left them half done) and unknown ones (an error after an irreversible step)."""
+    found = [i for i in listing(app, ("pending", "unknown"))
+             if i.state == "unknown" or not _alive(i.pid)]  # fmt: skip
     return [i for i in found if not task or i.task == task]

@@ -13,7 +13,7 @@ from ttal.engine import apply, journal
 from ttal.engine.app import App
 from ttal.engine.lookup import project_for, workplace
 from ttal.engine.mesh import tell
-from ttal.errors import MergeConflict, PreconditionFailed
+from ttal.errors import BaseMoved, ChangesGone, MergeConflict, PreconditionFailed
 
 
 def merge_task(app: App, task: TaskView, stage: Stage) -> str:
@@ -29,10 +29,25 @@ def merge_task(app: App, task: TaskView, stage: Stage) -> str:
         base_tip = git.rev(repo, f"refs/heads/{plan.where.base}")
         try:
             result = apply.merge(app, plan)
+        except BaseMoved:
+            raise  # not the branch's doing: the next `ttal go` merges on the new base
         except MergeConflict as err:
             _report_conflict(app, task, str(err.message), base_tip)
             raise
+        except ChangesGone as err:
+            _report_gone(app, task, err, base_tip)
+            raise
     return apply.merged(app, plan, result)
+
+
+def _report_gone(app: App, task: TaskView, err: ChangesGone, base_tip: str) -> None:
+    """The branch is on the base but its changes are not: never "merged"; its spawner is
+    told once per base commit what happened and what to do."""
+    note = f"task {task.short}: not merged: {err.message}. {err.hint}"
+    key = f"gone:{task.uuid}:{base_tip}"
+    if tell(app, task.spawner or "human", note, key=key, task=task.uuid, sender="ttal"):
+        app.tw.annotate(task.uuid, f"merge refused: {err.message}")
+        app.state.event("merge-refused", task.uuid, app.caller.name, err.message)
 
 
 def _report_conflict(app: App, task: TaskView, message: str, base_tip: str) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ttal.adapters import git
+from ttal.adapters import git, git_checkout, locks
 from ttal.engine import journal
 from ttal.engine.app import App
 from ttal.engine.journal import Intent
+from ttal.errors import TtalError
 
 
 def recover(app: App, task: str = "") -> list[dict[str, Any]]:
@@ -28,7 +29,7 @@ def recover(app: App, task: str = "") -> list[dict[str, Any]]:
 def _settle(app: App, item: Intent) -> tuple[str, str]:
     detail = item.detail
     if item.action == "merge":
-        return _settle_merge(detail)
+        return _settle_merge(app, detail)
     if item.action in ("worktree.add", "worktree.remove"):
         exists = Path(str(detail.get("path"))).exists()
         done = exists if item.action == "worktree.add" else not exists
@@ -49,15 +50,24 @@ def _redo(item: Intent) -> tuple[str, str]:
     return "skipped", f"{item.action} did not happen; the next `ttal go` redoes it after checking"
 
 
-def _settle_merge(detail: dict[str, Any]) -> tuple[str, str]:
-    """A merge is: merge-tree check, commit, compare-and-swap of the base, then updating the
-    base's checkout. Which of those happened decides what is left."""
+def _settle_merge(app: App, detail: dict[str, Any]) -> tuple[str, str]:
+    """A merge is: merge-tree check, commit, then, holding the checkout's index lock, its
+    files, the compare-and-swap of the base, and its index (adapters/git_checkout.py).
+    Which of those happened decides what is left; a base that moved is never "skipped"."""
     repo, base = Path(str(detail["repo"])), str(detail["base"])
+    with locks.held(locks.repo_lock(app.lock_dir, repo)):
+        return _settle_merge_locked(repo, base, detail)
+
+
+def _settle_merge_locked(repo: Path, base: str, detail: dict[str, Any]) -> tuple[str, str]:
     old, new = str(detail.get("old", "")), str(detail.get("new", ""))
     tip = git.rev(repo, f"refs/heads/{base}")
+    moved = bool(new) and tip != old and (tip == new or git.is_ancestor(repo, new, tip))
+    if lock := git_checkout.left_by(detail):
+        return _settle_locked(lock, old, new, moved, tip)
     if not new or tip == old:
         return _redo_merge()
-    if tip != new and not git.is_ancestor(repo, new, tip):
+    if not moved:
         return "flagged", f"{base} is at {tip[:10]}, neither before nor after the merge {new[:10]}"
     checkout = detail.get("checkout")
     if not checkout or tip != new:
@@ -69,13 +79,51 @@ def _redo_merge() -> tuple[str, str]:
     return "skipped", "the base branch never moved; the next `ttal go` merges after checking"
 
 
+def _settle_locked(
+    lock: git_checkout.IndexLock, old: str, new: str, moved: bool, tip: str
+) -> tuple[str, str]:
+    """ttal died holding git's index lock of the base's checkout: finish or undo the files
+    and index it was writing, then let go of the lock; or keep it and ask a person."""
+    where = lock.checkout
+    if moved and git_checkout.is_at(lock, new, lock.index):
+        git_checkout.release(lock)
+        return "done", f"the base branch and its checkout at {where} hold the merge"
+    if moved and tip == new and git_checkout.is_at(lock, new, lock.scratch):
+        git_checkout.install(lock)
+        return "done", f"finished updating the checkout at {where} to the merge"
+    # The scratch index first: the real one cannot see files the merge added.
+    undo = not moved and git_checkout.is_at(lock, new, lock.scratch)
+    if undo and git_checkout.restore_files(lock, new, old):
+        git_checkout.release(lock)
+        return "skipped", f"the base never moved; put back the files at {where}"
+    if not moved and not undo and git_checkout.is_at(lock, old, lock.index):
+        git_checkout.release(lock)
+        return _redo_merge()
+    state = "the base holds the merge" if moved else "the base never moved"
+    return "flagged", (
+        f"{state}, but the checkout at {where} was left half updated; ttal still holds git's "
+        f"lock {lock.path} so nothing commits from it: look at `git status` there, bring the "
+        f"files to {(tip if moved else old)[:10]} (stash your own edits first), then delete "
+        "the lock and `ttal journal resolve` this entry"
+    )
+
+
 def _settle_checkout(checkout: Path, old: str, new: str) -> tuple[str, str]:
-    if git.index_matches(checkout, new):
-        return "done", "the base branch and its checkout hold the merge"
-    if git.index_matches(checkout, old):
-        # The crash fell between moving the base and updating its checkout: finish that.
-        result = git.move_checkout(checkout, old, new)
-        if result.ok:
+    """The base moved but its checkout may not have followed (a crash, or an error after
+    the compare-and-swap): bring it along under git's index lock, or ask a person."""
+    try:
+        lock = git_checkout.acquire(checkout)
+    except TtalError as err:
+        return "flagged", f"the base holds the merge {new[:10]}; {err.message}"
+    try:
+        if git_checkout.is_at(lock, new, lock.index):
+            return "done", "the base branch and its checkout hold the merge"
+        if git_checkout.catch_up(lock, old, new):
             return "done", f"updated the checkout at {checkout} to the merge"
-        return "flagged", f"could not update the checkout at {checkout}: {result.err.strip()}"
-    return "flagged", f"the checkout at {checkout} changed since the merge; update it by hand"
+    finally:
+        git_checkout.release(lock)
+    return "flagged", (
+        f"the base holds the merge {new[:10]} but the index at {checkout} holds neither it "
+        f"nor the base before it: look at `git status` there; once your own edits are "
+        f"stashed, `git read-tree -m -u {old[:10]} HEAD` or `git reset --hard` brings it along"
+    )

@@ -24,7 +24,7 @@ class Intent:
     blast: str
     detail: dict[str, Any]  # the action's own facts (paths, branches, shas), as JSON
     pid: int
-    state: str  # pending, done, skipped, flagged, resolved
+    state: str  # pending, done, skipped (did not happen), unknown, flagged, resolved
     note: str
 
     def as_dict(self) -> dict[str, Any]:
@@ -49,6 +49,10 @@ class JournalQueries(Queries):
         self.db.execute(
             "UPDATE intents SET detail = ? WHERE id = ?", (json.dumps(merged), intent_id)
         )
+
+    def intent_detail(self, intent_id: int) -> dict[str, Any]:
+        row = self.db.execute("SELECT detail FROM intents WHERE id = ?", (intent_id,)).fetchone()
+        return dict(json.loads(row[0])) if row else {}
 
     def close_intent(self, intent_id: int, state: str, note: str) -> None:
         self.db.execute(
