@@ -64,6 +64,9 @@ def _settle_merge_locked(repo: Path, base: str, detail: dict[str, Any]) -> tuple
     tip = git.rev(repo, f"refs/heads/{base}")
     moved = bool(new) and tip != old and (tip == new or git.is_ancestor(repo, new, tip))
     if lock := git_checkout.left_by(detail):
+        if not new:  # killed between taking git's lock and making the merge commit: the
+            git_checkout.release(lock)  # checkout was not touched (random-kill test)
+            return _redo_merge()
         return _settle_locked(lock, old, new, moved, tip)
     if not new or tip == old:
         return _redo_merge()
