@@ -19,6 +19,7 @@ import re
 import time
 from pathlib import Path
 
+from ttal import faults
 from ttal.adapters import locks, proc
 from ttal.adapters.store.messages import Message
 from ttal.adapters.tmux import Pane
@@ -97,10 +98,12 @@ def deliver(app: App, recipient: str) -> int:
             return 0
         ids = [m.id for m in queue]
         app.state.mark_attempted(ids)  # a crash after the paste is detected on the next try
+        faults.point("deliver.attempted")
         try:
             app.tmux.paste(pane.id, render(app, queue))
         except TtalError:
             return 0  # still queued
+        faults.point("deliver.pasted")
         app.state.mark_delivered_many(ids, pane.incarnation)
         return len(ids)
 
