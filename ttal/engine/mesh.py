@@ -97,10 +97,14 @@ def deliver(app: App, recipient: str) -> int:
         if not queue:
             return 0
         ids = [m.id for m in queue]
-        app.state.mark_attempted(ids)  # a crash after the paste is detected on the next try
+        # A fresh mark per attempt, stored before the paste and set on the pane by the paste
+        # itself: after a crash it proves whether this paste went in. Text on the screen
+        # never could: a body may carry any header (issue 15: messages lost that way).
+        attempt = os.urandom(8).hex()
+        app.state.mark_attempted(ids, attempt)
         faults.point("deliver.attempted")
         try:
-            app.tmux.paste(pane.id, render(app, queue))
+            app.tmux.paste(pane.id, render(app, queue), mark=attempt)
         except TtalError:
             return 0  # still queued
         faults.point("deliver.pasted")
@@ -123,13 +127,14 @@ def _requeue_lost(app: App, recipient: str, pane: Pane, unacked: list[tuple[int,
 
 
 def _drop_already_landed(app: App, pane: Pane, queue: list[Message]) -> list[Message]:
-    """A message whose paste was attempted before a crash may have landed: look for its
-    header in the pane rather than typing it twice."""
-    tried = [m for m in queue if m.attempted]
+    """A message whose paste was attempted before a crash went in if the pane carries that
+    attempt's mark: mark it delivered rather than type it twice. A pane that died since
+    carries no mark, so its messages are typed into the new one."""
+    tried = [m for m in queue if m.attempt]
     if not tried:
         return queue
-    screen = app.tmux.capture(pane.id, lines=5000)
-    landed = [m.id for m in tried if f"[ttal #{m.id} from " in screen]
+    mark = app.tmux.landed(pane.id)
+    landed = [m.id for m in tried if m.attempt == mark]
     app.state.mark_delivered_many(landed, pane.incarnation)
     return [m for m in queue if m.id not in landed]
 
