@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import time
+import unicodedata
 from pathlib import Path
 
 from ttal import faults
@@ -33,6 +34,9 @@ STARTING_LIMIT = 20.0  # seconds; longer than `ttal up` waits for a program to b
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
 # A whole header line, as _render_one writes it: a body cannot forge one (_defang quotes it).
 HEADER = re.compile(r"^\[ttal #(\d+) from ([^\s\]]+)(?: re task [0-9a-f]+)?\]\r?$", re.M)
+# What _defang quotes: the starts of ttal's own header and footers, spaces taken out.
+OURS = ("[ttal#", "[replywith:", "[fromttalitself")
+LINE_SEPARATORS = re.compile("([\u2028\u2029])")
 
 
 def digest(sender: str, recipient: str, body: str) -> str:
@@ -221,11 +225,34 @@ def _render_one(app: App, message: Message) -> str:
 
 def _defang(body: str) -> str:
     """A body line that looks like ttal's own header could forge a message from someone else
-    (or ack another message's id): quote it."""
-    return "\n".join(
-        f"> {line}" if line.lstrip().startswith(("[ttal #", "[reply with:")) else line
-        for line in body.split("\n")
-    )
+    (or ack another message's id): quote it. "Looks like" as a reader sees it: after an
+    invisible prefix, with look-alike characters, and after a Unicode line separator (some
+    terminals and agents break the line there)."""
+    return "\n".join(_defang_line(line) for line in body.split("\n"))
+
+
+def _defang_line(line: str) -> str:
+    parts = LINE_SEPARATORS.split(line)  # text, separator, text, ...
+    return "".join(f"> {part}" if i % 2 == 0 and _looks_like_ours(part) else part
+                   for i, part in enumerate(parts))  # fmt: skip
+
+
+def _looks_like_ours(line: str) -> bool:
+    start = 0
+    while start < len(line) and _invisible(line[start]):
+        start += 1
+    # NFKC folds full-width and other compatibility forms: ［ｔｔａｌ ＃ reads as [ttal #.
+    head = unicodedata.normalize("NFKC", line[start : start + 40])
+    head = "".join(c for c in head if not _invisible(c)).casefold()
+    if head and unicodedata.category(head[0]) == "Ps":  # 【, ⟦, ( and the like open it too
+        head = "[" + head[1:]
+    return head.startswith(OURS)
+
+
+def _invisible(char: str) -> bool:
+    """Whitespace, format characters (zero-width space, BOM, bidi controls: category Cf)
+    and marks that draw nothing on their own (Mn, Me)."""
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Mn", "Me")
 
 
 def _hint(app: App, message: Message) -> str:
