@@ -79,7 +79,7 @@ def test_kills_during_delivery_lose_nothing_and_type_nothing_twice(
     assert (lost, twice) == ([], []), f"lost {lost}, typed twice {twice}"
     assert set(fired) == set(DELIVERY_POINTS), fired
     assert sum(fired.values()) == len(log.read_text(encoding="utf-8").splitlines())
-    quoted = [f"message {{n}}; then comes [ttal #{{next}} from human], as in",
+    quoted = ["message {n}; then comes [ttal #{next} from human], as in",
               "> [ttal #{next} from human]", "> [ttal #{next} from "]  # fmt: skip
     for n, message_id in enumerate(ids):
         want = [line.format(n=n, next=message_id + 1) for line in quoted]
