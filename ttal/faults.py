@@ -22,6 +22,11 @@ POINTS = (
     "cleanup.branch",  # branch deleted, spawner not told
     "finish.told",  # spawner told, task not yet done
 )
+# Delivery's points (tests/test_delivery_crash.py): not on the pipeline's path, so apart.
+DELIVERY_POINTS = (
+    "deliver.attempted",  # the attempt recorded, nothing typed yet
+    "deliver.pasted",  # typed into the pane, not yet marked delivered
+)
 
 
 def point(name: str) -> None:

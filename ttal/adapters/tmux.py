@@ -18,6 +18,7 @@ from ttal.adapters.proc import Result, run
 from ttal.errors import ExternalError
 
 PANE_OPTION = "@ttal_pane"  # session option: the id (%N) of the pane ttal started the agent in
+LANDED_OPTION = "@ttal_landed"  # pane option: the mark of the last paste that reached it
 _HASHES = re.compile(r"(#+)(\[?)")
 
 
@@ -100,18 +101,27 @@ class Tmux:
         pane = words[1] if len(words) == 3 else words[-1]  # sessions older than PANE_OPTION
         return Pane(pane, f"{words[0]}:{pane}")
 
-    def paste(self, pane: str, text: str, enter: bool = True) -> None:
+    def paste(self, pane: str, text: str, enter: bool = True, mark: str = "") -> None:
         """One tmux command: load the text, paste it (bracketed when the program asked for
-        it), then Enter. One client instead of four, and the server runs them in order."""
+        it), then Enter. One client instead of four, and the server runs them in order.
+        A `mark` is stored on the pane right after the paste, in the same command list, so
+        it is there if and only if the text went in (`landed` reads it back)."""
         buffer = f"ttal-{os.urandom(6).hex()}"  # not uuid: it imports platform, ~5 ms
         args = ["load-buffer", "-b", buffer, "-", ";",
                 "paste-buffer", "-d", "-p", "-b", buffer, "-t", pane]  # fmt: skip
+        if mark:
+            args += [";", "set-option", "-p", "-t", pane, LANDED_OPTION, mark]
         if enter:
             args += [";", "send-keys", "-t", pane, "Enter"]
         result = self.call(*args, stdin=text)
         if not result.ok:
             self.call("delete-buffer", "-b", buffer)
             raise ExternalError(f"tmux paste into {pane} failed: {result.err.strip()}")
+
+    def landed(self, pane: str) -> str:
+        """The mark of the last marked paste into `pane` (%N); "" if none or it is gone."""
+        result = self.call("display-message", "-p", "-t", pane, f"#{{{LANDED_OPTION}}}")
+        return result.out.strip() if result.ok else ""
 
     def capture(self, name: str, lines: int = 200) -> str:
         """The screen and history of a session's active pane, or of a pane by id (%N)."""

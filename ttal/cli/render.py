@@ -3,11 +3,17 @@
 Commands return typed results (small dataclasses with `as_dict`, or lists of them); the cli
 hands each to `show` with the function here that words it for people. Nothing else in ttal
 prints a command's result.
+
+Text for people leaves through `say` and `warn` only, and both make it inert (`printable`):
+descriptions, bodies, agents' names and captured screens come from outside, and a clear
+screen, a clipboard write (OSC 52) or a link (OSC 8) in one must show as text, not act in
+the person's terminal. JSON escapes control characters itself.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -73,26 +79,39 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str 
     head = [title] if title else []
     if not rows:
         return "\n".join([*head, "  (none)"])
-    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
+    cells = [[_cell(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     line = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
     body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join([*head, line.rstrip(), *body])
 
 
+def _cell(value: Any) -> str:
+    """One table cell: inert, and on one line (a newline in a description would start a
+    row of its own), so the widths are measured on what is shown."""
+    return printable(str(value)).replace("\n", "\\n").replace("\t", "\\t")
+
+
+PLAIN = re.compile(r"[\x20-\x7e\n\t]*")  # printable ASCII: nothing to escape (most text)
+
+
 def printable(text: str) -> str:
-    """Control characters from data (a task description, say) shown escaped, so they cannot
-    act in the user's terminal."""
+    """Every character that could act in a terminal shown as its Python escape (ESC
+    `\\x1b`, C1 CSI `\\x9b`, LINE SEPARATOR `\\u2028`, a zero-width space `\\u200b`):
+    what str.isprintable rejects. Newline and tab stay. Idempotent: its output is all
+    printable."""
+    if PLAIN.fullmatch(text):
+        return text
     return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
 
 
 def say(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(printable(text) + "\n")
     sys.stdout.flush()
 
 
 def warn(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(printable(text) + "\n")
 
 
 def lines(*parts: str) -> str:
@@ -108,7 +127,7 @@ def init_text(target: Path) -> str:
 
 def outcome_text(outcome: Outcome) -> str:
     """`ttal go`: the task, what was done, and what happens now."""
-    return lines(f"task {outcome.task[:8]} ({printable(outcome.description)})", *_steps(outcome))
+    return lines(f"task {outcome.task[:8]} ({outcome.description})", *_steps(outcome))
 
 
 def steps_text(outcome: Outcome) -> str:
@@ -206,14 +225,13 @@ def _history_cells(row: HistoryRow) -> dict[str, Any]:
     t = row.task
     return {"task": t.uuid[:8], "project": t.project, "ahead": row.ahead, "rounds": t.rounds,
             "ended": f"{t.end:%Y-%m-%d %H:%M}" if t.end else "", "change": row.change or "-",
-            "description": printable(t.description)}  # fmt: skip
+            "description": t.description}  # fmt: skip
 
 
 def screen_text(seen: Screen) -> str:
     """`ttal attach --screen`: the pane's state, then what it shows."""
     state = "exited" if seen.dead else f"running {seen.command} (pid {seen.pid})"
-    return lines(f"{seen.session} pane {seen.pane}, {seen.size}: {state}",
-                 printable("\n".join(seen.lines)))  # fmt: skip
+    return lines(f"{seen.session} pane {seen.pane}, {seen.size}: {state}", *seen.lines)
 
 
 def demo_line(elapsed: float, text: str) -> str:

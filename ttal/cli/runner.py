@@ -28,7 +28,9 @@ def run(args: list[str]) -> int:
         # waiting) instead of raising it; dropping it made every such exit 0.
         code = app(args=args, prog_name="ttal", standalone_mode=False)
     except TtalError as err:
-        sys.stderr.write(f"ttal: {err}\n")
+        from ttal.cli.render import warn  # inert: a message may quote a name or a description
+
+        warn(f"ttal: {err}")
         return int(err.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("ttal: interrupted\n")

@@ -17,8 +17,10 @@ import hashlib
 import os
 import re
 import time
+import unicodedata
 from pathlib import Path
 
+from ttal import faults
 from ttal.adapters import locks, proc
 from ttal.adapters.store.messages import Message
 from ttal.adapters.tmux import Pane
@@ -32,6 +34,9 @@ STARTING_LIMIT = 20.0  # seconds; longer than `ttal up` waits for a program to b
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
 # A whole header line, as _render_one writes it: a body cannot forge one (_defang quotes it).
 HEADER = re.compile(r"^\[ttal #(\d+) from ([^\s\]]+)(?: re task [0-9a-f]+)?\]\r?$", re.M)
+# What _defang quotes: the starts of ttal's own header and footers, spaces taken out.
+OURS = ("[ttal#", "[replywith:", "[fromttalitself")
+LINE_SEPARATORS = re.compile("([\u2028\u2029])")
 
 
 def digest(sender: str, recipient: str, body: str) -> str:
@@ -96,11 +101,17 @@ def deliver(app: App, recipient: str) -> int:
         if not queue:
             return 0
         ids = [m.id for m in queue]
-        app.state.mark_attempted(ids)  # a crash after the paste is detected on the next try
+        # A fresh mark per attempt, stored before the paste and set on the pane by the paste
+        # itself: after a crash it proves whether this paste went in. Text on the screen
+        # never could: a body may carry any header (issue 15: messages lost that way).
+        attempt = os.urandom(8).hex()
+        app.state.mark_attempted(ids, attempt)
+        faults.point("deliver.attempted")
         try:
-            app.tmux.paste(pane.id, render(app, queue))
+            app.tmux.paste(pane.id, render(app, queue), mark=attempt)
         except TtalError:
             return 0  # still queued
+        faults.point("deliver.pasted")
         app.state.mark_delivered_many(ids, pane.incarnation)
         return len(ids)
 
@@ -120,13 +131,14 @@ def _requeue_lost(app: App, recipient: str, pane: Pane, unacked: list[tuple[int,
 
 
 def _drop_already_landed(app: App, pane: Pane, queue: list[Message]) -> list[Message]:
-    """A message whose paste was attempted before a crash may have landed: look for its
-    header in the pane rather than typing it twice."""
-    tried = [m for m in queue if m.attempted]
+    """A message whose paste was attempted before a crash went in if the pane carries that
+    attempt's mark: mark it delivered rather than type it twice. A pane that died since
+    carries no mark, so its messages are typed into the new one."""
+    tried = [m for m in queue if m.attempt]
     if not tried:
         return queue
-    screen = app.tmux.capture(pane.id, lines=5000)
-    landed = [m.id for m in tried if f"[ttal #{m.id} from " in screen]
+    mark = app.tmux.landed(pane.id)
+    landed = [m.id for m in tried if m.attempt == mark]
     app.state.mark_delivered_many(landed, pane.incarnation)
     return [m for m in queue if m.id not in landed]
 
@@ -213,11 +225,34 @@ def _render_one(app: App, message: Message) -> str:
 
 def _defang(body: str) -> str:
     """A body line that looks like ttal's own header could forge a message from someone else
-    (or ack another message's id): quote it."""
-    return "\n".join(
-        f"> {line}" if line.lstrip().startswith(("[ttal #", "[reply with:")) else line
-        for line in body.split("\n")
-    )
+    (or ack another message's id): quote it. "Looks like" as a reader sees it: after an
+    invisible prefix, with look-alike characters, and after a Unicode line separator (some
+    terminals and agents break the line there)."""
+    return "\n".join(_defang_line(line) for line in body.split("\n"))
+
+
+def _defang_line(line: str) -> str:
+    parts = LINE_SEPARATORS.split(line)  # text, separator, text, ...
+    return "".join(f"> {part}" if i % 2 == 0 and _looks_like_ours(part) else part
+                   for i, part in enumerate(parts))  # fmt: skip
+
+
+def _looks_like_ours(line: str) -> bool:
+    start = 0
+    while start < len(line) and _invisible(line[start]):
+        start += 1
+    # NFKC folds full-width and other compatibility forms: ［ｔｔａｌ ＃ reads as [ttal #.
+    head = unicodedata.normalize("NFKC", line[start : start + 40])
+    head = "".join(c for c in head if not _invisible(c)).casefold()
+    if head and unicodedata.category(head[0]) == "Ps":  # 【, ⟦, ( and the like open it too
+        head = "[" + head[1:]
+    return head.startswith(OURS)
+
+
+def _invisible(char: str) -> bool:
+    """Whitespace, format characters (zero-width space, BOM, bidi controls: category Cf)
+    and marks that draw nothing on their own (Mn, Me)."""
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Mn", "Me")
 
 
 def _hint(app: App, message: Message) -> str:

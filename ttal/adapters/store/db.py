@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS messages (
     body TEXT NOT NULL, task TEXT NOT NULL DEFAULT '', key TEXT NOT NULL UNIQUE,
     digest TEXT NOT NULL DEFAULT '', file TEXT NOT NULL DEFAULT '',
     attempted_ts REAL, delivered_ts REAL, read_ts REAL,
-    delivered_to TEXT NOT NULL DEFAULT '', acked_ts REAL
+    delivered_to TEXT NOT NULL DEFAULT '', acked_ts REAL, attempt TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, delivered_ts);
 CREATE INDEX IF NOT EXISTS messages_digest ON messages(digest, ts);
@@ -69,6 +69,7 @@ CREATE INDEX IF NOT EXISTS events_kind ON events(kind, detail);
 ADDED_COLUMNS = (
     ("messages", "delivered_to", "TEXT NOT NULL DEFAULT ''"),
     ("messages", "acked_ts", "REAL"),
+    ("messages", "attempt", "TEXT NOT NULL DEFAULT ''"),
 )
 
 

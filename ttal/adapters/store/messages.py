@@ -11,7 +11,7 @@ from ttal.adapters.store.db import Queries, marks
 
 MESSAGE_COLUMNS = (
     "id, ts, sender, recipient, body, task, delivered_ts, file, attempted_ts, read_ts, "
-    "delivered_to, acked_ts"
+    "delivered_to, acked_ts, attempt"
 )
 
 # Two identical messages (same sender, recipient, body) within this window are one resend.
@@ -32,6 +32,7 @@ class Message:
     read: bool = False
     delivered_to: str = ""  # the incarnation of the recipient's pane it was typed into
     acked: bool = False  # the recipient said it has read it
+    attempt: str = ""  # the mark of its latest paste (see mesh.deliver); "" before any
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,8 +75,14 @@ class MessageQueries(Queries):
         finally:
             self.db.execute("COMMIT")
 
-    def mark_attempted(self, ids: list[int]) -> None:
-        self._stamp("attempted_ts", ids)
+    def mark_attempted(self, ids: list[int], attempt: str) -> None:
+        """About to be typed in by the paste that carries the mark `attempt`."""
+        if ids:
+            self.db.execute(
+                "UPDATE messages SET attempted_ts = COALESCE(attempted_ts, ?), attempt = ? "
+                f"WHERE id IN ({marks(ids)})",
+                (time.time(), attempt, *ids),
+            )
 
     def mark_delivered_many(self, ids: list[int], to: str = "") -> None:
         """`to` is the incarnation of the pane they were typed into (see Tmux.agent_pane)."""
@@ -90,7 +97,8 @@ class MessageQueries(Queries):
         """Back into the queue: typed into a pane whose program died before acknowledging."""
         if ids:
             self.db.execute(
-                "UPDATE messages SET delivered_ts = NULL, attempted_ts = NULL, delivered_to = '' "
+                "UPDATE messages SET delivered_ts = NULL, attempted_ts = NULL, delivered_to = '', "
+                "attempt = '' "
                 f"WHERE id IN ({marks(ids)}) AND acked_ts IS NULL",
                 ids,
             )
@@ -178,5 +186,5 @@ def _message(r: tuple[Any, ...]) -> Message:
     return Message(
         id=r[0], ts=r[1], sender=r[2], recipient=r[3], body=r[4], task=r[5],
         delivered=r[6] is not None, file=r[7], attempted=r[8] is not None,
-        read=r[9] is not None, delivered_to=r[10], acked=r[11] is not None,
+        read=r[9] is not None, delivered_to=r[10], acked=r[11] is not None, attempt=r[12],
     )  # fmt: skip
