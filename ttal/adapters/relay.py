@@ -88,6 +88,16 @@ def _mkdir(name: str, parent: int) -> None:
         return  # checked when opened: ours alone, and not a link
 
 
+def refused() -> bool:
+    """The runtime dir is there but not ours alone (a link, another user's, open to others):
+    no server is used, every command runs in-process."""
+    fd = open_dir()
+    if fd is not None:
+        os.close(fd)
+        return False
+    return os.path.lexists(runtime_dir())
+
+
 def open_lock(fd: int) -> int:
     """The lock file a server holds while it starts and runs, in the folder open as `fd`."""
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
