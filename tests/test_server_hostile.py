@@ -341,6 +341,35 @@ def test_silent_clients_delay_no_one(server_env: dict[str, str]) -> None:
         os.close(read_end)
 
 
+def test_requests_read_before_a_stop_are_all_answered(server_env: dict[str, str]) -> None:
+    """Requests are read side by side, so two can arrive after the server stopped listening
+    (here two stops while a command runs): each is answered, and the command finishes
+    with its own answer (not "lost the ttal server")."""
+    before = status(server_env)["commands_running"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ttal", "send", "--to", "human", "-"], env=server_env,
+        cwd=server_env["TTAL_RUNTIME_DIR"], text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    wait_for(lambda: status(server_env)["commands_running"] > before, 20, "the command to start")
+    path = status(server_env)["socket"]
+    stops = [socket.socket(socket.AF_UNIX) for _ in range(2)]
+    try:
+        for sock in stops:
+            sock.connect(path)
+            sock.settimeout(20)
+        for sock in stops:
+            sock.sendall(len(b"ctl:stop").to_bytes(4, "big") + b"ctl:stop")
+        answers = [sock.recv(64) for sock in stops]
+    finally:
+        for sock in stops:
+            sock.close()
+    assert all(answer.isdigit() for answer in answers), answers
+    out, err = proc.communicate("hello", timeout=30)
+    local = ttal({**server_env, "TTAL_SERVER": "off"}, "send", "--to", "human", "-", stdin="hello")
+    assert (proc.returncode, out, err) == (local.returncode, local.stdout, local.stderr)
+
+
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ttal", *args], env=env, capture_output=True, text=True,

@@ -168,6 +168,8 @@ class Server:
         return time.monotonic() - self.last_used > self.idle_limit
 
     def stop_listening(self) -> None:
+        if self.closing:  # requests read before it stopped may ask again (stale code, stop)
+            return
         self.closing = True
         self.selector.unregister(self.listener)
         self.listener.close()
