@@ -27,8 +27,7 @@ from tests.mesh_helpers import recorder_box, up
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def runtime_dir() -> Iterator[Path]:
+def copy_of_ttal() -> Path:
     """A short dir for the socket, and a copy of ttal to serve: a server leaves when the code
     it runs changes, and the checkout may be edited while the tests run."""
     path = Path(tempfile.mkdtemp(prefix="ttal-srv-", dir="/tmp"))
@@ -36,6 +35,12 @@ def runtime_dir() -> Iterator[Path]:
         shutil.copytree(
             ROOT / part, path / "pkg" / part, ignore=shutil.ignore_patterns("__pycache__")
         )
+    return path
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    path = copy_of_ttal()
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

@@ -13,6 +13,7 @@ the person's terminal. JSON escapes control characters itself.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -197,8 +198,18 @@ def server_text(info: ServerState) -> str:
             f"server {info.pid} on {info.socket}: up {info.uptime_s} s, "
             f"{info.commands_served} commands served, {info.commands_running} running"
         )
+    if info.refused:
+        return refused_text(info.socket)
     state = "enabled" if info.enabled else "off (TTAL_SERVER=off)"
     return f"no server running on {info.socket}; {state}"
+
+
+def refused_text(socket: str) -> str:
+    return (
+        f"no server: {os.path.dirname(socket)} is not yours alone (a link, another user's, "
+        "or open to others), so none is used there and every command runs in-process\n"
+        "  hint: remove it if you did not make it, or set TTAL_RUNTIME_DIR to a folder of yours"
+    )
 
 
 def stopped_text(info: Stopped) -> str:

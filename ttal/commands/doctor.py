@@ -52,6 +52,11 @@ def _server() -> Check:
     info = server.status()
     if not info.enabled:
         return Check("server", True, "off (TTAL_SERVER=off): every command starts cold")
+    if info.refused:
+        where = Path(info.socket).parent
+        return Check("server", True, f"not used: {where} is not yours alone (a link, another "
+                     "user's, or open to others); commands run in-process; remove it, or set "
+                     "TTAL_RUNTIME_DIR to a folder of yours")  # fmt: skip
     if info.running:
         detail = f"running (pid {info.pid}, {info.commands_served} commands served)"
     else:

@@ -18,6 +18,7 @@ class ServerState:
     commands_running: int = 0
     commands_served: int = 0
     uptime_s: int = 0
+    refused: bool = False  # the runtime dir is not ours alone: no server is used
 
     def as_dict(self) -> dict[str, Any]:
         info: dict[str, Any] = {"enabled": self.enabled, "socket": self.socket,
@@ -25,6 +26,8 @@ class ServerState:
         if self.running:
             info.update(pid=self.pid, commands_running=self.commands_running,
                         commands_served=self.commands_served, uptime_s=self.uptime_s)  # fmt: skip
+        else:
+            info["refused"] = self.refused
         return info
 
 
@@ -41,14 +44,15 @@ class Stopped:
 def status() -> ServerState:
     answer = relay.control("status")
     if not answer:
-        return ServerState(relay.enabled(), relay.socket_path(), answer is not None)
+        refused = relay.refused()
+        return ServerState(relay.enabled(), relay.socket_path(), False, refused=refused)
     pid, running, served, uptime = (int(x) for x in answer.split())
     return ServerState(relay.enabled(), relay.socket_path(), True, pid, running, served, uptime)
 
 
 def start(wait: float = 10) -> ServerState:
     """Start one (if none runs) and wait until it answers."""
-    if not relay.enabled():
+    if not relay.enabled() or relay.refused():
         return status()
     relay.start_server()
     poll.until(lambda: relay.control("status") is not None, wait)

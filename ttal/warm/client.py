@@ -34,15 +34,12 @@ def run(args: list[str]) -> int | None:
     entry point asks only for commands the command table serves (ttal/cli/table.py)."""
     if not relay.enabled() or not args or _needs_foreground(args):
         return NOT_SERVED
-    path = relay.socket_path()
-    if not relay.safe_dir(os.path.dirname(path)):
-        return NOT_SERVED
     import _socket
     from array import array
 
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.connect(path)
+        relay.connect(sock)  # ours alone, or OSError: our stdio and environment go nowhere else
         payload = request(args)
         fds = array("i", [0, 1, 2]).tobytes()
         _conn[:] = [sock]
@@ -52,7 +49,7 @@ def run(args: list[str]) -> int | None:
             [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)],
         )
         return _wait(sock)
-    except (OSError, ValueError):  # no server, a closed stdio fd, a cwd that is gone
+    except (OSError, ValueError):  # no server (ours), a closed stdio fd, a gone cwd
         return _lost() if _child["pid"] else _not_served()
     finally:
         sock.close()

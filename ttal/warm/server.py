@@ -26,7 +26,7 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 
-from ttal.adapters.relay import safe_dir
+from ttal.adapters import relay
 from ttal.errors import Exit
 from ttal.warm.client import PROTOCOL
 
@@ -35,6 +35,7 @@ Runner = Callable[[list[str]], int]  # one command line in, its exit code out
 PKG = Path(__file__).resolve().parent.parent  # the ttal package
 MAX_REQUEST = 4 << 20
 TICK = 1.0  # seconds between checks that the socket is still ours
+DEADLINE = 5.0  # seconds a client has to send its whole request
 RELAYED = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT))
 
 
@@ -50,9 +51,53 @@ def fingerprint() -> list[tuple[str, int, int]]:
     return found
 
 
+class Pending:
+    """A request still arriving: its bytes and descriptors so far, and its deadline. Read as
+    it comes, between everything else, so a silent or slow client delays nobody."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.data = b""
+        self.fds: list[int] = []
+        self.deadline = time.monotonic() + DEADLINE
+
+    def read(self) -> bool:
+        """Take what has arrived; True once the request is whole. ValueError for a short,
+        oversized or malformed one, OSError for a broken connection."""
+        size = 4 + int.from_bytes(self.data[:4], "big") if len(self.data) >= 4 else 4
+        if size > 4 + MAX_REQUEST:
+            raise ValueError("request too large")
+        fds = array("i")
+        data, ancdata, flags, _ = self.conn.recvmsg(
+            min(size - len(self.data), 1 << 16),
+            socket.CMSG_SPACE(3 * fds.itemsize),
+            socket.MSG_CMSG_CLOEXEC,
+        )
+        for level, kind, raw in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(raw[: len(raw) - len(raw) % fds.itemsize])
+        self.fds += fds
+        if flags & socket.MSG_CTRUNC or len(self.fds) > 3:
+            raise ValueError("too many descriptors")
+        if not data:
+            raise ValueError("short request")
+        self.data += data
+        return len(self.data) >= 4 and len(self.data) == 4 + int.from_bytes(self.data[:4], "big")
+
+    def close(self) -> None:
+        """Give back everything the client handed over: a caller's pipe kept open here would
+        never see its end of file."""
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+        self.conn.close()
+
+
 class Server:
-    def __init__(self, path: str, runner: Runner) -> None:
-        self.path = path
+    def __init__(self, directory: int, name: str, runner: Runner) -> None:
+        self.directory = directory  # the runtime dir, open (relay.open_dir)
+        self.name = name
         self.runner = runner
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.selector = selectors.DefaultSelector()
@@ -68,27 +113,32 @@ class Server:
 
     def bind(self) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)  # a dead server's; we hold the lock, so no live one's
-        self.listener.bind(self.path)
+            os.unlink(self.name, dir_fd=self.directory)  # a dead server's: we hold the lock
+        self.listener.bind(relay.at(self.directory, self.name))
         self.listener.listen(64)
-        self.inode = os.stat(self.path).st_ino
+        self.listener.setblocking(False)
+        self.inode = os.stat(self.name, dir_fd=self.directory, follow_symlinks=False).st_ino
         self.selector.register(self.listener, selectors.EVENT_READ)
 
     def still_ours(self) -> bool:
         try:
-            return os.stat(self.path).st_ino == self.inode
+            st = os.stat(self.name, dir_fd=self.directory, follow_symlinks=False)
         except OSError:
             return False
+        return st.st_ino == self.inode
 
     def serve(self) -> None:
         while True:
-            for key, _ in self.selector.select(TICK):
+            for key, _ in self.selector.select(self.timeout()):
                 if key.fileobj is self.listener:
                     self.accept()
                 elif key.data == "child":
                     self.reap(int(key.fd))
+                elif isinstance(key.data, Pending):
+                    self.receive(key.data)
                 else:
-                    self.relay(key.data)
+                    self.forward(key.data)
+            self.expire()
             if self.children:
                 self.last_used = time.monotonic()
             elif self.closing or not self.still_ours() or self.idle():
@@ -96,25 +146,68 @@ class Server:
             if not self.closing and not self.still_ours():
                 self.stop_listening()
 
+    def pending(self) -> list[Pending]:
+        return [k.data for k in self.selector.get_map().values() if isinstance(k.data, Pending)]
+
+    def timeout(self) -> float:
+        deadlines = [p.deadline - time.monotonic() for p in self.pending()]
+        return max(0.0, min([TICK, *deadlines]))
+
+    def expire(self) -> None:
+        """A client that has not sent its request in time is let go, with its descriptors."""
+        now = time.monotonic()
+        for pending in self.pending():
+            if pending.deadline <= now:
+                self.drop(pending)
+
+    def drop(self, pending: Pending) -> None:
+        self.selector.unregister(pending.conn)
+        pending.close()
+
     def idle(self) -> bool:
         return time.monotonic() - self.last_used > self.idle_limit
 
     def stop_listening(self) -> None:
+        if self.closing:  # requests read before it stopped may ask again (stale code, stop)
+            return
         self.closing = True
         self.selector.unregister(self.listener)
         self.listener.close()
         if self.still_ours():
-            os.unlink(self.path)
+            os.unlink(self.name, dir_fd=self.directory)
 
     def accept(self) -> None:
-        conn, _ = self.listener.accept()
+        """Take a connection; its request is read as it arrives (`receive`). Only our own
+        user is served: anyone else reaching the socket gets nothing run."""
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:  # it went away before we took it
+            return
         self.last_used = time.monotonic()
         try:
-            conn.settimeout(5)
-            payload, fds = receive(conn)
-        except (OSError, ValueError):
+            ours = relay.peer_uid(conn) == os.getuid()
+        except OSError:
+            ours = False
+        if not ours:
             conn.close()
             return
+        conn.setblocking(False)
+        self.selector.register(conn, selectors.EVENT_READ, Pending(conn))
+
+    def receive(self, pending: Pending) -> None:
+        try:
+            whole = pending.read()
+        except BlockingIOError:
+            return
+        except (OSError, ValueError):
+            self.drop(pending)
+            return
+        if whole:
+            self.selector.unregister(pending.conn)
+            pending.conn.settimeout(5)
+            self.dispatch(pending.conn, pending.data[4:], pending.fds)
+
+    def dispatch(self, conn: socket.socket, payload: bytes, fds: list[int]) -> None:
         try:
             if payload.startswith(b"ctl:"):
                 self.control(conn, payload)
@@ -146,7 +239,7 @@ class Server:
             conn.sendall(f"{os.getpid()}".encode())
             self.stop_listening()
 
-    def relay(self, pidfd: int) -> None:
+    def forward(self, pidfd: int) -> None:
         """The client got ^C (or TERM, HUP, QUIT): pass it on through the pidfd, which names
         exactly our child (a pid from the client could be another process in its namespace)."""
         _, conn = self.children[pidfd]
@@ -177,26 +270,6 @@ class Server:
         conn.close()
 
 
-def receive(conn: socket.socket) -> tuple[bytes, list[int]]:
-    fds = array("i")
-    header, ancdata, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(3 * fds.itemsize))
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-    if len(header) < 4:
-        raise ValueError("short header")
-    size = int.from_bytes(header, "big")
-    if size > MAX_REQUEST:
-        raise ValueError("request too large")
-    payload = b""
-    while len(payload) < size:
-        chunk = conn.recv(size - len(payload))
-        if not chunk:
-            raise ValueError("short request")
-        payload += chunk
-    return payload, list(fds)
-
-
 def child(conn: socket.socket, payload: bytes, fds: list[int], server: Server) -> None:
     """Become the client's process: its fds, env, cwd and umask; then run the command."""
     code = int(Exit.BUG)
@@ -204,9 +277,12 @@ def child(conn: socket.socket, payload: bytes, fds: list[int], server: Server) -
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for pending in server.pending():  # other clients' stdio is not this child's to keep
+            pending.close()
         server.selector.close()
         server.listener.close()
         os.close(server.lock)
+        os.close(server.directory)
         for pidfd, (_, other) in server.children.items():
             os.close(pidfd)
             other.close()
@@ -263,23 +339,26 @@ def _writer(fd: int, line: bool, unbuffered: bool, errors: str) -> io.TextIOWrap
 def main(path: str, runner: Runner, preload: Callable[[], None]) -> int:
     """Serve on `path` until idle, replaced or stale. `preload` imports what the served
     commands use, so a child only does the work; `runner` runs one command line in it."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    if not safe_dir(directory):
+    if path != relay.socket_path():  # the one place ttal's commands look for it
+        sys.stderr.write(f"ttal server: serves only on {relay.socket_path()}, not {path}\n")
+        return int(Exit.USAGE)
+    directory = relay.open_dir(create=True)
+    if directory is None:
+        sys.stderr.write(f"ttal server: {relay.runtime_dir()} is not ours alone; not serving\n")
         return int(Exit.ERROR)
-    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock = relay.open_lock(directory)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return int(Exit.OK)  # another server is starting or running
     os.chdir("/")  # pin no directory a user may want to remove
     preload()
-    server = Server(path, runner)
+    server = Server(directory, relay.socket_name(), runner)
     server.lock = lock
     server.bind()
     try:
         server.serve()
     finally:
         if server.still_ours():
-            os.unlink(path)
+            os.unlink(server.name, dir_fd=directory)
     return int(Exit.OK)
