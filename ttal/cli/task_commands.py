@@ -242,7 +242,7 @@ def recover(json: JsonOpt = False) -> None:
     flag each. `ttal go` does this for its own task."""
     from ttal.engine.recovery import recover as run_recover
 
-    settled = run_recover(_app())
+    settled = run_recover(_app(), standing=True)
     if json:
         render.emit_json(settled)
         return

@@ -10,7 +10,7 @@ from ttal import faults
 from ttal.adapters import git, locks, proc
 from ttal.core import prompts
 from ttal.core.pipeline import Stage, current_stage, last_review_stage
-from ttal.engine import drive
+from ttal.engine import drive, reconcile
 from ttal.engine.app import App
 from ttal.engine.lookup import pipeline_for, resolve_task, task_view
 from ttal.engine.mesh import tell
@@ -41,7 +41,7 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> dict[st
     task = _reviewer_task(app)
     uuid = task["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = app.tw.get(uuid)
+        task = reconcile.read(app, uuid)
         stage = _review_in_progress(app, task)
         rnd = int(task.get("ttal_round") or 1)
         view = task_view(task)
@@ -117,7 +117,7 @@ def request_changes(app: App, message: str) -> dict[str, Any]:
     task = _reviewer_task(app)
     uuid = task["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = app.tw.get(uuid)
+        task = reconcile.read(app, uuid)
         stage = _review_in_progress(app, task)
         view = task_view(task)
         if view.review_state == "approved":
@@ -147,7 +147,7 @@ def human_approve(app: App, ref: str) -> drive.Outcome:
         )
     uuid = resolve_task(app, ref)["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = app.tw.get(uuid)
+        task = reconcile.read(app, uuid)
         view = task_view(task)
         stage = current_stage(pipeline_for(app, task), view)
         if view.status == "completed" or stage is None:

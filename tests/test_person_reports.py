@@ -1,0 +1,126 @@
+"""A person's reports beside the fleet: ttal's writes survive them (issue 15, item 1).
+
+On Taskwarrior 2.6 a plain report (`task list`, `task next`; taskwarrior-tui refreshes on its
+own every few seconds) garbage-collects: it rewrites pending.data from the copy it read, so a
+write ttal made meanwhile is undone (undo.data still shows it), and a completion can be
+stored twice (one pending row, one completed). Here a person runs the default `task list`
+(same TASKRC, default rc: gc on) in a loop while a small fleet goes through spawn, coded,
+review, approval and merge with the scripted agents, and `ttal watch` runs as it would
+beside a fleet. Every task must end merged with its approval intact, none stuck, no task
+stored twice. 3.x (one SQLite database) keeps the writes; the test must pass there too.
+
+TTAL_SOAK=1 runs a longer, larger variant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from tests import by_hand
+from tests.conftest import Box, wait_for
+
+SOAK = os.environ.get("TTAL_SOAK") == "1"
+TASKS = 24 if SOAK else 8
+REPORT_EVERY = 0.05  # seconds between a person's reports
+FLEET_TIMEOUT = 240 if SOAK else 90
+
+
+def person_reports(box: Box, stop: threading.Event, counts: Counter[str]) -> None:
+    """A person's `task list` (and now and then `task next`) over and over: default rc."""
+    env = {k: v for k, v in box.env.items() if not k.startswith("TTAL_")}
+    while not stop.is_set():
+        report = "next" if counts["reports"] % 5 == 4 else "list"
+        subprocess.run(["task", report], env=env, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        counts["reports"] += 1
+        stop.wait(REPORT_EVERY)
+
+
+def export_all(box: Box) -> list[dict[str, Any]]:
+    proc = box.task("rc.json.array=on", "rc.gc=0", "export")
+    assert proc.returncode == 0, proc.stderr
+    rows: list[dict[str, Any]] = json.loads(proc.stdout)
+    return rows
+
+
+def problems(box: Box, uuids: list[str]) -> list[str]:
+    """What is wrong with the fleet now: each task merged once, with its approval."""
+    rows = export_all(box)
+    per_uuid = Counter(r["uuid"] for r in rows)
+    found = []
+    for uuid in uuids:
+        mine = [r for r in rows if r["uuid"] == uuid]
+        if per_uuid[uuid] != 1:
+            found.append(f"{uuid[:8]}: stored {per_uuid[uuid]} times "
+                         f"({', '.join(r['status'] for r in mine)})")  # fmt: skip
+            continue
+        task = mine[0]
+        tags = set(task.get("tags") or [])
+        if task["status"] != "completed":
+            found.append(f"{uuid[:8]}: {task['status']}, tags {sorted(tags)}")
+        elif not {"coded", "reviewing", "lgtm", "merged"} <= tags:
+            found.append(f"{uuid[:8]}: completed with tags {sorted(tags)}")
+        elif task.get("ttal_review") != "approved" or not task.get("ttal_reviewed"):
+            found.append(f"{uuid[:8]}: approval lost (ttal_review={task.get('ttal_review')!r})")
+    return found
+
+
+def diagnose(box: Box) -> str:
+    """The continuing `ttal go` logs and ttal's events, for a task that got stuck."""
+    lines = [f"--- {log.name} ---\n{log.read_text(errors='replace')[-1500:]}"
+             for log in sorted((box.sb.state_dir / "run").glob("continue-*.log"))]  # fmt: skip
+    rows = by_hand.rows(box, "SELECT task, kind, actor, detail FROM events ORDER BY id")
+    lines += [f"{t[:8]} {k} {a} {d[:150]}" for t, k, a, d in rows]
+    return "\n".join(lines)
+
+
+def test_person_reports_during_a_fleet_lose_nothing(box: Box) -> None:
+    uuids = [box.add(f"Write note {n}", f"project:{'api' if n % 2 else 'web'}")
+             for n in range(TASKS)]  # fmt: skip
+    stop, counts = threading.Event(), Counter[str]()
+    person = threading.Thread(target=person_reports, args=(box, stop, counts), daemon=True)
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "ttal", "watch", "--interval", "1"],
+        env=box.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    person.start()
+    started = time.monotonic()
+    try:
+        gos = [subprocess.Popen([sys.executable, "-m", "ttal", "go", uuid], env=box.env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+               for uuid in uuids]  # fmt: skip
+        for go in gos:
+            out, err = go.communicate(timeout=120)
+            assert go.returncode == 0, out + err
+        try:
+            wait_for(lambda: not problems(box, uuids), FLEET_TIMEOUT, "every task merged",
+                     interval=0.5)  # fmt: skip
+        except AssertionError as timed_out:
+            raise AssertionError(f"{timed_out}: {problems(box, uuids)}\n{diagnose(box)}") from None
+    finally:
+        stop.set()
+        person.join(timeout=30)
+        watch.terminate()
+        _, err = watch.communicate(timeout=30)
+    took = time.monotonic() - started
+    fixed = Counter(k for (k,) in by_hand.rows(box, "SELECT kind FROM events WHERE kind IN "
+                                               "('write-reapplied', 'task-deduped')"))  # fmt: skip
+    print(f"{TASKS} tasks merged in {took:.1f}s beside {counts['reports']} reports; "
+          f"ttal wrote again {fixed['write-reapplied']} lost writes, stored "
+          f"{fixed['task-deduped']} tasks once")  # fmt: skip
+    assert "Traceback" not in err, err
+    assert not problems(box, uuids)
+    files = set(box.git("api", "ls-tree", "-r", "--name-only", "main").split())
+    files |= set(box.git("web", "ls-tree", "-r", "--name-only", "main").split())
+    assert {f"notes/{u[:8]}.md" for u in uuids} <= files
+    wait_for(lambda: not box.sessions(), 30, "sessions cleaned up")
+    assert not [r for r in export_all(box) if r["status"] == "pending"]
