@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid as uuid_module
 from collections import Counter
 from typing import Any
 
@@ -29,18 +30,36 @@ from tests.conftest import Box, wait_for
 SOAK = os.environ.get("TTAL_SOAK") == "1"
 TASKS = 24 if SOAK else 8
 REPORT_EVERY = 0.05  # seconds between a person's reports
+DONE_EVERY = 10  # every 10th report is a `task N done` of one of the person's own tasks
+OWN_TASKS = 200  # the person's own pending tasks: a gc's read-to-write window grows with them
 FLEET_TIMEOUT = 240 if SOAK else 90
 
 
 def person_reports(box: Box, stop: threading.Event, counts: Counter[str]) -> None:
-    """A person's `task list` (and now and then `task next`) over and over: default rc."""
+    """A person's `task list` (and now and then `task next`) over and over, default rc; every
+    DONE_EVERY-th time they also finish one of their own tasks (`task N done`), as people do:
+    that leaves a completed task in pending.data for the next report's gc to move."""
     env = {k: v for k, v in box.env.items() if not k.startswith("TTAL_")}
     while not stop.is_set():
-        report = "next" if counts["reports"] % 5 == 4 else "list"
-        subprocess.run(["task", report], env=env, stdin=subprocess.DEVNULL,
+        n = counts["reports"]
+        report = ["next"] if n % 5 == 4 else ["list"]
+        if n % DONE_EVERY == DONE_EVERY - 1:
+            report = [f"description.is:chore{n // DONE_EVERY}", "done"]
+        subprocess.run(["task", "rc.confirmation=no", *report], env=env, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         counts["reports"] += 1
         stop.wait(REPORT_EVERY)
+
+
+def own_tasks(box: Box, count: int) -> None:
+    """The person's own pending tasks, imported in one call."""
+    rows = [{"description": f"chore{n}", "status": "pending", "entry": "20260101T000000Z",
+             "uuid": str(uuid_module.uuid4())} for n in range(count)]  # fmt: skip
+    proc = subprocess.run(
+        ["task", "rc.confirmation=no", "rc.verbose=nothing", "import", "-"],
+        env=box.env, input="\n".join(json.dumps(r) for r in rows), text=True,
+        capture_output=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
 
 
 def export_all(box: Box) -> list[dict[str, Any]]:
@@ -84,6 +103,7 @@ def diagnose(box: Box) -> str:
 def test_person_reports_during_a_fleet_lose_nothing(box: Box) -> None:
     uuids = [box.add(f"Write note {n}", f"project:{'api' if n % 2 else 'web'}")
              for n in range(TASKS)]  # fmt: skip
+    own_tasks(box, OWN_TASKS)
     stop, counts = threading.Event(), Counter[str]()
     person = threading.Thread(target=person_reports, args=(box, stop, counts), daemon=True)
     watch = subprocess.Popen(
@@ -117,10 +137,11 @@ def test_person_reports_during_a_fleet_lose_nothing(box: Box) -> None:
     print(f"{TASKS} tasks merged in {took:.1f}s beside {counts['reports']} reports; "
           f"ttal wrote again {fixed['write-reapplied']} lost writes, stored "
           f"{fixed['task-deduped']} tasks once")  # fmt: skip
+    for row in by_hand.rows(box, "SELECT task, detail FROM events WHERE kind='write-reapplied'"):
+        print("  wrote again:", row[0][:8], row[1][:120])
     assert "Traceback" not in err, err
     assert not problems(box, uuids)
     files = set(box.git("api", "ls-tree", "-r", "--name-only", "main").split())
     files |= set(box.git("web", "ls-tree", "-r", "--name-only", "main").split())
     assert {f"notes/{u[:8]}.md" for u in uuids} <= files
     wait_for(lambda: not box.sessions(), 30, "sessions cleaned up")
-    assert not [r for r in export_all(box) if r["status"] == "pending"]

@@ -60,11 +60,11 @@ def shown(task: Mapping[str, Any], field: str) -> str:
     return str(value)
 
 
-def _holds(write: Write, now: str) -> bool:
+def _holds(task: Mapping[str, Any], write: Write, now: str) -> bool:
     if write.field.startswith("+"):
         return now == write.field
-    if write.field == "start":
-        return bool(now)  # written as "now"; Taskwarrior stores the time it was run
+    if write.field == "start":  # written as "now", stored as the time; `task done` clears it
+        return bool(now) or task.get("status") in ("completed", "deleted")
     return now == write.value
 
 
@@ -72,7 +72,7 @@ def compare(task: Mapping[str, Any], writes: Sequence[Write]) -> Verdict:
     seen, lost, conflicts = [], [], []
     for write in writes:
         now = shown(task, write.field)
-        if _holds(write, now):
+        if _holds(task, write, now):
             seen.append(write)
         elif write.field == "status" and now != "pending":
             conflicts.append((write, now))  # deleted or waiting: a person's decision
