@@ -22,7 +22,11 @@ import threading
 import time
 import uuid as uuid_module
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests import by_hand
 from tests.conftest import Box, wait_for
@@ -145,3 +149,49 @@ def test_person_reports_during_a_fleet_lose_nothing(box: Box) -> None:
     files |= set(box.git("web", "ls-tree", "-r", "--name-only", "main").split())
     assert {f"notes/{u[:8]}.md" for u in uuids} <= files
     wait_for(lambda: not box.sessions(), 30, "sessions cleaned up")
+
+
+def test_a_fact_someone_changed_is_flagged_a_reverted_one_written_again(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuid = box.add("Keep my facts", "project:api")
+    box.ttal("go", uuid, check=True)
+    task = box.get(uuid)
+    # A revert (what a report's gc does): the session fact is gone. A change: another branch.
+    proc = box.task(uuid, "modify", "ttal_session:", "ttal_branch:person/own")
+    assert proc.returncode == 0, proc.stderr
+
+    out = box.ttal("recover", check=True).stdout
+    after = box.get(uuid)
+    assert after["ttal_session"] == task["ttal_session"], out  # written again
+    assert after["ttal_branch"] == "person/own", out  # theirs stands
+    assert f"ttal_branch is 'person/own', not ttal's '{task['ttal_branch']}'" in out, out
+    assert "wrote again what Taskwarrior lost: ttal_session:" in out, out
+    assert "ttal_branch is 'person/own'" in box.ttal("status", check=True).stderr
+    again = box.ttal("recover", check=True).stdout  # flagged once, listed while it stands
+    assert "wrote again" not in again and "ttal_branch is 'person/own'" in again, again
+    assert box.get(uuid)["ttal_branch"] == "person/own"
+
+
+def test_a_task_stored_twice_is_stored_once(make_box: Callable[..., Box], tmp_path: Path) -> None:
+    """2.6 only: a report's gc and a write crossed, and the task has a second copy."""
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuid = box.add("Stored twice", "project:api")
+    if not (box.sb.task_data / "pending.data").exists():
+        pytest.skip("Taskwarrior 3.x keeps one row per uuid (SQLite)")
+    box.ttal("go", uuid, check=True)
+    line = next(x for x in (box.sb.task_data / "pending.data").read_text().splitlines()
+                if uuid in x)  # fmt: skip
+    with (box.sb.task_data / "completed.data").open("a") as data:
+        data.write(line.replace('status:"pending"', 'status:"completed"') + "\n")
+    assert [r["uuid"] for r in export_all(box)].count(uuid) == 2
+
+    proc = box.ttal("go", uuid)  # tolerates it, and stores it once
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [r for r in export_all(box) if r["uuid"] == uuid]
+    assert len(rows) == 1, rows
+    assert rows[0]["ttal_session"] == f"w-{uuid[:8]}"
+    assert by_hand.rows(box, "SELECT state FROM intents WHERE action = 'task.dedupe'") == [
+        ("done",)
+    ]

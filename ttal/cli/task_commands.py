@@ -135,6 +135,8 @@ def status(json: JsonOpt = False) -> None:
         render.say("")
         render.say(render.table(data["queue"], ["position", "task", "project", "reason"],
                                 title="Waiting to spawn (started by `ttal watch`)"))  # fmt: skip
+    for text in data["conflicts"]:
+        render.warn(render.printable(f"ttal: {text}"))
 
 
 @app.command()

@@ -65,7 +65,11 @@ def status(app: App) -> dict[str, Any]:
 
     waiting = [{"position": i + 1, "task": t, "project": p, "reason": r}
                for i, (t, p, r) in enumerate(queue(app))]  # fmt: skip
-    return {"tasks": rows, "sessions": agents, "queue": waiting, "socket": app.cfg.tmux_socket}
+    from ttal.engine.reconcile import standing_conflicts
+
+    conflicts = [item["note"] for item in standing_conflicts(app)]  # someone changed ttal's facts
+    return {"tasks": rows, "sessions": agents, "queue": waiting, "socket": app.cfg.tmux_socket,
+            "conflicts": conflicts}  # fmt: skip
 
 
 def _alive(name: str, sessions: set[str]) -> str:
