@@ -23,13 +23,17 @@ class WriteQueries(Queries):
     def record_writes(self, task: str, fields: Sequence[tuple[str, str]]) -> list[int]:
         now = time.time()
         ids = []
-        for field, value in fields:
-            cur = self.db.execute(
-                "INSERT INTO tw_writes(task, field, value, state, written_at) "
-                "VALUES (?,?,?,'pending',?)",
-                (task, field, value, now),
-            )
-            ids.append(int(cur.lastrowid or 0))
+        self.db.execute("BEGIN IMMEDIATE")  # one commit per write, however many fields
+        try:
+            for field, value in fields:
+                cur = self.db.execute(
+                    "INSERT INTO tw_writes(task, field, value, state, written_at) "
+                    "VALUES (?,?,?,'pending',?)",
+                    (task, field, value, now),
+                )
+                ids.append(int(cur.lastrowid or 0))
+        finally:
+            self.db.execute("COMMIT")
         return ids
 
     def mark_writes(self, ids: Sequence[int], state: str, note: str = "") -> None:
