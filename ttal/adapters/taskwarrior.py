@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from ttal.adapters import locks
 from ttal.adapters.proc import Result, run
 from ttal.core import tagrules
-from ttal.core.writes import COMPLETED, fields_of
+from ttal.core.writes import COMPLETED, Write, fields_of
 from ttal.errors import ExternalError, Forbidden, NotFound
 
 REF_RE = re.compile(
@@ -63,6 +63,8 @@ class WriteLog(Protocol):
     def record_writes(self, task: str, fields: Sequence[tuple[str, str]]) -> list[int]: ...
 
     def mark_writes(self, ids: Sequence[int], state: str, note: str = "") -> None: ...
+
+    def task_writes(self, task: str) -> list[Write]: ...
 
 
 @dataclass
@@ -135,7 +137,7 @@ class Taskwarrior:
         `record`: the (field, value) pairs it writes to task args[0], recorded first."""
         with locks.held(locks.taskwarrior_lock(self.lock_dir)):
             if self.rules is not None:
-                self._check_rules(check, args)
+                args = self._check_rules(check, args)
             log = self.writes() if self.writes and record else None
             ids = log.record_writes(args[0], record) if log else []
             if self.rules is not None:
@@ -163,20 +165,34 @@ class Taskwarrior:
             )
         return ExternalError(f"{what} failed: {text}")
 
-    def _check_rules(self, check: str, args: tuple[str, ...]) -> None:
+    def _check_rules(self, check: str, args: tuple[str, ...]) -> tuple[str, ...]:
+        """The tag rules on this write; returns its arguments, with the pipeline tags ttal
+        wrote before and Taskwarrior lost (a person's report, 2.6) added back: the rules
+        judge the task as ttal wrote it, and this write restores them."""
         assert self.rules is not None
         if check == "add":
             reason = tagrules.check_add(apply_changes({}, args[2:]), self.rules)
         elif check == "modify":
             if not _rule_relevant(args[2:]):
-                return  # only UDAs no rule is about: no need to read the task first
+                return args  # only UDAs no rule is about: no need to read the task first
             before = self.get(args[0])
+            if lost := self._lost_tags(before):
+                before, args = apply_changes(before, lost), (*args, *lost)
             after = apply_changes(before, args[2:])
             reason = tagrules.check_modify(before, after, self.rules, os.environ)
         else:
-            return
+            return args
         if reason:
             raise HookRejected(reason)
+        return args
+
+    def _lost_tags(self, task: dict[str, Any]) -> list[str]:
+        """Tags ttal recorded writing to `task` that it does not show."""
+        if not self.writes:
+            return []
+        have = tags_of(task)
+        return [w.field for w in self.writes().task_writes(task["uuid"])
+                if w.field.startswith("+") and w.field[1:] not in have]  # fmt: skip
 
     def add(self, description: str, *extra: str) -> str:
         result = self._write(
