@@ -136,13 +136,14 @@ def test_person_reports_during_a_fleet_lose_nothing(box: Box) -> None:
         watch.terminate()
         _, err = watch.communicate(timeout=30)
     took = time.monotonic() - started
-    fixed = Counter(k for (k,) in by_hand.rows(box, "SELECT kind FROM events WHERE kind IN "
-                                               "('write-reapplied', 'task-deduped')"))  # fmt: skip
+    kinds = "('write-reapplied', 'task-deduped')"
+    fixes = by_hand.rows(box, f"SELECT kind, task, detail FROM events WHERE kind IN {kinds}")
+    fixed = Counter(kind for kind, _, _ in fixes)
     print(f"{TASKS} tasks merged in {took:.1f}s beside {counts['reports']} reports; "
           f"ttal wrote again {fixed['write-reapplied']} lost writes, stored "
           f"{fixed['task-deduped']} tasks once")  # fmt: skip
-    for row in by_hand.rows(box, "SELECT task, detail FROM events WHERE kind='write-reapplied'"):
-        print("  wrote again:", row[0][:8], row[1][:120])
+    for kind, uuid, detail in fixes:
+        print(f"  {kind} {uuid[:8]} {detail[:120]}")
     assert "Traceback" not in err, err
     assert not problems(box, uuids)
     files = set(box.git("api", "ls-tree", "-r", "--name-only", "main").split())

@@ -98,7 +98,13 @@ def _shown(writes: tuple[Write, ...]) -> str:
 
 def store_once(app: App, uuid: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A task stored more than once (2.6) is stored once, as the copy to keep. The kept copy
-    is journaled first: a crash between purge and import is settled by `ttal recover`."""
+    is journaled first: a crash between purge and import is settled by `ttal recover`.
+    Read again first: 3.x (one row per uuid in SQLite) was once seen to export a task twice
+    while a report ran; a second read showing one row means nothing is stored twice."""
+    again = app.tw.export(uuid)
+    if len(again) <= 1:
+        return again[0] if again else rows[0]
+    rows = again
     keep = keep_row(rows)
     intent_id = journal.begin(app, "task.dedupe", f"dedupe:{uuid}", uuid, row=keep)
     try:
@@ -108,7 +114,8 @@ def store_once(app: App, uuid: str, rows: list[dict[str, Any]]) -> dict[str, Any
         journal.finish(app, intent_id, state, f"{note} (after: {err.message})")
         raise
     journal.finish(app, intent_id, "done", f"{len(rows)} copies stored once")
-    app.state.event("task-deduped", uuid, "ttal", f"{len(rows)} copies stored once")
+    shown = ", ".join(f"{r.get('status')}@{r.get('modified')}/{r.get('id')}" for r in rows)
+    app.state.event("task-deduped", uuid, "ttal", f"{len(rows)} copies ({shown}) stored once")
     return keep
 
 
@@ -139,7 +146,8 @@ def sweep(app: App) -> list[dict[str, Any]]:
     items = []
     for uuid in uuids:
         found = rows.get(uuid, [])
-        if not found:
+        if not found:  # purged by a person: nothing left to reconcile
+            app.state.settle_writes(uuid)
             continue
         verdict = compare(found[0], app.state.task_writes(uuid))
         new_conflict = any(w.state != "conflict" for w, _ in verdict.conflicts)
