@@ -30,6 +30,7 @@ import pytest
 
 from tests import by_hand
 from tests.conftest import Box, wait_for
+from ttal.core.writes import COMPLETED, Write, compare
 
 SOAK = os.environ.get("TTAL_SOAK") == "1"
 TASKS = 24 if SOAK else 8
@@ -196,3 +197,26 @@ def test_a_task_stored_twice_is_stored_once(make_box: Callable[..., Box], tmp_pa
     assert by_hand.rows(box, "SELECT state FROM intents WHERE action = 'task.dedupe'") == [
         ("done",)
     ]
+
+
+def test_compare_tells_lost_from_changed() -> None:
+    """The rule itself (core/writes.py): nothing or an earlier value of ttal's is lost and
+    written again; a value ttal never wrote is someone's decision."""
+    writes = [
+        Write(1, "+lgtm", "", "applied"),
+        Write(2, "ttal_review", "approved", "pending", frozenset({"reviewing:abc"})),
+        Write(3, "ttal_branch", "ttal/x", "applied"),
+        Write(4, "ttal_round", "2", "applied", frozenset({"1"})),
+        Write(5, "start", "now", "applied"),
+        Write(6, "ttal_worktree", "/w", "applied"),
+    ]
+    task = {"uuid": "u", "status": "pending", "tags": ["coded"], "ttal_review": "reviewing:abc",
+            "ttal_branch": "person/own", "ttal_round": 2, "ttal_worktree": "/w"}  # fmt: skip
+    verdict = compare(task, writes)
+    assert [w.id for w in verdict.lost] == [1, 2, 5]
+    assert [(w.id, found) for w, found in verdict.conflicts] == [(3, "person/own")]
+    assert [w.id for w in verdict.seen] == [4, 6]
+    done = compare({"uuid": "u", "status": "completed"}, [writes[4], Write(7, *COMPLETED, "a")])
+    assert len(done.seen) == 2  # `task done` clears start
+    deleted = compare({"uuid": "u", "status": "deleted"}, [Write(7, *COMPLETED, "pending")])
+    assert [found for _, found in deleted.conflicts] == ["deleted"]  # a person's decision

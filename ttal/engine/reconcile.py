@@ -57,7 +57,7 @@ def settle(app: App, task: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[s
     if verdict.lost:
         task = _write_again(app, task, verdict.lost)
         notes.append(("reapplied", f"wrote again what Taskwarrior lost: {_shown(verdict.lost)}"))
-    elif _finished(app, task) and not verdict.conflicts:
+    elif _finished(app, task):  # a flag on a finished task stays in the event log only
         app.state.settle_writes(uuid)
     return task, notes
 

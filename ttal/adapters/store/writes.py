@@ -80,8 +80,11 @@ class WriteQueries(Queries):
         )
 
     def write_conflicts(self) -> list[tuple[str, str, str, str]]:
-        """(task, field, ttal's value, the value found) of each flagged write."""
+        """(task, field, ttal's value, the value found) of each flagged write that ttal has not
+        written over since."""
         rows = self.db.execute(
-            "SELECT task, field, value, note FROM tw_writes WHERE state = 'conflict' ORDER BY id"
+            "SELECT task, field, value, note FROM tw_writes w WHERE state = 'conflict' AND id = "
+            "(SELECT MAX(id) FROM tw_writes l WHERE l.task = w.task AND l.field = w.field "
+            "AND l.state != 'failed') ORDER BY id"
         ).fetchall()
         return [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
