@@ -38,6 +38,7 @@ REPORT_EVERY = 0.05  # seconds between a person's reports
 DONE_EVERY = 10  # every 10th report is a `task N done` of one of the person's own tasks
 OWN_TASKS = 200  # the person's own pending tasks: a gc's read-to-write window grows with them
 FLEET_TIMEOUT = 240 if SOAK else 90
+STALLED = 20.0  # seconds without any change to the fleet's tasks: stuck, fail now
 
 
 def person_reports(box: Box, stop: threading.Event, counts: Counter[str]) -> None:
@@ -96,6 +97,29 @@ def problems(box: Box, uuids: list[str]) -> list[str]:
     return found
 
 
+class Progress:
+    """Is the fleet done? Raises when nothing changed on its tasks for STALLED seconds while
+    something is still wrong: a stuck task waits forever (before this fix, until a person
+    ran `ttal go`), so waiting out the whole timeout tells nothing more."""
+
+    def __init__(self, box: Box, uuids: list[str]) -> None:
+        self.box, self.uuids = box, uuids
+        self.last: object = None
+        self.since = time.monotonic()
+
+    def finished(self) -> bool:
+        found = problems(self.box, self.uuids)
+        if not found:
+            return True
+        rows = [r for r in export_all(self.box) if r["uuid"] in self.uuids]
+        now = sorted((r["uuid"], r.get("modified", ""), r["status"]) for r in rows)
+        if now != self.last:
+            self.last, self.since = now, time.monotonic()
+        elif time.monotonic() - self.since > STALLED:
+            raise AssertionError(f"stuck: nothing changed for {STALLED:.0f}s")
+        return False
+
+
 def diagnose(box: Box) -> str:
     """The continuing `ttal go` logs and ttal's events, for a task that got stuck."""
     lines = [f"--- {log.name} ---\n{log.read_text(errors='replace')[-1500:]}"
@@ -127,7 +151,7 @@ def test_person_reports_during_a_fleet_lose_nothing(box: Box) -> None:
             out, err = go.communicate(timeout=120)
             assert go.returncode == 0, out + err
         try:
-            wait_for(lambda: not problems(box, uuids), FLEET_TIMEOUT, "every task merged",
+            wait_for(Progress(box, uuids).finished, FLEET_TIMEOUT, "every task merged",
                      interval=0.5)  # fmt: skip
         except AssertionError as timed_out:
             raise AssertionError(f"{timed_out}: {problems(box, uuids)}\n{diagnose(box)}") from None
