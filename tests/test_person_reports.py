@@ -30,7 +30,6 @@ import pytest
 
 from tests import by_hand
 from tests.conftest import Box, wait_for
-from ttal.core.writes import COMPLETED, Write, compare
 
 SOAK = os.environ.get("TTAL_SOAK") == "1"
 TASKS = 24 if SOAK else 8
@@ -226,6 +225,8 @@ def test_a_task_stored_twice_is_stored_once(make_box: Callable[..., Box], tmp_pa
 def test_compare_tells_lost_from_changed() -> None:
     """The rule itself (core/writes.py): nothing or an earlier value of ttal's is lost and
     written again; a value ttal never wrote is someone's decision."""
+    from ttal.core.writes import COMPLETED, Write, compare
+
     writes = [
         Write(1, "+lgtm", "", "applied"),
         Write(2, "ttal_review", "approved", "pending", frozenset({"reviewing:abc"})),
