@@ -140,9 +140,12 @@ def sweep(app: App) -> list[dict[str, Any]]:
     under its lock. Returns what was done, as `recover` reports it."""
     uuids = app.state.open_write_tasks()
     rows: dict[str, list[dict[str, Any]]] = {}
-    for start in range(0, len(uuids), BATCH):
-        for row in app.tw.export(*uuids[start : start + BATCH]):
-            rows.setdefault(row["uuid"], []).append(row)
+    try:
+        for start in range(0, len(uuids), BATCH):
+            for row in app.tw.export(*uuids[start : start + BATCH]):
+                rows.setdefault(row["uuid"], []).append(row)
+    except TtalError as err:  # Taskwarrior briefly unavailable: the next pass tries again
+        return [_item("", "error", f"could not read the tasks ttal wrote: {err.message}")]
     items = []
     for uuid in uuids:
         found = rows.get(uuid, [])

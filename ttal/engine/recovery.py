@@ -13,9 +13,12 @@ from ttal.engine.app import App
 from ttal.engine.journal import Intent
 
 
-def recover(app: App, task: str = "", standing: bool = False) -> list[dict[str, Any]]:
-    """Settle `task`'s stale intents (every task's: then also write again what Taskwarrior
-    lost of ttal's writes, engine/reconcile.py). `standing`: list flagged writes too."""
+def recover(
+    app: App, task: str = "", standing: bool = False, sweep: bool = True
+) -> list[dict[str, Any]]:
+    """Settle `task`'s stale intents (every task's: then also, with `sweep`, write again
+    what Taskwarrior lost of ttal's writes, engine/reconcile.py). `standing`: list the
+    writes flagged as changed by someone else too."""
     settled = []
     for item in journal.stale(app, task):
         state, note = _settle(app, item)
@@ -24,7 +27,7 @@ def recover(app: App, task: str = "", standing: bool = False) -> list[dict[str, 
             f"recovered-{state}", item.task, "ttal", f"#{item.id} {item.action}: {note}"
         )
         settled.append({**item.as_dict(), "state": state, "note": note})
-    if not task:
+    if sweep and not task:
         settled += reconcile.sweep(app)
     if standing:
         settled += reconcile.standing_conflicts(app)
