@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ttal.adapters import locks
 from ttal.adapters.proc import Result, run
 from ttal.core import tagrules
+from ttal.core.writes import COMPLETED, Write, fields_of
 from ttal.errors import ExternalError, Forbidden, NotFound
 
 REF_RE = re.compile(
@@ -56,6 +57,16 @@ class HookRejected(Forbidden):
     """Taskwarrior's on-modify hook refused the change."""
 
 
+class WriteLog(Protocol):
+    """Where ttal records its writes before making them (adapters/store/writes.py)."""
+
+    def record_writes(self, task: str, fields: Sequence[tuple[str, str]]) -> list[int]: ...
+
+    def mark_writes(self, ids: Sequence[int], state: str, note: str = "") -> None: ...
+
+    def task_writes(self, task: str) -> list[Write]: ...
+
+
 @dataclass
 class Taskwarrior:
     """With `rules`, ttal checks its own writes in-process with the hook's own rules
@@ -66,6 +77,9 @@ class Taskwarrior:
     data: Path | None
     lock_dir: Path
     rules: dict[str, Any] | None = None
+    # With `writes`, each modify and done is recorded there first (after the rules passed),
+    # so engine/reconcile.py can write again what a person's report undid.
+    writes: Callable[[], WriteLog] | None = None
 
     def _argv(self, *args: str) -> list[str]:
         argv = ["task", "rc.confirmation=no", "rc.verbose=nothing", "rc.json.array=on"]
@@ -115,13 +129,22 @@ class Taskwarrior:
         return found[0]
 
     # ---- writes (serialised) -----------------------------------------------
-    def _write(self, *args: str, check: str = "", stdin: str | None = None) -> Result:
-        """One serialised write. check="modify" or "add" applies the tag rules first."""
+    def _write(
+        self, *args: str, check: str = "", stdin: str | None = None,
+        record: Sequence[tuple[str, str]] = (),
+    ) -> Result:  # fmt: skip
+        """One serialised write. check="modify" or "add" applies the tag rules first;
+        `record`: the (field, value) pairs it writes to task args[0], recorded first."""
         with locks.held(locks.taskwarrior_lock(self.lock_dir)):
             if self.rules is not None:
-                self._check_rules(check, args)
+                args = self._check_rules(check, args)
+            log = self.writes() if self.writes and record else None
+            ids = log.record_writes(args[0], record) if log else []
+            if self.rules is not None:
                 args = ("rc.hooks=off", *args)
             result = run(self._argv(*args), env=self._env(), stdin=stdin)
+        if not result.ok and log:
+            log.mark_writes(ids, "failed", _first_line(result))
         if not result.ok:
             text = _first_line(result)
             if text.startswith("ttal:"):
@@ -142,20 +165,34 @@ class Taskwarrior:
             )
         return ExternalError(f"{what} failed: {text}")
 
-    def _check_rules(self, check: str, args: tuple[str, ...]) -> None:
+    def _check_rules(self, check: str, args: tuple[str, ...]) -> tuple[str, ...]:
+        """The tag rules on this write; returns its arguments, with the pipeline tags ttal
+        wrote before and Taskwarrior lost (a person's report, 2.6) added back: the rules
+        judge the task as ttal wrote it, and this write restores them."""
         assert self.rules is not None
         if check == "add":
             reason = tagrules.check_add(apply_changes({}, args[2:]), self.rules)
         elif check == "modify":
             if not _rule_relevant(args[2:]):
-                return  # only UDAs no rule is about: no need to read the task first
+                return args  # only UDAs no rule is about: no need to read the task first
             before = self.get(args[0])
+            if lost := self._lost_tags(before):
+                before, args = apply_changes(before, lost), (*args, *lost)
             after = apply_changes(before, args[2:])
             reason = tagrules.check_modify(before, after, self.rules, os.environ)
         else:
-            return
+            return args
         if reason:
             raise HookRejected(reason)
+        return args
+
+    def _lost_tags(self, task: dict[str, Any]) -> list[str]:
+        """Tags ttal recorded writing to `task` that it does not show."""
+        if not self.writes:
+            return []
+        have = tags_of(task)
+        return [w.field for w in self.writes().task_writes(task["uuid"])
+                if w.field.startswith("+") and w.field[1:] not in have]  # fmt: skip
 
     def add(self, description: str, *extra: str) -> str:
         result = self._write(
@@ -168,7 +205,7 @@ class Taskwarrior:
 
     def modify(self, uuid: str, *changes: str) -> None:
         if changes:
-            self._write(uuid, "modify", *changes, check="modify")
+            self._write(uuid, "modify", *changes, check="modify", record=fields_of(changes))
 
     def set(self, uuid: str, **values: str | int) -> None:
         self.modify(uuid, *(f"{k}:{v}" for k, v in values.items()))
@@ -180,7 +217,42 @@ class Taskwarrior:
         self._write(uuid, "annotate", "--", text.replace("\n", " ")[:2000])
 
     def done(self, uuid: str) -> None:
-        self._write(uuid, "done")
+        self._write(uuid, "done", record=[COMPLETED])
+
+    # ---- the reconciler's writes (engine/reconcile.py) ---------------------------------
+    def reapply(self, uuid: str, changes: Sequence[str], done: bool = False) -> None:
+        """Write again what ttal wrote before and Taskwarrior lost. No rules and no hook:
+        they passed when it was first written (a re-applied approval is not the caller's)."""
+        if changes:
+            self._write("rc.hooks=off", uuid, "modify", *changes)
+        if done:
+            self._write("rc.hooks=off", uuid, "done")
+
+    def store_once(self, uuid: str, row: dict[str, Any]) -> None:
+        """A task stored more than once (2.6: a report's gc crossed a write) is stored once,
+        as `row`: every copy deleted and purged, then `row` imported, under one lock. A
+        re-done completion adds a copy instead. The caller journals `row` first."""
+        with locks.held(locks.taskwarrior_lock(self.lock_dir)):
+            for args in ((uuid, "delete"), (uuid, "purge")):
+                result = run(self._argv("rc.hooks=off", *args), env=self._env())
+                if not result.ok:
+                    raise self._failed(f"task {args[1]}", result)
+            self._import(row)
+
+    def purge(self, uuid: str) -> None:
+        """Remove the deleted copies of a task from the data files (2.6)."""
+        self._write("rc.hooks=off", uuid, "purge")
+
+    def import_row(self, row: dict[str, Any]) -> None:
+        """`task import` of one whole task (it replaces every field; see libraries.md §1.7)."""
+        with locks.held(locks.taskwarrior_lock(self.lock_dir)):
+            self._import(row)
+
+    def _import(self, row: dict[str, Any]) -> None:
+        args = self._argv("rc.hooks=off", "import", "-")
+        result = run(args, env=self._env(), stdin=json.dumps(row) + "\n")
+        if not result.ok:
+            raise self._failed("task import", result)
 
 
 def _first_line(result: Result) -> str:

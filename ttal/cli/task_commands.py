@@ -101,7 +101,11 @@ def status(json: JsonOpt = False) -> None:
     """Tasks by stage, with their worker and reviewer sessions."""
     from ttal.commands.status import status as run_status
 
-    render.show(run_status(_app()), json, render.status_text)
+    report = run_status(_app())
+    render.show(report, json, render.status_text)
+    if not json:
+        for text in report.conflicts:  # someone changed a fact ttal wrote: for a person
+            render.warn(f"ttal: {text}")
 
 
 @command("history", HERE)
@@ -183,7 +187,7 @@ def recover(json: JsonOpt = False) -> None:
     flag each. `ttal go` does this for its own task."""
     from ttal.engine.recovery import recover as run_recover
 
-    render.show(run_recover(_app()), json, render.recovered_text)
+    render.show(run_recover(_app(), standing=True), json, render.recovered_text)
 
 
 @command("gc", HERE)

@@ -11,7 +11,7 @@ from ttal import faults
 from ttal.adapters import git, locks, proc
 from ttal.core import prompts
 from ttal.core.pipeline import Stage, current_stage, last_review_stage
-from ttal.engine import drive
+from ttal.engine import drive, reconcile
 from ttal.engine.app import App
 from ttal.engine.lookup import check_paths, pipeline_for, resolve_task, task_view
 from ttal.engine.mesh import tell
@@ -64,7 +64,7 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> Approve
     task = _reviewer_task(app)
     uuid = task["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = app.tw.get(uuid)
+        task = reconcile.read(app, uuid)
         stage = _review_in_progress(app, task)
         rnd = int(task.get("ttal_round") or 1)
         view = task_view(task)
@@ -141,7 +141,7 @@ def request_changes(app: App, message: str) -> ChangesRequested:
     task = _reviewer_task(app)
     uuid = task["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = app.tw.get(uuid)
+        task = reconcile.read(app, uuid)
         stage = _review_in_progress(app, task)
         view = task_view(task)
         check_paths(app, view)  # the verdict reads git in its worktree
@@ -172,7 +172,7 @@ def human_approve(app: App, ref: str) -> drive.Outcome:
         )
     uuid = resolve_task(app, ref)["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = app.tw.get(uuid)
+        task = reconcile.read(app, uuid)
         view = task_view(task)
         check_paths(app, view)  # before an approval that would merge its branch
         stage = current_stage(pipeline_for(app, task), view)

@@ -42,11 +42,13 @@ class StatusReport:
     sessions: list[SessionRow]
     queue: list[QueueRow]  # tasks waiting for a free worker slot
     socket: str  # ttal's tmux server
+    conflicts: list[str]  # facts ttal wrote that someone else changed (engine/reconcile.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {"tasks": [asdict(t) for t in self.tasks],
                 "sessions": [asdict(s) for s in self.sessions],
-                "queue": [asdict(q) for q in self.queue], "socket": self.socket}  # fmt: skip
+                "queue": [asdict(q) for q in self.queue], "socket": self.socket,
+                "conflicts": self.conflicts}  # fmt: skip
 
 
 def stage_label(app: App, task: dict[str, Any]) -> str:
@@ -103,7 +105,10 @@ def status(app: App) -> StatusReport:
     from ttal.engine.spawn_queue import queue
 
     waiting = [QueueRow(i + 1, t, p, r) for i, (t, p, r) in enumerate(queue(app))]
-    return StatusReport(rows, agents, waiting, app.cfg.tmux_socket)
+    from ttal.engine.reconcile import standing_conflicts
+
+    conflicts = [item["note"] for item in standing_conflicts(app)]  # someone changed ttal's facts
+    return StatusReport(rows, agents, waiting, app.cfg.tmux_socket, conflicts)
 
 
 def _alive(name: str, sessions: set[str]) -> str:

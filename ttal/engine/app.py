@@ -37,7 +37,8 @@ class App:
     def tw(self) -> Taskwarrior:
         from ttal.adapters.task_hooks import rules_dict
 
-        return Taskwarrior(self.cfg.taskrc, self.cfg.task_data, self.lock_dir, rules_dict(self.cfg))
+        return Taskwarrior(self.cfg.taskrc, self.cfg.task_data, self.lock_dir, rules_dict(self.cfg),
+                           writes=lambda: self.state)  # fmt: skip
 
     @cached_property
     def tmux(self) -> Tmux:

@@ -14,7 +14,7 @@ from typing import Any
 from ttal.adapters import locks, task_hooks
 from ttal.core.pipeline import Action, Stage, Step, current_stage, next_step
 from ttal.core.task_view import TaskView
-from ttal.engine import review_rounds, workers
+from ttal.engine import reconcile, review_rounds, workers
 from ttal.engine.app import App
 from ttal.engine.lookup import (
     branch_unreviewed,
@@ -64,7 +64,7 @@ def go(app: App, ref: str | None, note: str = "") -> Outcome:
 def _drive(app: App, uuid: str, note: str) -> Outcome:
     outcome = Outcome(task=uuid)
     for _ in range(MAX_TURNS):
-        task = app.tw.get(uuid)
+        task = reconcile.read(app, uuid)  # with ttal's writes that a person's report undid
         outcome.description = str(task.get("description", ""))
         pipeline = pipeline_for(app, task)
         view = task_view(task)

@@ -27,6 +27,7 @@ ACTIONS = {
     "merge": ("mutating", "irreversible"),  # others may build on a moved base at once
     "worktree.remove": ("mutating", "irreversible"),
     "branch.delete": ("mutating", "irreversible"),
+    "task.dedupe": ("mutating", "recoverable"),  # the kept copy is in the intent's detail
 }
 
 

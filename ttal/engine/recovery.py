@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from ttal.adapters import git, git_checkout, locks
-from ttal.engine import journal
+from ttal.engine import journal, reconcile
 from ttal.engine.app import App
 from ttal.engine.journal import Intent
 from ttal.errors import TtalError
 
 
-def recover(app: App, task: str = "") -> list[dict[str, Any]]:
+def recover(
+    app: App, task: str = "", standing: bool = False, sweep: bool = True
+) -> list[dict[str, Any]]:
+    """Settle `task`'s stale intents (every task's: then also, with `sweep`, write again
+    what Taskwarrior lost of ttal's writes, engine/reconcile.py). `standing`: list the
+    writes flagged as changed by someone else too."""
     settled = []
     for item in journal.stale(app, task):
         state, note = _settle(app, item)
@@ -23,6 +28,10 @@ def recover(app: App, task: str = "") -> list[dict[str, Any]]:
             f"recovered-{state}", item.task, "ttal", f"#{item.id} {item.action}: {note}"
         )
         settled.append({**item.as_dict(), "state": state, "note": note})
+    if sweep and not task:
+        settled += reconcile.sweep(app)
+    if standing:
+        settled += reconcile.standing_conflicts(app)
     return settled
 
 
@@ -38,6 +47,8 @@ def _settle(app: App, item: Intent) -> tuple[str, str]:
         running = app.tmux.has(str(detail.get("name")))
         done = running if item.action == "session.start" else not running
         return ("done", "the session is as intended") if done else _redo(item)
+    if item.action == "task.dedupe":
+        return reconcile.settle_dedupe(app, item.task, dict(detail.get("row") or {}))
     if item.action == "branch.delete":
         repo, branch = Path(str(detail.get("repo"))), str(detail.get("branch"))
         if not git.rev(repo, f"refs/heads/{branch}"):

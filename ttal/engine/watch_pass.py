@@ -33,7 +33,7 @@ from ttal.core.watchdog import (
     stuck_text,
     worst,
 )
-from ttal.engine import drive, mesh, review_rounds, spawn_queue, workers
+from ttal.engine import drive, mesh, reconcile, review_rounds, spawn_queue, workers
 from ttal.engine.agents import agent_state
 from ttal.engine.agents import up as agents_up
 from ttal.engine.app import App
@@ -81,9 +81,13 @@ def watch_pass(app: App) -> list[Row]:
     twice."""
     with locks.held(app.lock_dir / "watch.lock"):
         policy = _policy(app.cfg.limits)
+        # First what Taskwarrior lost of ttal's writes (a person's report, 2.6): the agents
+        # below are judged by the tasks as ttal wrote them, and a task stored twice (its
+        # pending copy names a worker that finished) is stored once.
+        fixed = reconcile.sweep(app)
         probe = _probe(app)
         watched = [(t, _check_safely(app, t, probe, policy)) for t in targets(app)]
-        rows = [row for _, row in watched]
+        rows = [_journal_row(item) for item in fixed] + [row for _, row in watched]
         rows += _record_health(app, watched)
         rows += _deliveries(app)
     return rows
@@ -322,8 +326,7 @@ def _deliveries(app: App) -> list[Row]:
     and spawns (held back by limits), as `ttal deliver`."""
     from ttal.engine.recovery import recover
 
-    rows = [Row("-", "journal", item["task"], item["state"], "", [f"#{item['id']} "
-                f"{item['action']}: {item['note']}"]) for item in recover(app)]  # fmt: skip
+    rows = [_journal_row(item) for item in recover(app, sweep=False)]
     assignments, spawns = len(app.state.assignments()), len(spawn_queue.queue(app))
     rows += [Row(name, "delivery", did=[f"delivered {n} queued message(s)"])
              for name, n in deliver_all(app).items() if n]  # fmt: skip
@@ -334,6 +337,11 @@ def _deliveries(app: App) -> list[Row]:
     if started > 0:
         rows.append(Row("-", "spawning", did=[f"started {started} queued task(s)"]))
     return rows
+
+
+def _journal_row(item: dict[str, Any]) -> Row:
+    return Row("-", "journal", item["task"], item["state"], "",
+               [f"#{item['id']} {item['action']}: {item['note']}"])  # fmt: skip
 
 
 def _exit_status(app: App, name: str) -> str:

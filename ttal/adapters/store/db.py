@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS watch (
     dirty_at REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind, detail);
+CREATE TABLE IF NOT EXISTS tw_writes (
+    id INTEGER PRIMARY KEY, task TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,
+    state TEXT NOT NULL, written_at REAL NOT NULL, note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS tw_writes_task ON tw_writes(task, field);
+CREATE INDEX IF NOT EXISTS tw_writes_state ON tw_writes(state, task);
 """
 
 # Columns added after the first release: (table, column, declaration) for older databases.

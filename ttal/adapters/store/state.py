@@ -20,6 +20,7 @@ from ttal.adapters.store.journal import JournalQueries
 from ttal.adapters.store.messages import MessageQueries
 from ttal.adapters.store.queues import QueueQueries
 from ttal.adapters.store.watch import WatchQueries
+from ttal.adapters.store.writes import WriteQueries
 
 
 class State(
@@ -30,6 +31,7 @@ class State(
     JournalQueries,
     DiaryQueries,
     WatchQueries,
+    WriteQueries,
 ):
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
