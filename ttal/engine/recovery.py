@@ -9,6 +9,7 @@ from typing import Any
 
 from ttal.adapters import git, git_checkout, locks
 from ttal.engine import journal, reconcile
+from ttal.engine import sweep as sweeps
 from ttal.engine.app import App
 from ttal.engine.journal import Intent
 from ttal.errors import TtalError
@@ -19,7 +20,10 @@ def recover(
 ) -> list[dict[str, Any]]:
     """Settle `task`'s stale intents (every task's: then also, with `sweep`, write again
     what Taskwarrior lost of ttal's writes, engine/reconcile.py). `standing`: list the
-    writes flagged as changed by someone else too."""
+    writes flagged as changed by someone else too. Refused, changing nothing, when
+    Taskwarrior shows no tasks at all beside ttal's live ones (engine/sweep.py)."""
+    if sweep and not task:
+        sweeps.require_evidence(app, "recover")
     settled = []
     for item in journal.stale(app, task):
         state, note = _settle(app, item)

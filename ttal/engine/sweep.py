@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ttal.adapters import locks
+from ttal.core import evidence
 from ttal.engine import journal
 from ttal.engine.app import App
+from ttal.errors import ExternalError
 
 FINISHED = ("completed", "deleted")
 SHORT_RE = re.compile(r"^([0-9a-f]{8})(?:-|$)")
@@ -69,6 +71,8 @@ class Tasks:
         for task in app.tw.export("ttal_branch.any:"):
             if task.get("status") in FINISHED:
                 tasks.finished.update(dict.fromkeys(_keys_of(task), task))
+        if not tasks.live and not tasks.finished:  # an empty answer: is it the truth?
+            require_evidence(app, "gc")
         return tasks
 
     def is_live(self, keys: list[str]) -> bool:
@@ -76,6 +80,31 @@ class Tasks:
 
     def task(self, keys: list[str]) -> dict[str, Any] | None:
         return next((self.finished[k] for k in keys if k in self.finished), None)
+
+
+def require_evidence(app: App, command: str) -> None:
+    """Refuse (core/evidence.py) when Taskwarrior holds no tasks at all while ttal's own
+    state knows live ones. One `task count`, and only when ttal knows a live task."""
+    known = known_live(app)
+    if not known:
+        return
+    counted = app.tw.call("count")
+    seen = int(counted.out.strip()) if counted.ok and counted.out.strip().isdigit() else -1
+    if why := evidence.refusal(command, seen, known):
+        raise ExternalError(why, hint="`ttal doctor` checks the Taskwarrior setup")
+
+
+def known_live(app: App) -> set[str]:
+    """Tasks ttal's own state shows live: ones it spawned whose session runs or whose
+    worktree is still there, and ones with writes or intents still open."""
+    spawned = {uuid[:8]: uuid for uuid in app.state.spawned_tasks()}
+    root = Path(app.cfg.worktree_root)
+    names = [n.split("-", 1)[-1] for n in app.tmux.sessions()]  # w-SHORT, r-SHORT-stage
+    names += [p.name for p in (*root.glob("*"), *root.glob("*/*")) if p.is_dir()]
+    found = {spawned[s] for name in names if (s := short_of(name)) in spawned}
+    found.update(app.state.open_write_tasks())
+    found.update(i.task for i in app.state.intents(("pending",)) if i.task)
+    return found
 
 
 def keys(short: str = "", branch: str = "", path: str = "") -> list[str]:

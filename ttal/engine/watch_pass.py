@@ -33,7 +33,7 @@ from ttal.core.watchdog import (
     stuck_text,
     worst,
 )
-from ttal.engine import drive, mesh, reconcile, review_rounds, spawn_queue, workers
+from ttal.engine import drive, mesh, reconcile, review_rounds, spawn_queue, sweep, workers
 from ttal.engine.agents import agent_state
 from ttal.engine.agents import up as agents_up
 from ttal.engine.app import App
@@ -83,7 +83,9 @@ def watch_pass(app: App) -> list[Row]:
         policy = _policy(app.cfg.limits)
         # First what Taskwarrior lost of ttal's writes (a person's report, 2.6): the agents
         # below are judged by the tasks as ttal wrote them, and a task stored twice (its
-        # pending copy names a worker that finished) is stored once.
+        # pending copy names a worker that finished) is stored once. Not when Taskwarrior
+        # shows no tasks at all beside ttal's live ones: it is not reading the user's data.
+        sweep.require_evidence(app, "watch")
         fixed = reconcile.sweep(app)
         probe = _probe(app)
         watched = [(t, _check_safely(app, t, probe, policy)) for t in targets(app)]

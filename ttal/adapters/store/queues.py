@@ -79,3 +79,7 @@ class QueueQueries(Queries):
         """When `runtime` last launched a worker (epoch seconds; 0 for never)."""
         row = self.db.execute("SELECT MAX(ts) FROM spawns WHERE runtime = ?", (runtime,))
         return float(row.fetchone()[0] or 0.0)
+
+    def spawned_tasks(self) -> list[str]:
+        """Every task a worker was ever spawned for (ttal's own memory of its tasks)."""
+        return [str(r[0]) for r in self.db.execute("SELECT DISTINCT task FROM spawns")]
