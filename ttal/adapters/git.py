@@ -163,6 +163,17 @@ def ignored_paths(worktree: Path) -> list[str]:
     return [entry[3:] for entry in out.split("\0") if entry.startswith("!! ")]
 
 
+def ident_error(repo: Path, env: dict[str, str] | None = None) -> str:
+    """Why a commit in repo (with env) would fail for want of an identity; "" when git can
+    name the author and the committer."""
+    for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+        result = git(repo, "var", var, env=env)
+        if not result.ok:
+            lines = [ln for ln in result.err.splitlines() if ln.startswith("fatal:")]
+            return (lines or [f"git var {var} failed"])[-1]
+    return ""
+
+
 def ident_env(repo: Path) -> dict[str, str] | None:
     if git(repo, "var", "GIT_COMMITTER_IDENT").ok and git(repo, "var", "GIT_AUTHOR_IDENT").ok:
         return None

@@ -1,4 +1,5 @@
-"""`ttal doctor [--fix]`: check task, git, tmux, the UDAs, the hooks and the projects.
+"""`ttal doctor [--fix]`: check task, git, tmux, the UDAs, the hooks and the projects, and
+(doctor_setup.py) Taskwarrior's data, the git identity and the runtimes' versions.
 
 `--fix` declares the UDAs (in an include file) and installs the hooks. Both are idempotent.
 """
@@ -7,27 +8,16 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from ttal.adapters import git, task_hooks
 from ttal.adapters.proc import run
 from ttal.adapters.taskwarrior import UDAS
+from ttal.commands.doctor_setup import Check as Check
+from ttal.commands.doctor_setup import git_identity, runtime_version, task_data
 from ttal.engine.app import App
 
 MIN_VERSIONS = {"task": (2, 6), "git": (2, 38), "tmux": (3, 0)}
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fixed: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def doctor(app: App, fix: bool) -> list[Check]:
@@ -37,9 +27,11 @@ def doctor(app: App, fix: bool) -> list[Check]:
     checks.append(_taskrc(app, fix))
     if not checks[-1].ok:
         return checks
+    checks.append(task_data(app))
     checks.append(_udas(app, fix))
     checks.append(_hooks(app, fix))
     checks += [_project(app, name) for name in sorted(app.cfg.projects)]
+    checks.append(git_identity(app))
     checks += _runtimes(app)
     checks.append(_server())
     return checks
@@ -155,6 +147,8 @@ def _runtimes(app: App) -> list[Check]:
         if runtime.kind in ("claude", "codex"):
             found = shutil.which(runtime.command)
             detail = found or f"{runtime.command} not on PATH (needed by agents using {name})"
+            if found:
+                detail += f"; {runtime_version(runtime.kind, runtime.command)}"
             checks.append(Check(f"runtime {name}", bool(found), detail))
         elif runtime.kind == "scripted" and runtime.script and not runtime.script.exists():
             checks.append(Check(f"runtime {name}", False, f"script {runtime.script} missing"))
