@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def test_gc_refuses_when_taskwarrior_shows_nothing_but_a_worker_is_live(
         assert uuid[:8] in text and "nothing was killed or removed" in text
         assert (sorted(box.sessions()), by_hand.branches(box, "api")) == before
         assert tree.is_dir()
+    # Its session gone too: the worktree ttal made for it is evidence enough.
+    subprocess.run(["tmux", "-L", box.sb.socket, "kill-session", "-t", f"w-{uuid[:8]}"],
+                   check=True)  # fmt: skip
+    proc = box.ttal("gc")
+    assert proc.returncode != 0 and "no tasks at all" in proc.stdout + proc.stderr
+    assert tree.is_dir() and by_hand.branches(box, "api") == before[1]
 
 
 def test_watch_and_recover_refuse_too_and_keep_ttals_memory(
