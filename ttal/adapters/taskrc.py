@@ -108,10 +108,10 @@ def ready(
     else:
         missing, enabled, found = check_show(show(), udas)
         if missing:
+            names = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
             raise ConfigError(
-                f"Taskwarrior (taskrc {rc}) does not declare ttal's fields ({', '.join(missing[:3])}"
-                f"{', …' if len(missing) > 3 else ''}): it would write them into the task's "
-                "description; nothing was changed",
+                f"Taskwarrior (taskrc {rc}) does not declare ttal's fields ({names}): it would "
+                "write them into the task's description; nothing was changed",
                 hint="run `ttal doctor --fix` (it adds them to the taskrc Taskwarrior reads)",
             )
         if not enabled or found is None:

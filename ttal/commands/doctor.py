@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ttal.adapters import git, task_hooks
-from ttal.adapters.taskrc import find_data, find_taskrc
 from ttal.adapters.proc import run
+from ttal.adapters.taskrc import find_data, find_taskrc
 from ttal.adapters.taskwarrior import UDAS
 from ttal.engine.app import App
 
