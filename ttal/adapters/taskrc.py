@@ -12,6 +12,7 @@ files it includes (path, mtime, size) and the data settings: a warm check is a f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -122,13 +123,22 @@ def ready(
             )
         hooks = found
         if not _hooks_missing(hooks):
-            state_dir.mkdir(parents=True, exist_ok=True)
-            tmp = stamp.with_name(f".{STAMP}.{os.getpid()}")
-            tmp.write_text(json.dumps({"key": key, "hooks": str(hooks)}), encoding="utf-8")
-            tmp.replace(stamp)
+            _remember(stamp, {"key": key, "hooks": str(hooks)})
     if absent := _hooks_missing(hooks):
         raise ConfigError(
             f"ttal's Taskwarrior hooks are not installed in {hooks} (missing {', '.join(absent)}), "
             "where Taskwarrior runs them; nothing was changed",
             hint="run `ttal doctor --fix`",
         )
+
+
+def _remember(stamp: Path, data: dict[str, object]) -> None:
+    """Cache a check that passed; one that cannot be cached is only made again next time."""
+    tmp = stamp.with_name(f".{STAMP}.{os.getpid()}")
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(stamp)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

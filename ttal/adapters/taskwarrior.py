@@ -89,7 +89,13 @@ class Taskwarrior:
         if self.state_dir is None:
             return
         rc, data = taskrc.find_taskrc(self.taskrc), taskrc.find_data(self.data)
-        taskrc.ready(rc, data, self.state_dir, UDAS, lambda: self.call("_show").out)
+        taskrc.ready(rc, data, self.state_dir, UDAS, self._show)
+
+    def _show(self) -> str:
+        result = self.call("_show")
+        if not result.ok:
+            raise self._failed("task _show", result)
+        return result.out
 
     def _argv(self, *args: str) -> list[str]:
         argv = ["task", "rc.confirmation=no", "rc.verbose=nothing", "rc.json.array=on"]
