@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import ttal
+from ttal.adapters.taskrc import HOOK_NAMES, PY_HOOK
 from ttal.adapters.taskwarrior import Taskwarrior
 from ttal.config.model import Config
 from ttal.core.tagrules import PERSON_ONLY_UDAS, RULES_FILE
 from ttal.errors import ExternalError
 
-HOOK_NAMES = ("on-add-ttal", "on-modify-ttal")  # sh: the fast path
-PY_HOOK = "ttal-hook.py"  # the full check the sh hooks fall back to
 SH_LIB = "ttal-hook.sh"  # the sh hooks' functions
 RULES_SH = "ttal-rules.sh"  # the rules' tokens, for the sh hooks
 SH_SAFE = re.compile(r"^[A-Za-z0-9_.:+-]+$")  # a tag that is safe to quote in sh as it is

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ttal.adapters import locks
+from ttal.adapters import locks, taskrc
 from ttal.adapters.proc import Result, run
 from ttal.core import tagrules
 from ttal.core.writes import COMPLETED, Write, fields_of
@@ -80,6 +80,22 @@ class Taskwarrior:
     # With `writes`, each modify and done is recorded there first (after the rules passed),
     # so engine/reconcile.py can write again what a person's report undid.
     writes: Callable[[], WriteLog] | None = None
+    # With `state_dir`, every write first checks (adapters/taskrc.py, cached there) that the
+    # UDAs are declared and the hooks installed, and refuses with exit 10 if not.
+    state_dir: Path | None = None
+
+    def ensure_ready(self) -> None:
+        """Refuse (ConfigError, exit 10) before a write to a store that is not set up."""
+        if self.state_dir is None:
+            return
+        rc, data = taskrc.find_taskrc(self.taskrc), taskrc.find_data(self.data)
+        taskrc.ready(rc, data, self.state_dir, UDAS, self._show)
+
+    def _show(self) -> str:
+        result = self.call("_show")
+        if not result.ok:
+            raise self._failed("task _show", result)
+        return result.out
 
     def _argv(self, *args: str) -> list[str]:
         argv = ["task", "rc.confirmation=no", "rc.verbose=nothing", "rc.json.array=on"]
@@ -135,6 +151,7 @@ class Taskwarrior:
     ) -> Result:  # fmt: skip
         """One serialised write. check="modify" or "add" applies the tag rules first;
         `record`: the (field, value) pairs it writes to task args[0], recorded first."""
+        self.ensure_ready()
         with locks.held(locks.taskwarrior_lock(self.lock_dir)):
             if self.rules is not None:
                 args = self._check_rules(check, args)
@@ -232,6 +249,7 @@ class Taskwarrior:
         """A task stored more than once (2.6: a report's gc crossed a write) is stored once,
         as `row`: every copy deleted and purged, then `row` imported, under one lock. A
         re-done completion adds a copy instead. The caller journals `row` first."""
+        self.ensure_ready()
         with locks.held(locks.taskwarrior_lock(self.lock_dir)):
             for args in ((uuid, "delete"), (uuid, "purge")):
                 result = run(self._argv("rc.hooks=off", *args), env=self._env())
@@ -245,6 +263,7 @@ class Taskwarrior:
 
     def import_row(self, row: dict[str, Any]) -> None:
         """`task import` of one whole task (it replaces every field; see libraries.md §1.7)."""
+        self.ensure_ready()
         with locks.held(locks.taskwarrior_lock(self.lock_dir)):
             self._import(row)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ttal.adapters import git, task_hooks
 from ttal.adapters.proc import run
+from ttal.adapters.taskrc import find_data, find_taskrc
 from ttal.adapters.taskwarrior import UDAS
 from ttal.commands.doctor_setup import Check as Check
 from ttal.commands.doctor_setup import git_identity, runtime_version, task_data
@@ -74,13 +75,14 @@ def _program(name: str) -> Check:
 
 
 def _taskrc(app: App, fix: bool) -> Check:
-    rc = app.cfg.taskrc or Path.home() / ".taskrc"
+    # The file Taskwarrior reads: never a new ~/.taskrc that would shadow $TASKRC's or the XDG one.
+    rc = find_taskrc(app.cfg.taskrc)
     if rc.exists():
         return Check("taskrc", True, str(rc))
     if not fix:
         return Check("taskrc", False, f"{rc} does not exist; `ttal doctor --fix` creates it")
     rc.parent.mkdir(parents=True, exist_ok=True)
-    data = app.cfg.task_data or Path.home() / ".task"
+    data = find_data(app.cfg.task_data) or Path.home() / ".task"
     rc.write_text(f"# created by ttal doctor --fix\ndata.location={data}\n", encoding="utf-8")
     return Check("taskrc", True, str(rc), fixed=f"created {rc}")
 
@@ -102,7 +104,7 @@ def _udas(app: App, fix: bool) -> Check:
     for name, (kind, label) in UDAS.items():
         lines += [f"uda.{name}.type={kind}", f"uda.{name}.label={label}"]
     include.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    rc = app.cfg.taskrc or Path.home() / ".taskrc"
+    rc = find_taskrc(app.cfg.taskrc)
     text = rc.read_text(encoding="utf-8")
     sep = "" if text.endswith("\n") or not text else "\n"
     if "#" in str(include):

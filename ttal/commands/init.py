@@ -19,7 +19,8 @@ STARTER = """\
 # ttal runs every agent on its own tmux server (`tmux -L <socket>`), never your default one.
 tmux_socket: ttal
 
-# Taskwarrior: leave out to use your own (~/.taskrc). Name both for an isolated one.
+# Taskwarrior: leave out to use your own, found as `task` finds it ($TASKRC, ~/.taskrc or
+# ~/.config/task/taskrc; $TASKDATA). Name both for an isolated one.
 # taskwarrior:
 #   taskrc: ~/.config/ttal/taskrc
 #   data: ~/.local/share/ttal/task

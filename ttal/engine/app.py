@@ -38,7 +38,7 @@ class App:
         from ttal.adapters.task_hooks import rules_dict
 
         return Taskwarrior(self.cfg.taskrc, self.cfg.task_data, self.lock_dir, rules_dict(self.cfg),
-                           writes=lambda: self.state)  # fmt: skip
+                           writes=lambda: self.state, state_dir=self.cfg.state_dir)  # fmt: skip
 
     @cached_property
     def tmux(self) -> Tmux:

@@ -51,6 +51,7 @@ class Outcome:
 
 
 def go(app: App, ref: str | None, note: str = "") -> Outcome:
+    app.tw.ensure_ready()  # before anything changes: a store without ttal's UDAs or hooks
     task_hooks.refresh_rules(app.cfg)
     # A full uuid needs no lookup: the loop reads the task under its lock anyway.
     uuid = ref if ref and FULL_UUID.match(ref) else resolve_task(app, ref)["uuid"]
