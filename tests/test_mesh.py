@@ -284,3 +284,13 @@ def test_nothing_is_typed_while_a_manager_starts(
     out, _ = starting.communicate(timeout=30)
     assert json.loads(out)[0]["delivered"] == 1
     assert wait_body(tmp_path / "rec" / "mgr.hex", result["id"]) == ["typed during start-up"]
+
+
+def test_the_inbox_shows_acked_for_what_the_agent_acknowledged(acking: Box) -> None:
+    """Text once said `delivered` for it; only --json had `acked` (issue 10)."""
+    sent(send(acking, "mgr", "typed in and read"))
+    wait_for(lambda: inbox(acking, "mgr")[0]["acked"], 20, "the ack")
+    assert inbox(acking, "mgr")[0]["status"] == "delivered"  # --json: unchanged, acked beside
+    text = acking.ttal("inbox", "mgr", check=True).stdout
+    [line] = [line for line in text.splitlines() if "typed in and read" in line]
+    assert "acked" in line.split() and "delivered" not in line, text

@@ -36,6 +36,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(asked: bool) -> None:
+    if asked:  # only `ttal --version --json` and the like: ttal/cli/runner.py answers the rest
+        from ttal import __version__
+
+        typer.echo(f"ttal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print ttal's version and exit.", is_eager=True,
+                     callback=_version),
+    ] = False,
+) -> None:  # fmt: skip
+    pass
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts and agents.")]
 F = TypeVar("F", bound=Callable[..., Any])
 

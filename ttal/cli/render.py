@@ -281,7 +281,10 @@ def sent_text(result: Sent) -> str:
 
 
 def inbox_text(inbox: Inbox) -> str:
-    rows = [{**m, "body": m["body"].splitlines()[0][:80] if m["body"] else ""}
+    """A delivered message the agent acknowledged (`ttal ack`) shows as acked: it was read,
+    not only typed in (--json keeps status `delivered` and says `acked` beside it)."""
+    rows = [{**m, "body": m["body"].splitlines()[0][:80] if m["body"] else "",
+             "status": "acked" if m["acked"] and m["status"] == "delivered" else m["status"]}
             for m in inbox.as_dict()["messages"]]  # fmt: skip
     return table(rows, ["id", "when", "from", "status", "body"], title=f"Inbox of {inbox.agent}")
 

@@ -17,6 +17,8 @@ from ttal.errors import Exit, TtalError, UsageError
 def run(args: list[str]) -> int:
     try:
         _check_text(args)
+        if args == ["--version"]:  # answered before typer is imported; typer documents it
+            return _version()
         from ttal.cli.fastpath import runner
 
         fast = runner(args)
@@ -40,6 +42,13 @@ def run(args: list[str]) -> int:
     except BaseException as exc:
         return _usage_or_bug(exc)
     return code if isinstance(code, int) else int(Exit.OK)
+
+
+def _version() -> int:
+    from ttal import __version__
+
+    sys.stdout.write(f"ttal {__version__}\n")
+    return int(Exit.OK)
 
 
 def _check_text(args: list[str]) -> None:

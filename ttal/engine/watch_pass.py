@@ -273,7 +273,8 @@ def _alive(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Pol
     if stuck:
         app.state.event("watch-stuck", target.uuid, "ttal", f"{target.name}: {row.state}")
         text = stuck_text(target, last, beat, probe.now, waiting)
-        _alert(app, target, f"stuck:{target.name}:{last:.0f}", text, row)
+        # Keyed by the period's last activity, exactly (as on_activity compares it).
+        _alert(app, target, f"stuck:{target.name}:{last!r}", text, row)
     if target.kind == "worker":
         rec = _check_dirty(app, target, rec, state == "idle", probe.now, row)
     return rec
@@ -292,7 +293,9 @@ def _check_dirty(app: App, target: Target, rec: WatchRecord, idle: bool, now: fl
         shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
         app.state.event("watch-dirty", target.uuid, "ttal", f"{target.name}: {shown}")
         text = dirty_text(target, worktree, shown)
-        _alert(app, target, f"dirty:{target.name}:{now:.0f}", text, row, "warned")
+        # Keyed by when this episode began, exactly: rounded to the second, a second episode
+        # (committed, then dirty again) within that second was dropped as a resend.
+        _alert(app, target, f"dirty:{target.name}:{rec.dirty_at!r}", text, row, "warned")
     return rec
 
 
