@@ -111,7 +111,8 @@ def _refused(box: Box, uuid: str, what: str) -> None:
     assert what in proc.stdout + proc.stderr
     after = box.get(uuid)
     assert after == before  # nothing changed: no words in the description, no fields
-    assert not box.sessions()
+    # No session for this task (another task's worker may be running in the same box).
+    assert not [s for s in box.sessions() if uuid[:8] in s]
 
 
 def test_go_refuses_a_store_without_the_udas(

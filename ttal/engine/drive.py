@@ -51,8 +51,11 @@ class Outcome:
 
 
 def go(app: App, ref: str | None, note: str = "") -> Outcome:
-    app.tw.ensure_ready()  # before anything changes: a store without ttal's UDAs or hooks
+    # The hook's rules first: they touch no task, and a read-only data dir is then refused
+    # with one message on 2.6 and 3.x (3.x cannot even read it, so ensure_ready would fail
+    # first with Taskwarrior's own error there).
     task_hooks.refresh_rules(app.cfg)
+    app.tw.ensure_ready()  # before anything changes: a store without ttal's UDAs or hooks
     # A full uuid needs no lookup: the loop reads the task under its lock anyway.
     uuid = ref if ref and FULL_UUID.match(ref) else resolve_task(app, ref)["uuid"]
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
