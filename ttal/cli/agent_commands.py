@@ -91,7 +91,7 @@ def fork(
     new: Annotated[str, typer.Option("--as", help="The agent (declared, not up) that gets it.")],
     json: JsonOpt = False,
 ) -> None:
-    """Start agent NEW as a copy of AGENT's conversation (Claude Code only); AGENT goes on."""
+    """Start agent NEW as a copy of AGENT's conversation (Claude Code or Codex); AGENT goes on."""
     from ttal.commands.agents import fork as run_fork
 
     render.show(run_fork(_app(), agent, new), json, render.forked_text)
@@ -121,7 +121,8 @@ def context(json: JsonOpt = False) -> None:
 
 @command("agents", HERE)
 def list_agents(json: JsonOpt = False) -> None:
-    """Every agent: idle, busy, offline or stuck, for how long, its task and unread count."""
+    """Every agent: idle, busy, waiting, offline or stuck, for how long, its task and unread
+    count."""
     from ttal.commands.agents import agents as run_agents
 
     render.show(run_agents(_app()), json, render.agents_text)
@@ -133,7 +134,8 @@ def report(
     agent: Annotated[str, typer.Option(help="Whose state (default: this session's).")] = "",
     json: JsonOpt = False,
 ) -> None:
-    """The runtime's idle/busy signal (called by Claude Code's hooks and scripted agents).
+    """The runtime's idle, busy or waiting signal (called by Claude Code's and Codex's hooks
+    and scripted agents).
     Going idle delivers what was queued."""
     _finish(hot.report(state, agent=agent, json=json))
 
