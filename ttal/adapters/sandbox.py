@@ -15,7 +15,13 @@ from ttal.adapters import git as gitops
 from ttal.adapters.proc import check
 from ttal.adapters.tmux import Tmux
 
-EXAMPLES = Path(ttal.__file__).resolve().parent.parent / "examples" / "scripted"
+_PKG = Path(ttal.__file__).resolve().parent
+# The demo's scripts: inside an installed wheel (pyproject's force-include), else the checkout's.
+EXAMPLES = next(
+    (d for d in (_PKG / "_examples" / "scripted", _PKG.parent / "examples" / "scripted")
+     if d.is_dir()),
+    _PKG.parent / "examples" / "scripted",
+)  # fmt: skip
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "ttal demo",
     "GIT_AUTHOR_EMAIL": "demo@ttal.invalid",
