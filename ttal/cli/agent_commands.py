@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ttal.cli import hot, render
+from ttal.cli import complete, hot, render
 from ttal.cli.base import JsonOpt, _app, _finish, command, group
 from ttal.errors import Exit
 
@@ -16,7 +16,14 @@ HERE = __name__
 
 @command("send", HERE)
 def send(
-    to: Annotated[str, typer.Option("--to", help="A manager, a worker session, or human.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="A manager, a worker session, or human.",
+            autocompletion=complete.recipients,
+        ),
+    ],
     message: Annotated[
         str | None, typer.Argument(help="The message; `-` or nothing reads stdin.")
     ] = None,
@@ -41,7 +48,11 @@ def alert(
 @command("inbox", HERE)
 def inbox(
     agent: Annotated[
-        str, typer.Argument(help="Whose inbox (default: yours; a person's is `human`).")
+        str,
+        typer.Argument(
+            help="Whose inbox (default: yours; a person's is `human`).",
+            autocompletion=complete.recipients,
+        ),
     ] = "",
     unread: Annotated[bool, typer.Option(help="Only what has not been read or delivered.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many, newest.")] = 50,
@@ -72,7 +83,10 @@ def ack(
 @command("up", HERE)
 def up(
     agents: Annotated[
-        list[str] | None, typer.Argument(help="Agents (default: every persistent one).")
+        list[str] | None,
+        typer.Argument(
+            help="Agents (default: every persistent one).", autocompletion=complete.agent_names
+        ),
     ] = None,
     json: JsonOpt = False,
 ) -> None:
@@ -87,7 +101,12 @@ def up(
 
 @command("fork", HERE)
 def fork(
-    agent: Annotated[str, typer.Argument(help="The agent whose conversation is copied.")],
+    agent: Annotated[
+        str,
+        typer.Argument(
+            help="The agent whose conversation is copied.", autocompletion=complete.agent_names
+        ),
+    ],
     new: Annotated[str, typer.Option("--as", help="The agent (declared, not up) that gets it.")],
     json: JsonOpt = False,
 ) -> None:
@@ -100,7 +119,10 @@ def fork(
 @command("down", HERE)
 def down(
     agents: Annotated[
-        list[str] | None, typer.Argument(help="Agents (default: every persistent one).")
+        list[str] | None,
+        typer.Argument(
+            help="Agents (default: every persistent one).", autocompletion=complete.agent_names
+        ),
     ] = None,
     json: JsonOpt = False,
 ) -> None:

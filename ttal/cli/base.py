@@ -32,7 +32,7 @@ app = typer.Typer(
     help="Run a team of AI coding agents across many git repos. Task state lives in "
     "Taskwarrior; workers run in git worktrees on ttal's own tmux server.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (ttal/cli/complete.py)
     pretty_exceptions_enable=False,
 )
 

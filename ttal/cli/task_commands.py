@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ttal.cli import hot, render
+from ttal.cli import complete, hot, render
 from ttal.cli.base import JsonOpt, _app, _finish, command, group
 from ttal.errors import Exit
 
@@ -54,7 +54,10 @@ def doctor(
 def go(
     task: Annotated[
         str | None,
-        typer.Argument(help="Task id or uuid (implied inside a worker or reviewer session)."),
+        typer.Argument(
+            help="Task id or uuid (implied inside a worker or reviewer session).",
+            autocompletion=complete.task_ids,
+        ),
     ] = None,
     note: Annotated[str, typer.Option(help="Record a note with this step.")] = "",
     json: JsonOpt = False,
@@ -87,7 +90,7 @@ def review_changes(
 
 @command("approve", HERE)
 def approve(
-    task: Annotated[str, typer.Argument(help="Task id or uuid.")],
+    task: Annotated[str, typer.Argument(help="Task id or uuid.", autocompletion=complete.task_ids)],
     json: JsonOpt = False,
 ) -> None:
     """Pass a human gate (from your own shell). Recorded on the task; never asked twice."""
@@ -123,7 +126,12 @@ def history(
 
 @command("attach", HERE)
 def attach(
-    name: Annotated[str, typer.Argument(help="Session name (e.g. w-1a2b3c4d).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Session name (e.g. w-1a2b3c4d).", autocompletion=complete.session_names
+        ),
+    ],
     screen: Annotated[bool, typer.Option(help="Print what its agent shows; no terminal.")] = False,
     lines: Annotated[int, typer.Option(help="With --screen: this many last lines.")] = 50,
     json: JsonOpt = False,
