@@ -80,14 +80,18 @@ def ack(
     render.show(run_ack(_app(), ids or [], agent), json)  # silent for people: hooks call it
 
 
+# `ttal up` and `ttal down` take the same agents.
+AgentsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Agents (default: every persistent one).", autocompletion=complete.agent_names
+    ),
+]
+
+
 @command("up", HERE)
 def up(
-    agents: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Agents (default: every persistent one).", autocompletion=complete.agent_names
-        ),
-    ] = None,
+    agents: AgentsArg = None,
     json: JsonOpt = False,
 ) -> None:
     """Start managers (and other persistent agents) on ttal's tmux server, then deliver
@@ -118,12 +122,7 @@ def fork(
 
 @command("down", HERE)
 def down(
-    agents: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Agents (default: every persistent one).", autocompletion=complete.agent_names
-        ),
-    ] = None,
+    agents: AgentsArg = None,
     json: JsonOpt = False,
 ) -> None:
     """Stop managers. Idempotent; their queued messages wait for the next `ttal up`."""
