@@ -42,7 +42,7 @@ class Command:
         self.name, self.module, self.served, self.fast = name, module, served, fast
 
 
-TASKS, AGENTS = "task_commands", "agent_commands"
+TASKS, AGENTS, LOOK = "task_commands", "agent_commands", "insight_commands"
 
 # In the order `ttal --help` lists them.
 COMMANDS = (
@@ -66,6 +66,8 @@ COMMANDS = (
     Command("approve", TASKS, served=True),
     Command("status", TASKS, served=True),
     Command("history", TASKS),
+    Command("log", LOOK),
+    Command("insights", LOOK),
     Command("attach", TASKS),
     Command("demo", TASKS),
     Command("recover", TASKS, served=True),

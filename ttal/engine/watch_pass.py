@@ -266,6 +266,7 @@ def _alive(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Pol
     rec, stuck = on_activity(rec, last, probe.now, policy, target.expected)
     if was_stuck and not rec.stuck_at:
         row.did.append("no longer stuck")
+        app.state.event("watch-unstuck", target.uuid, "ttal", target.name)  # ends the episode
     row.state, row.health = state, f"stuck:{target.name}" if rec.stuck_at else "ok"
     waiting = status is not None and status.state == "waiting"
     if rec.stuck_at:

@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_task ON events(task);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);  -- `ttal insights --since`
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
     body TEXT NOT NULL, task TEXT NOT NULL DEFAULT '', key TEXT NOT NULL UNIQUE,
