@@ -20,6 +20,7 @@ import pytest
 
 from tests import by_hand, png
 from tests.conftest import Box, wait_for
+from tests.test_lean_imports import loaded
 from ttal.cli.render_html import COLORS
 from ttal.core.insights import day_of, percentile
 
@@ -195,3 +196,35 @@ def _chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedP
                           stdin=subprocess.DEVNULL, env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
+
+
+def test_a_death_until_its_restart_is_an_episode(make_box: Any, tmp_path: Path) -> None:
+    """The watchdog's events make the episode (it records the death before the restart);
+    `log` and `insights` load none of the heavy libraries (tests/test_lean_imports.py)."""
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuid = box.add("Watch me", "project:api")
+    name = f"w-{uuid[:8]}"
+    box.ttal("go", uuid, check=True)
+    subprocess.run(["tmux", "-L", box.sb.socket, "kill-session", "-t", f"={name}"], check=True)
+    wait_for(lambda: name not in box.sessions(), 20, "the worker to die")
+    box.ttal("watch", "--once", check=True)
+    assert name in box.sessions()
+
+    report = as_json(box, "insights", "--since", "2h")
+    dead, restarted = (event_time(box, uuid, k) for k in ("watch-dead", "watch-restarted"))
+    assert [(t["state"], t["episodes"], t["agent"], t["task"]) for t in report["trouble"]] == [
+        ("dead", 1, name, uuid)]  # fmt: skip
+    assert report["trouble"][0]["seconds"] == pytest.approx(restarted - dead)
+    assert (report["tasks"], report["merged"], report["reviewed"]) == (1, 0, 0)
+    assert report["rework_rate"] is None and report["rounds"] == {}
+    log = as_json(box, "log", uuid)
+    events = [(e["kind"], e["text"]) for e in log["entries"] if e["source"] == "event"]
+    spawned = ("spawned", f"{name} on {box.get(uuid)['ttal_branch']}")
+    assert events == [spawned, ("watch-dead", f"dead:{name}:unknown"),
+                      spawned,  # the restart is `ttal go`'s spawn, in the same worktree
+                      ("watch-restarted", f"{name}: restarted with ttal go (1/3)")]  # fmt: skip
+    [implement, merge] = log["stages"]
+    assert implement["start"] == event_time(box, uuid, "spawned") and implement["end"] is None
+    assert merge["start"] is None
+
+    assert loaded(box, "log", uuid) == [] and loaded(box, "insights") == []

@@ -181,12 +181,13 @@ def _dead(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Poli
     death = on_dead(rec, probe.now, policy)
     rec = death.record
     row.state, row.health = f"{rec.health} (exit {code})", f"{rec.health}:{target.name}:{code}"
+    if death.alert:  # before the restart's own event: `ttal insights` reads the episode so
+        app.state.event(f"watch-{death.alert}", target.uuid, "ttal", row.health)
     if death.restart:
         rec = _restart(app, target, rec, probe, policy, row)
     elif death.wait:
         row.did.append(f"next restart in {ago(death.wait)}")
     if death.alert:
-        app.state.event(f"watch-{death.alert}", target.uuid, "ttal", row.health)
         log = app.run_dir / f"{target.name}.log"
         text = death_text(target, rec, code, policy, row.did, log)
         _alert(app, target, f"{death.alert}:{target.name}:{rec.deaths}", text, row)
