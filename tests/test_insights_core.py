@@ -255,6 +255,8 @@ def test_summary_with_cost_records() -> None:
     assert [d.usd for d in report.per_day] == [0.75]
     text = render_insights.insights_text(report)
     assert "cost: $0.75 for 1,300 tokens" in text and "Most expensive tasks" in text
+    page = render_html.page(report)
+    assert "data-chart='cost-per-day' data-points='1'" in page and "$0.75" in page
     plain = render_insights.insights_text(summarize(one_task(), [], [], {}, T0 - 60, T0 + 999))
     assert "cost" not in plain.lower() and "$" not in plain
 

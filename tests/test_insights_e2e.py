@@ -23,6 +23,7 @@ from tests.conftest import Box, wait_for
 from tests.test_lean_imports import loaded
 from ttal.cli.render_html import COLORS
 from ttal.core.insights import day_of, percentile
+from ttal.errors import Exit
 
 TIMEOUT = 120
 
@@ -228,3 +229,27 @@ def test_a_death_until_its_restart_is_an_episode(make_box: Any, tmp_path: Path) 
     assert merge["start"] is None
 
     assert loaded(box, "log", uuid) == [] and loaded(box, "insights") == []
+
+
+def test_bad_input_is_refused_in_words_and_writes_nothing(box: Box, tmp_path: Path) -> None:
+    before = by_hand.world(box)
+    cases = [
+        (["insights", "--since", "yesterday"], Exit.USAGE, "neither a span"),
+        (["insights", "--since", "2999-01-01"], Exit.USAGE, "is not in the past"),
+        (["insights", "--html", str(tmp_path / "no" / "such" / "dir.html")], Exit.USAGE,
+         "cannot write"),
+        (["log", "99999"], Exit.NOT_FOUND, "no task 99999"),
+        (["log", "not-a-task"], Exit.NOT_FOUND, "is not a task reference"),
+    ]  # fmt: skip
+    for args, code, said in cases:
+        proc = box.ttal(*args)
+        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
+        assert said in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+    assert by_hand.world(box) == before
+    assert not (tmp_path / "no").exists()
+    for command in ("log", "insights"):
+        helped = box.ttal(command, "--help", env={"COLUMNS": "200"}, check=True).stdout
+        assert "--json" in helped and ("--since" in helped) == (command == "insights")
+    empty = as_json(box, "insights")  # nothing happened yet: zeros and nothing made up
+    assert (empty["tasks"], empty["merged"], empty["rework_rate"]) == (0, 0, None)
+    assert empty["stage_times"] == [] and empty["trouble"] == []
