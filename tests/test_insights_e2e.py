@@ -253,3 +253,26 @@ def test_bad_input_is_refused_in_words_and_writes_nothing(box: Box, tmp_path: Pa
     empty = as_json(box, "insights")  # nothing happened yet: zeros and nothing made up
     assert (empty["tasks"], empty["merged"], empty["rework_rate"]) == (0, 0, None)
     assert empty["stage_times"] == [] and empty["trouble"] == []
+
+
+def test_rows_are_read_by_date_and_the_rest_by_uuid(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """insights reads the pending tasks and those that ended in its window in one export
+    each; a task that ended before it (yet has records in it) is read by uuid."""
+    for key, value in box.env.items():
+        monkeypatch.setenv(key, value)
+    from ttal.engine.app import App
+    from ttal.engine.records import read_rows
+
+    early = box.add("Finished long ago", "project:api")
+    assert box.task(early, "done").returncode == 0
+    pending = box.add("Still open", "project:api")
+    stranger = box.add("Not ttal's", "project:api")
+    unknown = "00000000-0000-4000-8000-000000000000"
+    app = App.load(box.sb.config)
+    later = time.time() + 5  # after the first task ended: only its uuid finds it
+    for since in (later, None, 0.0):
+        rows = read_rows(app, [pending, unknown, early, pending], since)
+        assert [r["uuid"] for r in rows] == [pending, early], since
+    assert stranger not in [r["uuid"] for r in read_rows(app, [early], 0.0)]

@@ -31,7 +31,7 @@ def insights(app: App, since: str = "7d", costs: Sequence[CostItem] = ()) -> Ins
         raise UsageError(f"--since: {err}", hint="e.g. --since 7d or --since 2026-11-25") from None
     if start >= now:
         raise UsageError(f"--since {since} is not in the past", hint="e.g. --since 7d")
-    rows = read_rows(app, app.state.tasks_since(start))
+    rows = read_rows(app, app.state.tasks_since(start), start)
     tasks = task_facts(app, rows, now)
     # All of the watchdog's events (they are few): an episode may have begun before the window.
     watch = facts_of(app.state.events_since(0, (*WATCH_OPEN, *WATCH_CLOSE)))

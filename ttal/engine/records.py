@@ -4,6 +4,7 @@ of those tasks, turned into the stage spans of ttal.core.stage_times."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,21 +15,31 @@ from ttal.engine.app import App
 from ttal.engine.lookup import pipeline_for
 from ttal.errors import TtalError
 
-CHUNK = 100  # uuids per `task export`: one short command line each
+CHUNK = 50  # uuids per `task export` (each uuid is a term of the filter)
 
 
 def facts_of(events: Sequence[Event]) -> list[Fact]:
     return [Fact(e.ts, e.task, e.kind, e.actor, e.detail) for e in events]
 
 
-def read_rows(app: App, uuids: Sequence[str]) -> list[dict[str, Any]]:
-    """Taskwarrior's rows of these tasks (pending, completed or deleted), by uuid only: a
-    user's years of other tasks are never read into Python."""
+def read_rows(app: App, uuids: Sequence[str], since: float | None = None) -> list[dict[str, Any]]:
+    """Taskwarrior's rows of these tasks (pending, completed or deleted), in that order.
+    With `since`: the pending tasks and those that ended since then, each in one export,
+    and only the rest by uuid. A list of uuids is the slow filter: on 2.6, with 20,000
+    finished tasks, 100 uuids cost 25 times the CPU of one date filter (measured)."""
+    wanted = list(dict.fromkeys(uuids))
     rows: dict[str, dict[str, Any]] = {}
-    for n in range(0, len(uuids), CHUNK):
-        for row in app.tw.export(*uuids[n : n + CHUNK]):
+    if since is not None and wanted:
+        want = set(wanted)
+        ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
+        for row in [*app.tw.export("status:pending"), *app.tw.export(f"end.after:{ended}")]:
+            if row["uuid"] in want:
+                rows[str(row["uuid"])] = row
+    missing = [u for u in wanted if u not in rows]  # ended before the window, yet active in it
+    for n in range(0, len(missing), CHUNK):
+        for row in app.tw.export(*missing[n : n + CHUNK]):
             rows[str(row["uuid"])] = row  # 2.6 may show a task twice (engine/reconcile.py)
-    return [rows[u] for u in uuids if u in rows]
+    return [rows[u] for u in wanted if u in rows]
 
 
 def spans_of(app: App, task: dict[str, Any], facts: Sequence[Fact],
