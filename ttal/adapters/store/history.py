@@ -60,7 +60,7 @@ class HistoryQueries(Queries):
         return [_message(r) for r in self.db.execute(sql, (task,)).fetchall()]
 
     def tasks_since(self, since: float) -> list[str]:
-        """The tasks with an event or a tag write from `since` on, in order of their first."""
+        """The tasks with an event from `since` on, in the order of their first one there."""
         rows = self.db.execute(
             "SELECT task FROM (SELECT task, MIN(id) AS first FROM events WHERE ts >= ? "
             "AND task != '' GROUP BY task) ORDER BY first",
