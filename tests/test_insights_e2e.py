@@ -276,3 +276,31 @@ def test_rows_are_read_by_date_and_the_rest_by_uuid(
         rows = read_rows(app, [pending, unknown, early, pending], since)
         assert [r["uuid"] for r in rows] == [pending, early], since
     assert stranger not in [r["uuid"] for r in read_rows(app, [early], 0.0)]
+
+
+def test_a_refused_merge_is_a_failed_action(make_box: Any, tmp_path: Path) -> None:
+    """Two branches change one line: the second merge is refused before anything moves. Its
+    journal intent did not happen (skipped): insights lists it, log shows the refusal."""
+    box = by_hand.idle_box(make_box, tmp_path)
+    first, second = box.add("Greet with hello", "project:api"), box.add("Greet", "project:api")
+    for uuid, word in ((first, "hello"), (second, "howdy")):
+        box.ttal("go", uuid, check=True)
+        by_hand.commit(box, uuid, "greeting.txt", f"{word}\n")
+        box.ttal("go", uuid, env=by_hand.worker_env(uuid), check=True)
+    for uuid in (first, second):
+        box.ttal("review", "approve", env=by_hand.reviewer_env(uuid), check=True)
+        wait_for(lambda u=uuid: box.get(u)["status"] == "completed"
+                 or by_hand.events(box, "merge-refused", u), TIMEOUT, "the merge")  # fmt: skip
+    assert box.get(second)["status"] == "pending"
+
+    failed = by_hand.rows(box, "SELECT id, action, task, state FROM intents WHERE state "
+                          "NOT IN ('done', 'pending') ORDER BY id")  # fmt: skip
+    assert [(a, t, s) for _, a, t, s in failed] == [("merge", second, "skipped")]
+    report = as_json(box, "insights")
+    assert [(a["id"], a["action"], a["task"], a["state"]) for a in report["actions"]] == failed
+    assert report["actions"][0]["note"].startswith("not done:")
+    assert (report["tasks"], report["merged"], report["reviewed"]) == (2, 1, 2)
+    entries = as_json(box, "log", second)["entries"]
+    refused = [e["kind"] for e in entries if e["kind"] in ("merge", "merge-refused", "approved")]
+    assert refused == ["approved", "merge", "merge-refused"]
+    assert next(e for e in entries if e["kind"] == "merge")["text"].startswith("skipped: ")
