@@ -86,3 +86,27 @@ def runtime_version(kind: str, command: str) -> str:
     match = re.search(r"\d+\.\d+\.\d+", out)
     found = match.group(0) if match else (out.splitlines() or ["unknown"])[0][:40]
     return f"version {found} (proven: {PROVEN[kind]})"
+
+
+def forges(app: App) -> list[Check]:
+    """Projects that merge through a forge need `gh` and the user's own login to it
+    (`gh auth status`); ttal pushes and opens PRs with it, the agents never do."""
+    from ttal.engine import forge
+
+    used = [p for p in app.cfg.projects.values() if forge.uses_forge(p)]
+    if not used:
+        return []
+    if not shutil.which("gh"):
+        return [Check("gh", False, "not installed (projects merge: github); on Debian/Ubuntu: "
+                      "apt-get install gh, then `gh auth login`")]  # fmt: skip
+    checks = []
+    for project in used:
+        try:
+            hub = forge.forge_of(project)
+            problem = hub.auth_problem()
+        except TtalError as err:
+            problem = err.message
+        name = f"forge {project.name}"
+        checks.append(Check(name, not problem, (problem and f"{problem}; run `gh auth login`")
+                            or f"gh is logged in for {getattr(hub, 'slug', '')}"))  # fmt: skip
+    return checks
