@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import random
 import re
 import ssl
 import subprocess
@@ -101,7 +102,8 @@ class FakeGitHub:
         self.requests: list[Request] = []
         self.prs: dict[int, PullRequest] = {}
         self.checks: dict[str, list[Check]] = {}  # by head commit
-        self.ids = itertools.count(1001)
+        # Ids unlike any other server's: gh caches a run's logs by its id in $TMPDIR.
+        self.ids = itertools.count(random.randrange(10**8, 10**9))
         self.lock = threading.Lock()
         self.refuse: dict[str, tuple[int, str]] = {}  # operation -> (status, message), once
         self.auto_checks: tuple[str, ...] = ()  # checks every new head gets, running

@@ -41,6 +41,18 @@ def push(repo: Path, remote: str, commit: str, branch: str, lease: str | None) -
     return _net(repo, *args)
 
 
+def refusal(result: Result) -> str:
+    """Why a push failed, in the remote's words: its `remote:` lines (a hook's message)
+    and the reason `--porcelain` gives for the rejected ref."""
+    said = [ln[7:].strip() for ln in result.err.splitlines() if ln.startswith("remote:")]
+    rejected = [ln.split("\t")[-1] for ln in result.out.splitlines() if ln.startswith("!")]
+    found = [text for text in (*rejected, *said) if text]
+    if found:
+        return "; ".join(found)
+    lines = [ln.strip() for ln in result.err.splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit {result.code}"
+
+
 def fetch_base(repo: Path, remote: str, base: str) -> str:
     """Fetch the remote's base into refs/remotes/<remote>/<base>; its commit."""
     ref = f"refs/remotes/{remote}/{base}"

@@ -139,10 +139,8 @@ def push(app: App, task: TaskView, project: Project) -> str:
     def do(intent_id: int) -> str:
         result = git_remote.push(repo, project.remote, local, branch, lease)
         if not result.ok:
-            lines = [ln for ln in (result.err or result.out).splitlines() if ln.strip()]
-            why = next((ln for ln in lines if "rejected" in ln or "denied" in ln or
-                        "error" in ln), lines[-1] if lines else f"exit {result.code}")  # fmt: skip
-            raise ExternalError(f"git push to {project.remote} refused: {why.strip()}")
+            why = git_remote.refusal(result)
+            raise ExternalError(f"git push to {project.remote} refused: {why}")
         return f"pushed {branch} ({local[:10]}) to {project.remote}" + (
             f", rewriting {remote[:10]} with a lease" if lease else "")  # fmt: skip
 
