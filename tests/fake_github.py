@@ -93,6 +93,7 @@ class PullRequest:
     comments: list[dict[str, Any]] = field(default_factory=list)  # inline review comments
     reviews: list[dict[str, Any]] = field(default_factory=list)
     issue_comments: list[str] = field(default_factory=list)
+    head_oid: str = ""  # kept once merged or closed: GitHub still knows it after a deletion
 
 
 class FakeGitHub:
@@ -184,9 +185,9 @@ class FakeGitHub:
                                "commit_id": self.tip(pr.head)})  # fmt: skip
             return rid
 
-    def merge_by_hand(self, number: int) -> str:
+    def merge_by_hand(self, number: int, method: str = "merge") -> str:
         with self.lock:
-            return self._merge(self.prs[number], "merge", "")
+            return self._merge(self.prs[number], method, "")
 
     def ops(self, name: str) -> list[Request]:
         """The GraphQL requests of one operation, or REST requests whose path has `name`."""
@@ -225,7 +226,7 @@ class FakeGitHub:
         )  # fmt: skip
         commit = made.stdout.strip()
         self.git("update-ref", f"refs/heads/{pr.base}", commit, base)
-        pr.state, pr.merge_commit = "MERGED", commit
+        pr.state, pr.merge_commit, pr.head_oid = "MERGED", commit, head
         pr.merged_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return commit
 
@@ -241,7 +242,7 @@ class FakeGitHub:
                 "squashMergeAllowed": True, "deleteBranchOnMerge": False}  # fmt: skip
 
     def pr_node(self, pr: PullRequest) -> dict[str, Any]:
-        head = self.tip(pr.head) or ""
+        head = pr.head_oid or self.tip(pr.head) or ""
         if head and head not in self.checks and pr.state == "OPEN":
             for name in self.auto_checks:
                 self.checks.setdefault(head, []).append(
@@ -309,7 +310,8 @@ class FakeGitHub:
             self._merge(pr, method, str(v["input"].get("expectedHeadOid") or ""))
             return {"mergePullRequest": {"clientMutationId": ""}}
         if "closePullRequest" in request.query:
-            self._by_id(v["input"]["pullRequestId"]).state = "CLOSED"
+            pr = self._by_id(v["input"]["pullRequestId"])
+            pr.state, pr.head_oid = "CLOSED", self.tip(pr.head)
             return {"closePullRequest": {"clientMutationId": ""}}
         if "addComment" in request.query:
             self._by_id(v["input"]["subjectId"]).issue_comments.append(v["input"]["body"])

@@ -3,6 +3,7 @@ that records what gh sent, and a bare repository as the remote ttal really pushe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,18 +109,21 @@ def test_a_second_round_rewrites_the_branch_and_pushes_to_the_same_pr(
     box.ttal("go", env=worker_env(uuid), check=True)
     box.ttal("review", "approve", "--note", "fixed", env=reviewer_env(uuid), check=True)
     branch = box.get(uuid)["ttal_branch"]
-    wait_for(lambda: hub.tip(branch) == second, 30, "the second round's push")
+    wait_for(lambda: len(events(box, "forge-pushed", uuid)) == 2, 30, "the second push")
+    assert hub.tip(branch) == second
 
     assert len(hub.ops("PullRequestCreate")) == 1 and len(hub.prs) == 1
-    assert hub.prs[1].head == branch
-    assert hub.prs[1].state == "OPEN"
+    assert hub.prs[1].head == branch and hub.prs[1].state == "OPEN"
+    pushes = events(box, "forge-pushed", uuid)
+    rewrote = [p for p in pushes if "with a lease" in p]
+    assert len(rewrote) == 1 and f"rewriting {head[:10]}" in rewrote[0], pushes
     assert box.get(uuid)["ttal_pr"] == hub.url(1)
 
 
 def test_green_and_approved_merges_then_cleans_up(
     make_box: Callable[..., Box], tmp_path: Path
 ) -> None:
-    box, hub = forge_box(make_box, tmp_path)
+    box, hub = forge_box(make_box, tmp_path, pr="      delete_branch: true\n")
     uuid, head = approved_task(box)
     hub.check(head, "unit", "SUCCESS")
 
@@ -132,6 +136,7 @@ def test_green_and_approved_merges_then_cleans_up(
     assert hub.prs[1].state == "MERGED"
     assert sandbox.git(hub.remote, "merge-base", "--is-ancestor", head, "main") == ""
     assert not box.git("api", "branch", "--list", "ttal/*").strip()  # deleted once on origin
+    assert not hub.tip(task["ttal_branch"]) and hub.ops("git/refs/heads/ttal")  # delete_branch
     assert not Path(task["ttal_worktree"]).exists()
     assert f"w-{uuid[:8]}" not in box.sessions()
     assert box.git("api", "rev-parse", "main") != head  # the local base is not ttal's to move
@@ -142,7 +147,7 @@ def test_a_pr_merged_by_hand_is_noticed_and_finished(
 ) -> None:
     box, hub = forge_box(make_box, tmp_path, pr="      merge_method: squash\n")
     uuid, _head = approved_task(box)
-    hub.merge_by_hand(1)
+    hub.merge_by_hand(1, "squash")  # the base holds the work, not the branch's commits
 
     rows = watch(box)
     assert any("was merged by hand" in " ".join(r["did"]) for r in rows), rows
@@ -199,3 +204,68 @@ def test_a_crash_between_push_and_pr_finds_the_pr_and_opens_no_second(
     assert after.returncode == Exit.WAITING, after.stdout + after.stderr
     assert len(hub.prs) == 1 and len(hub.ops("PullRequestCreate")) == 1
     assert box.get(uuid)["ttal_pr"] == hub.url(1)
+
+
+def test_a_conflict_on_the_forge_goes_to_the_worker_once(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box, hub = forge_box(make_box, tmp_path)
+    uuid, _head = approved_task(box)
+    # Someone lands a change to the same file on the remote's base.
+    other = tmp_path / "other"
+    sandbox.git(tmp_path, "clone", "-q", str(hub.remote), str(other))
+    (other / "jwt.py").write_text("TOKEN = 'theirs'\n", encoding="utf-8")
+    sandbox.git(other, "add", "-A")
+    sandbox.git(other, "commit", "-qm", "Theirs")
+    sandbox.git(other, "push", "-q", "origin", "main")
+
+    watch(box)
+    watch(box)
+    [told] = messages_to(box, f"w-{uuid[:8]}")
+    assert "PR #1" in told and "conflicts with origin/main" in told
+    assert box.git("api", "rev-parse", "origin/main").strip() == hub.tip("main")  # fetched
+    assert not hub.ops("PullRequestMerge")
+
+
+def test_opened_at_coded_then_merged_with_the_same_pr(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box, hub = forge_box(make_box, tmp_path, pr="      open_at: coded\n", checks=())
+    uuid = box.add("Add JWT auth", "project:api")
+    box.ttal("go", uuid, check=True)
+    head = commit(box, uuid, "jwt.py", "TOKEN = 1\n")
+    box.ttal("go", env=worker_env(uuid), check=True)
+    assert not hub.prs
+    watch(box)
+    assert box.get(uuid)["ttal_pr"] == hub.url(1) and hub.prs[1].state == "OPEN"
+    assert "Approved by" not in hub.prs[1].body  # opened before the review
+
+    box.ttal("review", "approve", env=reviewer_env(uuid), check=True)
+    wait_for(lambda: box.get(uuid)["status"] == "completed", 30, "the merge")
+    assert len(hub.ops("PullRequestCreate")) == 1
+    assert hub.ops("PullRequestMerge")[0].variables["input"]["expectedHeadOid"] == head
+
+
+def test_a_deleted_task_closes_its_pr_once(make_box: Callable[..., Box], tmp_path: Path) -> None:
+    box, hub = forge_box(make_box, tmp_path)
+    uuid, _head = approved_task(box)
+    assert box.task(uuid, "delete").returncode == 0
+
+    rows = watch(box)
+    watch(box)
+    assert hub.prs[1].state == "CLOSED", rows
+    assert hub.prs[1].issue_comments == [
+        f"Closed by ttal: task {uuid[:8]} (Add JWT auth) was deleted."
+    ]
+    assert len([r for r in hub.requests if "closePullRequest" in r.query]) == 1
+
+
+def test_doctor_checks_the_gh_login(make_box: Callable[..., Box], tmp_path: Path) -> None:
+    box, hub = forge_box(make_box, tmp_path)
+    ok = box.ttal("doctor", "--json")
+    forge = [c for c in json.loads(ok.stdout) if c["name"] == "forge api"]
+    assert forge and forge[0]["ok"], ok.stdout
+    (Path(hub.env()["GH_CONFIG_DIR"]) / "hosts.yml").write_text("", encoding="utf-8")
+    bad = box.ttal("doctor", "--json")
+    forge = [c for c in json.loads(bad.stdout) if c["name"] == "forge api"]
+    assert not forge[0]["ok"] and "gh auth login" in forge[0]["detail"], bad.stdout

@@ -147,6 +147,7 @@ def push(app: App, task: TaskView, project: Project) -> str:
     did = attempt(app, task, project, "push", do, repo=str(repo), remote=project.remote,
                   branch=branch, commit=local)  # fmt: skip
     faults.point("forge.pushed")
+    app.state.event("forge-pushed", task.uuid, app.caller.name, did)
     return did
 
 
