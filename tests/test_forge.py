@@ -150,7 +150,7 @@ def test_a_pr_merged_by_hand_is_noticed_and_finished(
     hub.merge_by_hand(1, "squash")  # the base holds the work, not the branch's commits
 
     rows = watch(box)
-    assert any("was merged by hand" in " ".join(r["did"]) for r in rows), rows
+    assert any("was merged on the forge" in " ".join(r["did"]) for r in rows), rows
     task = box.get(uuid)
     assert task["status"] == "completed" and "merged" in task["tags"]
     assert not hub.ops("PullRequestMerge")
@@ -182,6 +182,27 @@ def test_a_push_the_remote_refuses_is_retried_then_flagged(
     assert not hub.prs and not hub.ops("PullRequestCreate")
     third = box.ttal("go", uuid)  # flagged: not tried again until a person resolves it
     assert third.returncode == Exit.EXTERNAL and len(events(box, "forge-retry", uuid)) == 1
+
+
+def test_a_crash_after_the_forge_merged_finishes_with_one_merge(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box, hub = forge_box(make_box, tmp_path, checks=())  # no checks: green at once
+    uuid = box.add("Add JWT auth", "project:api")
+    box.ttal("go", uuid, check=True)
+    commit(box, uuid, "jwt.py", "TOKEN = 1\n")
+    box.ttal("go", env=worker_env(uuid), check=True)
+    fired = tmp_path / "fired"
+    crash = {**reviewer_env(uuid), "TTAL_FAULT": "forge.merged", "TTAL_FAULT_LOG": str(fired)}
+    box.ttal("review", "approve", env=crash, check=True)
+    wait_for(lambda: fired.exists(), 30, "the crash after the merge")
+    assert hub.prs[1].state == "MERGED" and "merged" not in box.get(uuid)["tags"]
+
+    box.ttal("go", uuid, check=True)
+    task = box.get(uuid)
+    assert task["status"] == "completed" and "merged" in task["tags"]
+    assert len(hub.ops("PullRequestMerge")) == 1
+    assert "forge.merge" not in box.ttal("journal", "--json", check=True).stdout
 
 
 @pytest.mark.parametrize("fault", ["forge.pushed", "forge.opened"])

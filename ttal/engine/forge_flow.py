@@ -56,7 +56,7 @@ def merge_task(app: App, task: TaskView, stage: Stage) -> str:
         faults.point("forge.merged")
         return _merged(app, task, stage, pr, "merged", did)
     if verdict.action == "merged":
-        return _merged(app, task, stage, pr, "was merged by hand", did)
+        return _merged(app, task, stage, pr, "was merged on the forge", did)
     raise Waiting("; ".join([*did, verdict.reason]))
 
 
