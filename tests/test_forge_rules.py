@@ -61,7 +61,7 @@ def pr(**given: Any) -> PullState:
         "unapproved",
         "merged",
         "closed",
-    ],  # fmt: skip
+    ],
 )
 def test_a_pr_merges_only_green_and_at_the_approved_head(
     state: PullState, approved: str, action: str, says: str
@@ -127,7 +127,7 @@ def test_the_forge_keys_parse(tmp_path: Path) -> None:
         "delete",
         "retries",
         "unknown",
-    ],  # fmt: skip
+    ],
 )
 def test_bad_forge_keys_name_file_key_and_fix(
     tmp_path: Path, keys: dict[str, Any], key: str, problem: str
