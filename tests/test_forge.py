@@ -290,3 +290,30 @@ def test_doctor_checks_the_gh_login(make_box: Callable[..., Box], tmp_path: Path
     bad = box.ttal("doctor", "--json")
     forge = [c for c in json.loads(bad.stdout) if c["name"] == "forge api"]
     assert not forge[0]["ok"] and "gh auth login" in forge[0]["detail"], bad.stdout
+
+
+def test_a_commit_pushed_on_the_forge_is_never_overwritten(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box, hub = forge_box(make_box, tmp_path)
+    uuid, _head = approved_task(box)
+    branch = box.get(uuid)["ttal_branch"]
+    other = tmp_path / "other"  # someone adds a commit to the PR's branch on the forge
+    sandbox.git(tmp_path, "clone", "-q", "-b", branch, str(hub.remote), str(other))
+    (other / "NOTES.md").write_text("theirs\n", encoding="utf-8")
+    sandbox.git(other, "add", "-A")
+    sandbox.git(other, "commit", "-qm", "Theirs")
+    sandbox.git(other, "push", "-q", "origin", branch)
+    theirs = hub.tip(branch)
+
+    tree = Path(box.get(uuid)["ttal_worktree"])  # the worker rewrites its own commit
+    (tree / "jwt.py").write_text("TOKEN = 2\n", encoding="utf-8")
+    sandbox.git(tree, "commit", "-qa", "--amend", "--no-edit")
+    box.ttal("go", env=worker_env(uuid), check=True)
+    box.ttal("review", "approve", env=reviewer_env(uuid), check=True)
+    wait_for(lambda: any("which ttal did not push" in m for m in messages_to(box, "human")),
+             30, "the spawner told")  # fmt: skip
+    again = box.ttal("go", uuid)
+    assert again.returncode == Exit.PRECONDITION and "did not push" in again.stderr
+    assert hub.tip(branch) == theirs  # kept
+    assert len([m for m in messages_to(box, "human") if "did not push" in m]) == 1

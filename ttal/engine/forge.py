@@ -135,6 +135,8 @@ def push(app: App, task: TaskView, project: Project) -> str:
     if remote == local:
         return ""
     lease = None if not remote or git.is_ancestor(repo, remote, local) else remote
+    if lease and lease not in app.state.forge_pushed(task.uuid):
+        _diverged(app, task, project, remote)
 
     def do(intent_id: int) -> str:
         result = git_remote.push(repo, project.remote, local, branch, lease)
@@ -149,6 +151,18 @@ def push(app: App, task: TaskView, project: Project) -> str:
     faults.point("forge.pushed")
     app.state.event("forge-pushed", task.uuid, app.caller.name, did)
     return did
+
+
+def _diverged(app: App, task: TaskView, project: Project, remote: str) -> None:
+    """The remote branch holds a commit ttal never pushed (someone pushed to it on the
+    forge): a lease would throw it away. Refuse, and tell the spawner once."""
+    message = (f"task {task.short}: {project.remote}/{task.branch} holds {remote[:10]}, which "
+               "ttal did not push and the local branch does not contain; nothing was pushed")  # fmt: skip
+    hint = (f"bring it into the branch in the worktree (`git fetch {project.remote} "
+            f"{task.branch}` and rebase or merge), then `ttal go {task.short}`")  # fmt: skip
+    tell(app, task.spawner or "human", f"{message}. {hint}.", task=task.uuid, sender="ttal",
+         key=f"forge:{task.uuid}:diverged:{remote}")  # fmt: skip
+    raise PreconditionFailed(message, hint=hint)
 
 
 def ensure_pr(app: App, task: TaskView, project: Project, forge: Forge) -> tuple[PullState, str]:

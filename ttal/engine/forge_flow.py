@@ -57,6 +57,9 @@ def merge_task(app: App, task: TaskView, stage: Stage) -> str:
         return _merged(app, task, stage, pr, "merged", did)
     if verdict.action == "merged":
         return _merged(app, task, stage, pr, "was merged on the forge", did)
+    if verdict.action == "closed":
+        tell(app, task.spawner or "human", f"task {task.short}: {verdict.reason}",
+             key=f"forge:{task.uuid}:closed:{pr.number}", task=task.uuid, sender="ttal")  # fmt: skip
     raise Waiting("; ".join([*did, verdict.reason]))
 
 

@@ -4,6 +4,7 @@ and the failed attempts at a push or a PR call, for their backoff (engine/forge.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -46,6 +47,16 @@ class ForgeQueries(Queries):
         self._forge()
         self.db.execute("INSERT OR IGNORE INTO forge_sent(key, task, ts) VALUES (?,?,?)",
                         (key, task, time.time()))  # fmt: skip
+
+    def forge_pushed(self, task: str) -> set[str]:
+        """The commits ttal pushed for `task` (its done forge.push intents): a lease may
+        replace only one of these on the remote."""
+        rows = self.db.execute(
+            "SELECT detail FROM intents WHERE action = 'forge.push' AND task = ? "
+            "AND state = 'done'",
+            (task,),
+        ).fetchall()
+        return {str(json.loads(r[0]).get("commit", "")) for r in rows}
 
     def forge_attempts(self, task: str, action: str) -> Attempts:
         self._forge()
