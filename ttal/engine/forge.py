@@ -156,8 +156,10 @@ def push(app: App, task: TaskView, project: Project) -> str:
 def _diverged(app: App, task: TaskView, project: Project, remote: str) -> None:
     """The remote branch holds a commit ttal never pushed (someone pushed to it on the
     forge): a lease would throw it away. Refuse, and tell the spawner once."""
-    message = (f"task {task.short}: {project.remote}/{task.branch} holds {remote[:10]}, which "
-               "ttal did not push and the local branch does not contain; nothing was pushed")  # fmt: skip
+    message = (
+        f"task {task.short}: {project.remote}/{task.branch} holds {remote[:10]}, which "
+        "ttal did not push and the local branch does not contain; nothing was pushed"
+    )
     hint = (f"bring it into the branch in the worktree (`git fetch {project.remote} "
             f"{task.branch}` and rebase or merge), then `ttal go {task.short}`")  # fmt: skip
     tell(app, task.spawner or "human", f"{message}. {hint}.", task=task.uuid, sender="ttal",

@@ -58,8 +58,14 @@ def merge_task(app: App, task: TaskView, stage: Stage) -> str:
     if verdict.action == "merged":
         return _merged(app, task, stage, pr, "was merged on the forge", did)
     if verdict.action == "closed":
-        tell(app, task.spawner or "human", f"task {task.short}: {verdict.reason}",
-             key=f"forge:{task.uuid}:closed:{pr.number}", task=task.uuid, sender="ttal")  # fmt: skip
+        tell(
+            app,
+            task.spawner or "human",
+            f"task {task.short}: {verdict.reason}",
+            key=f"forge:{task.uuid}:closed:{pr.number}",
+            task=task.uuid,
+            sender="ttal",
+        )
     raise Waiting("; ".join([*did, verdict.reason]))
 
 
