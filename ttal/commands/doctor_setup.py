@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ttal.adapters import git
+from ttal.adapters.forges.base import Forge
 from ttal.adapters.proc import run
+from ttal.config.model import Project
 from ttal.engine.app import App
 from ttal.errors import TtalError
 
@@ -99,14 +102,16 @@ def forges(app: App) -> list[Check]:
     if not shutil.which("gh"):
         return [Check("gh", False, "not installed (projects merge: github); on Debian/Ubuntu: "
                       "apt-get install gh, then `gh auth login`")]  # fmt: skip
-    checks = []
-    for project in used:
-        try:
-            hub = forge.forge_of(project)
-            problem = hub.auth_problem()
-        except TtalError as err:
-            problem = err.message
-        name = f"forge {project.name}"
-        checks.append(Check(name, not problem, (problem and f"{problem}; run `gh auth login`")
-                            or f"gh is logged in for {getattr(hub, 'slug', '')}"))  # fmt: skip
-    return checks
+    return [_forge_login(forge.forge_of, project) for project in used]
+
+
+def _forge_login(forge_of: Callable[[Project], Forge], project: Project) -> Check:
+    name = f"forge {project.name}"
+    try:
+        hub = forge_of(project)
+        problem = hub.auth_problem()
+    except TtalError as err:
+        return Check(name, False, err.message)
+    if problem:
+        return Check(name, False, f"{problem}; run `gh auth login` (ttal uses your login)")
+    return Check(name, True, f"gh is logged in for {project.pr.repo or project.remote}")
