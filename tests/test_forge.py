@@ -183,6 +183,13 @@ def test_a_push_the_remote_refuses_is_retried_then_flagged(
     third = box.ttal("go", uuid)  # flagged: not tried again until a person resolves it
     assert third.returncode == Exit.EXTERNAL and len(events(box, "forge-retry", uuid)) == 1
 
+    hook.unlink()  # the person fixes the cause and resolves the entry: ttal tries again
+    [flagged] = [i for i in json.loads(journal) if i["action"] == "forge.push"]
+    box.ttal("journal", "resolve", str(flagged["id"]), check=True)
+    fourth = box.ttal("go", uuid)
+    assert fourth.returncode == Exit.WAITING, fourth.stdout + fourth.stderr
+    assert len(hub.prs) == 1 and hub.tip(box.get(uuid)["ttal_branch"])
+
 
 def test_a_crash_after_the_forge_merged_finishes_with_one_merge(
     make_box: Callable[..., Box], tmp_path: Path
