@@ -17,6 +17,7 @@ between the two sends nothing twice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -25,12 +26,13 @@ from ttal.adapters import git, git_remote, locks
 from ttal.adapters.forges.base import Forge
 from ttal.config.model import Project
 from ttal.core.forge import PullState, ci_text, comment_text, conflict_text, merge_verdict, tail
-from ttal.core.pipeline import Stage
+from ttal.core.pipeline import Action, Caller, Stage, current_stage, next_step
 from ttal.core.task_view import TaskView
 from ttal.engine import forge as forges
 from ttal.engine.app import App
-from ttal.engine.lookup import pipeline_for, project_for, task_view
+from ttal.engine.lookup import branch_unreviewed, pipeline_for, project_for, task_view
 from ttal.engine.mesh import tell
+from ttal.engine.recovery import recover
 from ttal.errors import PreconditionFailed, TtalError, Waiting
 
 
@@ -66,7 +68,16 @@ def merge_task(app: App, task: TaskView, stage: Stage) -> str:
             task=task.uuid,
             sender="ttal",
         )
-    raise Waiting("; ".join([*did, verdict.reason]))
+    raise PullWaiting(did, verdict.reason)
+
+
+class PullWaiting(Waiting):
+    """The merge step waits on the forge; `did` is what it did meanwhile (a push, feedback
+    sent), which `ttal watch` reports, and not the waiting itself, pass after pass."""
+
+    def __init__(self, did: list[str], reason: str) -> None:
+        super().__init__("; ".join([*did, reason]))
+        self.did = did
 
 
 def _merged(app: App, task: TaskView, stage: Stage, pr: PullState, how: str,
@@ -134,14 +145,22 @@ def watch(app: App, go: Callable[[str], list[str]]) -> list[tuple[str, str, list
 
 def _watch_one(app: App, uuid: str,
                go: Callable[[str], list[str]]) -> tuple[str, str, list[str]]:  # fmt: skip
-    from ttal.core.pipeline import Action, Caller, next_step
-
     def once() -> list[str]:
         task = app.tw.get(uuid)
-        if next_step(task_view(task), pipeline_for(app, task), Caller()).action == Action.MERGE:
-            return go(uuid)  # approved: what a person's `ttal go` does (engine/drive.py)
+        pipeline, view = pipeline_for(app, task), task_view(task)
+        here = current_stage(pipeline, view)
+        if here is not None and here.kind == "merge":  # as engine/drive.py decides it
+            view = replace(view, unreviewed=branch_unreviewed(app, view))
+        step = next_step(view, pipeline, Caller())
         with locks.held(locks.task_lock(app.lock_dir, uuid)):
-            return sync(app, task_view(app.tw.get(uuid)))
+            if step.action != Action.MERGE or step.stage is None:
+                return sync(app, task_view(app.tw.get(uuid)))
+            recover(app, uuid)  # what a crashed run of this task left half done
+            try:
+                did = [merge_task(app, task_view(app.tw.get(uuid)), step.stage)]
+            except PullWaiting as err:
+                return err.did
+        return did + go(uuid)  # merged: the rest of `ttal go` (cleanup, the spawner told)
 
     return _guard(uuid, once)
 
@@ -149,8 +168,8 @@ def _watch_one(app: App, uuid: str,
 def _guard(uuid: str, do: Callable[[], list[str]]) -> tuple[str, str, list[str]]:
     try:
         return uuid, "ok", do()
-    except Waiting as err:
-        return uuid, "waiting", [err.message]
+    except Waiting as err:  # e.g. a retry's backoff: `ttal go` says it; no news each pass
+        return uuid, f"waiting: {err.message}", []
     except TtalError as err:
         return uuid, "error", [err.message]
 
