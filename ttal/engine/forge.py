@@ -229,7 +229,15 @@ def landed(app: App, project: Project, task: TaskView, tip: str) -> bool:
 
 
 def settle(app: App, item: Intent) -> tuple[str, str]:
-    """An intent a crash left pending: look at the remote and the forge, never retry blind."""
+    """An intent a crash left pending: look at the remote and the forge, never retry blind.
+    When they cannot be reached it stays "unknown", and the next recovery looks again."""
+    try:
+        return _settle(app, item)
+    except TtalError as err:
+        return "unknown", f"could not look at the remote or the forge: {err.message}"
+
+
+def _settle(app: App, item: Intent) -> tuple[str, str]:
     from pathlib import Path
 
     detail, repo = item.detail, Path(str(item.detail.get("repo", "")))
