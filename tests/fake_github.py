@@ -156,6 +156,8 @@ class FakeGitHub:
             "GH_PROMPT_DISABLED": "1",
             "GH_NO_UPDATE_NOTIFIER": "1",
             "NO_COLOR": "1",
+            # gh caches run logs under $TMPDIR/gh-cli-cache: keep them in the test's folder.
+            "TMPDIR": str(self.root),
         }
 
     # ---- what a test scripts ------------------------------------------------------
