@@ -22,6 +22,12 @@ POINTS = (
     "cleanup.branch",  # branch deleted, spawner not told
     "finish.told",  # spawner told, task not yet done
 )
+# A project that merges through a forge (tests/test_forge.py): the push, the PR, its merge.
+FORGE_POINTS = (
+    "forge.pushed",  # the branch pushed, no pull request opened yet
+    "forge.opened",  # the pull request opened, its URL not yet on the task
+    "forge.merged",  # the forge merged the PR, +merged not yet added
+)
 # Delivery's points (tests/test_delivery_crash.py): not on the pipeline's path, so apart.
 DELIVERY_POINTS = (
     "deliver.attempted",  # the attempt recorded, nothing typed yet

@@ -50,6 +50,7 @@ UDAS: dict[str, tuple[str, str]] = {
     "ttal_owner_stage": ("string", "ttal owner stage"),
     "ttal_session_id": ("string", "ttal runtime session"),
     "ttal_health": ("string", "ttal health"),
+    "ttal_pr": ("string", "ttal pull request"),
 }
 
 

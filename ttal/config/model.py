@@ -28,6 +28,28 @@ class Project:
     base: str = "main"
     max_workers: int = 0  # 0: only the global limit applies
     spawn_spacing: float = 0.0  # seconds between two spawns in this project
+    # Merging through a forge (config/parse_forge.py, docs/forges.md): "local" merges into
+    # `base` here; "github" pushes to `remote` and merges through a pull request.
+    merge: str = "local"
+    remote: str = "origin"
+    pr: PullRequests = field(default_factory=lambda: PullRequests())
+
+
+MERGE_KINDS = ("local", "github")
+OPEN_AT = ("lgtm", "coded")
+MERGE_METHODS = ("merge", "squash", "rebase")
+
+
+@dataclass(frozen=True)
+class PullRequests:
+    """`projects.<name>.pr`: how ttal handles a project's pull requests."""
+
+    repo: str = ""  # [HOST/]OWNER/REPO; "" = read from the remote's URL
+    open_at: str = "lgtm"  # open the PR at the review lead's approval, or at +coded
+    merge_method: str = "merge"
+    delete_branch: bool = False  # delete the remote branch at the merge (else: the forge's way)
+    retries: int = 5  # failed pushes or PR calls retried this often, then flagged
+    backoff: float = 30.0  # seconds before the second try; doubled for each one after
 
 
 @dataclass(frozen=True)

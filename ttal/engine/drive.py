@@ -168,7 +168,12 @@ def _assign(app: App, turn: Turn) -> str:
 
 def _merge(app: App, turn: Turn) -> str:
     from ttal.engine import merge
+    from ttal.engine.lookup import project_for
 
+    if project_for(app, turn.task).merge != "local":  # through the forge (docs/forges.md)
+        from ttal.engine import forge_flow
+
+        return forge_flow.merge_task(app, turn.task, turn.stage)
     return merge.merge_task(app, turn.task, turn.stage)
 
 

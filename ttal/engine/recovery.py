@@ -58,6 +58,10 @@ def _settle(app: App, item: Intent) -> tuple[str, str]:
         if not git.rev(repo, f"refs/heads/{branch}"):
             return "done", "the branch is gone"
         return _redo(item)
+    if item.action.startswith("forge."):  # a push or a pull request (engine/forge.py)
+        from ttal.engine import forge
+
+        return forge.settle(app, item)
     return "flagged", f"no recovery known for {item.action}; check by hand"
 
 

@@ -91,6 +91,7 @@ def watch_pass(app: App) -> list[Row]:
         watched = [(t, _check_safely(app, t, probe, policy)) for t in targets(app)]
         rows = [_journal_row(item) for item in fixed] + [row for _, row in watched]
         rows += _record_health(app, watched)
+        rows += _forge(app)
         rows += _deliveries(app)
     return rows
 
@@ -344,6 +345,19 @@ def _deliveries(app: App) -> list[Row]:
     if started > 0:
         rows.append(Row("-", "spawning", did=[f"started {started} queued task(s)"]))
     return rows
+
+
+def _forge(app: App) -> list[Row]:
+    """Pull requests of projects that merge through a forge: pushes, feedback to the
+    workers, merges of approved tasks (their `ttal go`), PRs of deleted tasks closed."""
+    from ttal.engine import forge_flow
+
+    def go(uuid: str) -> list[str]:
+        outcome = drive.go(app, uuid)
+        return [*outcome.did, *([outcome.message] if outcome.message else [])]
+
+    found = forge_flow.watch(app, go)
+    return [Row("-", "forge", uuid, state, "", did) for uuid, state, did in found]
 
 
 def _journal_row(item: dict[str, Any]) -> Row:

@@ -17,6 +17,7 @@ from ttal.adapters.store.db import connect
 from ttal.adapters.store.diary import DiaryQueries
 from ttal.adapters.store.events import EventQueries
 from ttal.adapters.store.history import HistoryQueries
+from ttal.adapters.store.forge import ForgeQueries
 from ttal.adapters.store.journal import JournalQueries
 from ttal.adapters.store.messages import MessageQueries
 from ttal.adapters.store.queues import QueueQueries
@@ -34,6 +35,7 @@ class State(
     WatchQueries,
     WriteQueries,
     HistoryQueries,
+    ForgeQueries,
 ):
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
