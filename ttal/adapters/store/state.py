@@ -16,8 +16,8 @@ from ttal.adapters.store.agents import AgentQueries
 from ttal.adapters.store.db import connect
 from ttal.adapters.store.diary import DiaryQueries
 from ttal.adapters.store.events import EventQueries
-from ttal.adapters.store.history import HistoryQueries
 from ttal.adapters.store.forge import ForgeQueries
+from ttal.adapters.store.history import HistoryQueries
 from ttal.adapters.store.journal import JournalQueries
 from ttal.adapters.store.messages import MessageQueries
 from ttal.adapters.store.queues import QueueQueries
