@@ -22,7 +22,7 @@ from ttal.core.plans import (
     ReviewStartPlan,
     SpawnPlan,
 )
-from ttal.engine import journal, mesh, spawn_queue
+from ttal.engine import journal, mesh, spawn_queue, usage
 from ttal.engine.app import App
 from ttal.engine.sessions import SessionPlan, start_session
 
@@ -75,6 +75,7 @@ def hold_spawn(app: App, plan: SpawnPlan, reason: str) -> NoReturn:
 def brief(app: App, plan: BriefPlan) -> str:
     send(app, plan.message, plan.uuid)
     app.tw.set(plan.uuid, ttal_stage=plan.stage)
+    usage.new_stage(app, plan.message.to, plan.stage)  # what it spends now is this stage's
     return f"briefed worker {plan.message.to} for stage {plan.stage}"
 
 

@@ -19,6 +19,7 @@ from ttal.adapters.store.events import EventQueries
 from ttal.adapters.store.journal import JournalQueries
 from ttal.adapters.store.messages import MessageQueries
 from ttal.adapters.store.queues import QueueQueries
+from ttal.adapters.store.usage import UsageQueries
 from ttal.adapters.store.watch import WatchQueries
 from ttal.adapters.store.writes import WriteQueries
 
@@ -32,6 +33,7 @@ class State(
     DiaryQueries,
     WatchQueries,
     WriteQueries,
+    UsageQueries,
 ):
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
