@@ -38,8 +38,9 @@ def test_recorded_tokens_and_cost_equal_what_the_server_billed(
     team.ttal("go", uuid, check=True)
     wait(team, fake, lambda: fake.pending("worker") == 0 and len(fake.sent) >= 3, "3 replies")
     billed = fake.billed("worker")
-    expected = (billed["input_tokens"], billed["output_tokens"],
-                billed["cache_read_input_tokens"], billed["cache_creation_input_tokens"])  # fmt: skip
+    keys = ("input_tokens", "output_tokens", "cache_read_input_tokens",
+            "cache_creation_input_tokens")  # fmt: skip
+    expected = tuple(billed[k] for k in keys)
     assert expected == (3600, 1020, 15000, 2400), billed  # three replies, as scripted
 
     def recorded() -> tuple[int, int, int, int]:
@@ -95,6 +96,9 @@ def test_budget_stops_a_claude_worker_mid_task_and_approval_lets_it_go_on(
     team.ttal("approve", uuid, "--budget", "100k", check=True)
     fake.on("worker", "Continue where you left off", Say("back at work"))
     team.ttal("go", uuid, check=True)  # Claude Code resumes its conversation
-    wait(team, fake, lambda: any("back at work" == str(t.text) for r, t in fake.served
-                                 if r == "worker" and isinstance(t, Say)), "the resumed turn")  # fmt: skip
+
+    def said() -> list[str]:
+        return [t.text for r, t in fake.served if r == "worker" and isinstance(t, Say)]
+
+    wait(team, fake, lambda: "back at work" in said(), "the resumed turn")
     assert worker in team.sessions() and (tree / "wip.txt").exists()
