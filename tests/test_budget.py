@@ -147,3 +147,26 @@ def test_money_budget_counts_priced_models_and_config_names_its_errors(
     box.sb.config.write_text(box.sb.config.read_text().replace("$0.01", "lots"))
     bad = box.ttal("status")
     assert bad.returncode == 10 and "limits.budget.task: 'lots' is not an amount" in bad.stderr
+
+
+def test_a_crash_after_the_stop_is_recorded_is_finished_by_the_next_pass(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = spender_box(make_box, tmp_path, "    task: 800\n")
+    uuid = box.add("Spend tokens", "project:api")
+    box.ttal("go", uuid, check=True)
+    worker = f"w-{uuid[:8]}"
+    wait_for(lambda: usage_lines(box, worker) == 1, 30, "the first reply's usage")
+    log = tmp_path / "fault.log"
+    crashed = box.ttal("watch", "--once", env={"TTAL_FAULT": "budget.stopped",
+                                               "TTAL_FAULT_LOG": str(log)})  # fmt: skip
+    assert crashed.returncode == 137 and log.read_text().startswith("budget.stopped")
+    assert worker in box.sessions() and budget_messages(box) == []  # killed mid-stop
+    report = json.loads(box.ttal("cost", "--json", check=True).stdout)
+    assert report["stops"] == [f"task:{uuid}"]  # recorded first: nothing of it may start
+
+    finished = budget_rows(watch(box))
+    assert f"ended {worker} (worktree kept)" in finished[0]["did"], finished
+    assert worker not in box.sessions() and box.get(uuid)["ttal_health"] == "budget:task"
+    assert budget_messages(box) == [("human", "budget-stop")]
+    assert budget_rows(watch(box)) == [] and len(budget_messages(box)) == 1

@@ -22,6 +22,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from ttal import faults
 from ttal.core.costs import Amount, Cost, level, spent_in
 from ttal.engine import journal, mesh, usage
 from ttal.engine.app import App
@@ -97,9 +98,7 @@ def holding(app: App, task: str = "", project: str = "") -> str:
 
 def refuse_spawn(app: App, name: str, task: str, project: str) -> None:
     """Every session start: refused while its scope is stopped or over its budget."""
-    if not app.cfg.budget.any:
-        return
-    held = holding(app, task, project)
+    held = holding(app, task, project)  # also when limits.budget was taken out since
     over = held or next((s.key for s in scopes(app, task, project)
                          if level(spent_in(spent(app, s), s.limit.unit), allowed(app, s))
                          == "over"), "")  # fmt: skip
@@ -164,6 +163,7 @@ def _stop(app: App, scope: Scope, live: set[str], state: str, checked: Checked) 
     if app.state.stop_scope(scope.key, detail):
         app.state.event("budget-stopped", scope.task, "ttal", f"{scope.key}: {state}")
         checked.did.append(f"stopped {scope.label}: {state}")
+    faults.point("budget.stopped")  # a crash here: the next pass ends, marks and tells
     names = _sessions_in(app, scope, live)
     tasks = {s.task for s in names if s.task}
     for session in names:

@@ -77,10 +77,10 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
     launch.prepare(runtime, spec, env)
     # Before the launch: Codex's SessionStart hook replaces it with Codex's own id.
     _session_id_file(app, plan.name).write_text(session_id, encoding="utf-8")
-    app.tmux.new_session(plan.name, plan.workdir, env, shell_line(argv, exit_file))
-    meta = plan.meta or {}
+    meta = plan.meta or {}  # before the start: a crash after it must not lose its usage
     usage.register(app, plan.name, runtime.kind, session_id, env, plan.task,
                    str(meta.get("project", "")), str(meta.get("stage", "")), plan.role)  # fmt: skip
+    app.tmux.new_session(plan.name, plan.workdir, env, shell_line(argv, exit_file))
     if resume:
         app.state.event("session-resumed", plan.task, "ttal", f"{plan.name} {session_id}")
     return session_id
