@@ -49,7 +49,7 @@ def cost(app: App, ref: str = "") -> CostReport:
     rows = [TaskCost(t["uuid"], str(t.get("description", "")), usage.cost_for(app, t["uuid"]),
                      usage.cost_by_stage(app, t["uuid"])) for t in found]  # fmt: skip
     rows.sort(key=lambda r: (r.total.usd, r.total.tokens), reverse=True)
-    return CostReport(rows, usage.cost_since(app, budgets.day_start()), sorted(app.state.stops()))
+    return CostReport(rows, usage.cost_on(app, budgets.day()), sorted(app.state.stops()))
 
 
 @dataclass

@@ -57,11 +57,6 @@ def day(now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(now))
 
 
-def day_start(now: float | None = None) -> float:
-    t = time.localtime(now)
-    return time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
-
-
 def scopes(app: App, task: str = "", project: str = "") -> list[Scope]:
     """The budgeted scopes a session of `task` in `project` counts against."""
     budget, today, found = app.cfg.budget, day(), []
@@ -78,7 +73,7 @@ def scopes(app: App, task: str = "", project: str = "") -> list[Scope]:
 def spent(app: App, scope: Scope) -> Cost:
     if scope.kind == "task":
         return usage.cost_for(app, scope.task)
-    return usage.cost_since(app, day_start(), scope.project)
+    return usage.cost_on(app, day(), scope.project)
 
 
 def allowed(app: App, scope: Scope) -> float:

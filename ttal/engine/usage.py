@@ -134,12 +134,10 @@ def cost_by_stage(app: App, uuid: str) -> dict[str, Cost]:
     return _priced(app, app.state.usage_counts("task = ?", (uuid,), by="stage"))
 
 
-def cost_since(app: App, since: float, project: str = "") -> Cost:
-    """What every session (of `project`, when given) spent since `since`."""
-    where, args = "at >= ?", (since,)
-    if project:
-        where, args = "at >= ? AND project = ?", (since, project)  # type: ignore[assignment]
-    rows = app.state.usage_counts(where, tuple(args), by="'all'")
+def cost_on(app: App, day: str, project: str = "") -> Cost:
+    """What every session (of `project`, when given) spent on `day` (YYYY-MM-DD, local)."""
+    where, args = ("day = ? AND project = ?", (day, project)) if project else ("day = ?", (day,))
+    rows = app.state.usage_counts(where, args, by="'all'")
     return _priced(app, rows).get("all", Cost())
 
 

@@ -89,8 +89,14 @@ CREATE TABLE IF NOT EXISTS usage (
     input INTEGER NOT NULL, output INTEGER NOT NULL, cache_read INTEGER NOT NULL,
     cache_write INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS usage_task ON usage(task);
-CREATE INDEX IF NOT EXISTS usage_at ON usage(at);
+CREATE INDEX IF NOT EXISTS usage_task ON usage(task, at);
+CREATE TABLE IF NOT EXISTS usage_totals (
+    task TEXT NOT NULL, stage TEXT NOT NULL, project TEXT NOT NULL, day TEXT NOT NULL,
+    model TEXT NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL, cache_write INTEGER NOT NULL,
+    PRIMARY KEY (task, stage, project, day, model)
+);
+CREATE INDEX IF NOT EXISTS usage_totals_day ON usage_totals(day, project);
 CREATE TABLE IF NOT EXISTS budget_stops (
     scope TEXT PRIMARY KEY, at REAL NOT NULL, detail TEXT NOT NULL DEFAULT ''
 );

@@ -98,28 +98,54 @@ class UsageQueries(Queries):
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             for usage, s in rows:
-                self.db.execute(
-                    "INSERT INTO usage(key, at, session, session_id, task, project, stage, role,"
-                    " model, input, output, cache_read, cache_write) VALUES (?,?,?,?,?,?,?,?,?,?,"
-                    "?,?,?) ON CONFLICT(key) DO UPDATE SET input = MAX(input, excluded.input), "
-                    "output = MAX(output, excluded.output), cache_read = MAX(cache_read, "
-                    "excluded.cache_read), cache_write = MAX(cache_write, excluded.cache_write)",
-                    (usage.key, usage.at, name, session_id, s.task, s.project, s.stage, s.role,
-                     usage.model, usage.input, usage.output, usage.cache_read,
-                     usage.cache_write))  # fmt: skip
+                self._add_reply(name, session_id, usage, s)
             self.db.execute(
                 "INSERT OR REPLACE INTO usage_cursors(name, session_id, path, inode, offset, "
                 "state, done) VALUES (?,?,?,?,?,?,?)",
                 (name, session_id, cursor.path, cursor.inode, cursor.offset, cursor.state,
                  int(cursor.done)))  # fmt: skip
 
+    def _add_reply(self, name: str, session_id: str, usage: Usage, s: UsageSession) -> None:
+        """One reply; seen before (its key), the larger count of each kind wins. The running
+        totals per task, stage, project, day and model take the difference: reads stay
+        cheap however many replies there are (docs/cost.md)."""
+        counts = (usage.input, usage.output, usage.cache_read, usage.cache_write)
+        old = self.db.execute("SELECT input, output, cache_read, cache_write, task, stage, "
+                              "project, at, model FROM usage WHERE key = ?",
+                              (usage.key,)).fetchone()  # fmt: skip
+        if old is None:
+            self.db.execute(
+                "INSERT INTO usage(key, at, session, session_id, task, project, stage, role,"
+                " model, input, output, cache_read, cache_write) VALUES (?,?,?,?,?,?,?,?,?,?,?,"
+                "?,?)", (usage.key, usage.at, name, session_id, s.task, s.project, s.stage,
+                         s.role, usage.model, *counts))  # fmt: skip
+            where, delta = (s.task, s.stage, s.project, usage.at, usage.model), counts
+        else:
+            merged = tuple(max(a, b) for a, b in zip(old[:4], counts, strict=True))
+            delta = tuple(m - a for m, a in zip(merged, old[:4], strict=True))
+            if not any(delta):
+                return
+            self.db.execute("UPDATE usage SET input = ?, output = ?, cache_read = ?, "
+                            "cache_write = ? WHERE key = ?", (*merged, usage.key))  # fmt: skip
+            where = tuple(old[4:])
+        task, stage, project, at, model = where
+        day = time.strftime("%Y-%m-%d", time.localtime(at))
+        self.db.execute(
+            "INSERT INTO usage_totals(task, stage, project, day, model, input, output, "
+            "cache_read, cache_write) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(task, stage, "
+            "project, day, model) DO UPDATE SET input = input + excluded.input, output = "
+            "output + excluded.output, cache_read = cache_read + excluded.cache_read, "
+            "cache_write = cache_write + excluded.cache_write",
+            (task, stage, project, day, model, *delta))  # fmt: skip
+
     # ---- reading it back ------------------------------------------------------------------
 
     def usage_counts(self, where: str = "", args: tuple[Any, ...] = (),
                      by: str = "task") -> list[tuple[Any, ...]]:  # fmt: skip
-        """(<by columns>..., model, input, output, cache_read, cache_write) summed; `where`
-        is a condition on the usage table's columns (ttal's own text, values in `args`)."""
-        sql = f"SELECT {by}, model, {COUNTS} FROM usage"
+        """(<by column>, model, input, output, cache_read, cache_write) summed from the
+        running totals; `where` is a condition on their columns (task, stage, project, day,
+        model: ttal's own text, values in `args`)."""
+        sql = f"SELECT {by}, model, {COUNTS} FROM usage_totals"
         if where:
             sql += f" WHERE {where}"
         return self.db.execute(sql + f" GROUP BY {by}, model", args).fetchall()
