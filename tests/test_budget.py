@@ -170,3 +170,42 @@ def test_a_crash_after_the_stop_is_recorded_is_finished_by_the_next_pass(
     assert worker not in box.sessions() and box.get(uuid)["ttal_health"] == "budget:task"
     assert budget_messages(box) == [("human", "budget-stop")]
     assert budget_rows(watch(box)) == [] and len(budget_messages(box)) == 1
+
+
+PLANNER = """\
+- usage: {model: claude-sonnet-4-5, input: 100}
+- ttal: [go, --note, "Plan: write the docs"]
+- wait: "stage implement"
+- usage: {model: claude-sonnet-4-5, input: 200}
+- write: {path: "docs/{short}.md", text: "# {description}\\n"}
+- sh: "git add -A && git commit -qm 'Docs ({short})'"
+- ttal: [go]
+- idle: true
+"""
+REVIEWER = """\
+- usage: {model: claude-sonnet-4-5, output: 50}
+- ttal: [review, approve, --note, ok]
+- idle: true
+"""
+
+
+def test_usage_goes_to_the_stage_whose_session_spent_it(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    worker, reviewer = tmp_path / "planner.yaml", tmp_path / "reviewer.yaml"
+    worker.write_text(PLANNER, encoding="utf-8")
+    reviewer.write_text(REVIEWER, encoding="utf-8")
+    box = make_box(worker_script=worker, reviewer_script=reviewer)
+    uuid = box.add("Plan and build", "project:api", "+feature")  # the planned pipeline
+    box.ttal("go", uuid, check=True)
+    wait_for(lambda: "build_lgtm" in box.get(uuid)["tags"], 60, "both stages reviewed")
+    wait_for(lambda: usage_lines(box, f"r-{uuid[:8]}-implement") == 1, 20, "the last usage")
+    [row] = json.loads(box.ttal("cost", uuid, "--json", check=True).stdout)["tasks"]
+    stages = {name: c["tokens"] for name, c in row["stages"].items()}
+    assert stages == {"plan": 100 + 50, "implement": 200 + 50}, row["stages"]
+    assert row["tokens"] == 400 and row["input"] == 300 and row["output"] == 100
+    replies = by_hand.rows(box, "SELECT session, stage, input + output FROM usage WHERE "
+                           "task = ? ORDER BY at", uuid)  # fmt: skip
+    assert replies == [(f"w-{uuid[:8]}", "plan", 100), (f"r-{uuid[:8]}-plan", "plan", 50),
+                       (f"w-{uuid[:8]}", "implement", 200),
+                       (f"r-{uuid[:8]}-implement", "implement", 50)]  # fmt: skip

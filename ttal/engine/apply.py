@@ -73,9 +73,9 @@ def hold_spawn(app: App, plan: SpawnPlan, reason: str) -> NoReturn:
 
 
 def brief(app: App, plan: BriefPlan) -> str:
-    send(app, plan.message, plan.uuid)
+    usage.new_stage(app, plan.message.to, plan.stage)  # before it is told: what it spends
+    send(app, plan.message, plan.uuid)  # from now on is this stage's
     app.tw.set(plan.uuid, ttal_stage=plan.stage)
-    usage.new_stage(app, plan.message.to, plan.stage)  # what it spends now is this stage's
     return f"briefed worker {plan.message.to} for stage {plan.stage}"
 
 
