@@ -143,6 +143,9 @@ def test_money_budget_counts_priced_models_and_config_names_its_errors(
     status = json.loads(box.ttal("status", "--json", check=True).stdout)
     [shown] = [t for t in status["tasks"] if t["uuid"] == uuid]
     assert shown["cost"] == "$0.01" and shown["usage"]["tokens"] == 850
+    text = box.ttal("cost", check=True).stdout
+    assert f"{uuid[:8]}  $0.01  850" in text and "implement $0.01" in text, text
+    assert "$0.01" in box.ttal("status", check=True).stdout
 
     box.sb.config.write_text(box.sb.config.read_text().replace("$0.01", "lots"))
     bad = box.ttal("status")

@@ -122,8 +122,16 @@ def check(app: App, live: set[str]) -> list[Checked]:
     usage.read_all(app, live)
     if not app.cfg.budget.any:
         return []
-    done = [_check_scope(app, s, live) for s in _watched_scopes(app, live)]
+    done = [_check_safely(app, s, live) for s in _watched_scopes(app, live)]
     return [c for c in done if c.did]
+
+
+def _check_safely(app: App, scope: Scope, live: set[str]) -> Checked:
+    try:
+        return _check_scope(app, scope, live)
+    except TtalError as err:  # one scope's trouble (tmux, Taskwarrior) must not stop the pass
+        app.state.event("budget-error", scope.task, "ttal", f"{scope.key}: {err.message}")
+        return Checked(scope.key, "error", scope.task, [err.message])
 
 
 def _watched_scopes(app: App, live: set[str]) -> list[Scope]:
