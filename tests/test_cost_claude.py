@@ -12,7 +12,7 @@ from typing import Any
 from tests import by_hand
 from tests import test_claude_e2e as e2e
 from tests.conftest import Box
-from tests.e2e_helpers import wait
+from tests.e2e_helpers import status_of, wait
 from tests.fake_anthropic import Bash, FakeAnthropic, Say
 from tests.test_budget import budget_messages, budget_rows
 from tests.test_watch import watch
@@ -68,7 +68,8 @@ def test_budget_stops_a_claude_worker_mid_task_and_approval_lets_it_go_on(
     team.sb.config.write_text(text + "limits:\n  budget:\n    task: 20k\n", encoding="utf-8")
     fake.usage("worker", input=5000, output=1000)  # 6,000 tokens a reply
     fake.script("worker", Bash("echo wip > wip.txt"), Bash("true"), Say("paused"))
-    fake.on("worker", "continue please", Bash("echo more >> wip.txt"))
+    # The reply that crosses the budget runs a long command: the stop comes mid-turn.
+    fake.on("worker", "continue please", Bash("echo more >> wip.txt && sleep 300"))
     uuid = team.add("Burn tokens", "project:api")
     team.ttal("go", uuid, check=True)
     worker = f"w-{uuid[:8]}"
@@ -79,8 +80,9 @@ def test_budget_stops_a_claude_worker_mid_task_and_approval_lets_it_go_on(
     assert [r["state"] for r in warned] == ["18.0k tokens of 20.0k tokens"], warned
     assert budget_messages(team) == [("human", "budget-warn")]
     team.ttal("send", "--to", worker, "continue please", check=True)
-    wait(team, fake, lambda: len(fake.of("worker")) >= 5, "the replies past the budget")
-    wait(team, fake, lambda: cost_of(team, uuid)["tokens"] >= 30000, "30k recorded")
+    wait(team, fake, lambda: len(fake.of("worker")) == 4, "the reply past the budget")
+    wait(team, fake, lambda: cost_of(team, uuid)["tokens"] == 24000, "24k recorded")
+    wait(team, fake, lambda: status_of(team, worker) == ("busy", "runtime"), "busy")
 
     stopped = budget_rows(watch(team))  # within one pass: ended, marked, told
     assert f"ended {worker} (worktree kept)" in stopped[0]["did"], stopped
