@@ -188,9 +188,45 @@ def test_a_reply_read_twice_counts_once(tmp_path: Path) -> None:
     state.record_usage("w-1", "sid", Cursor("/h/t", 1, 90), [(late, session), (early, session)])
     assert state.usage_counts("task = ?", ("uuid-1",)) == [("uuid-1", "claude-sonnet-4-5", 100,
                                                              40, 0, 0)]  # fmt: skip
-    assert state.cursor("w-1", "sid") == Cursor("/h/t", 1, 90)
+    assert state.cursor("w-1", "sid", "/h/t") == Cursor("/h/t", 1, 90)
     assert [s.name for s in state.sessions_to_read()] == ["w-1"]
-    state.record_usage("w-1", "sid", Cursor("/h/t", 1, 90, done=True), [])
+    state.session_done("w-1", "sid")
     assert state.sessions_to_read() == []
     state.register_session(session)  # resumed: its file is read on
     assert [s.name for s in state.sessions_to_read()] == ["w-1"]
+
+
+def test_a_claude_session_is_read_with_its_subagents_pass_by_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code 2.1.328 writes a subagent's conversation beside its session's:
+    `<project dir>/<session id>/subagents/agent-<id>.jsonl`."""
+    from ttal.core.pipeline import Caller
+    from ttal.engine import usage
+    from ttal.engine.app import App
+
+    app = App(config(f"state_dir: {tmp_path / 'state'}\n"), Caller())
+    home = tmp_path / "claude"
+    main = home / "projects" / "-w-api" / "sid-1.jsonl"
+    sub = main.parent / "sid-1" / "subagents" / "agent-a1.jsonl"
+    sub.parent.mkdir(parents=True)
+    usage.register(app, "w-1", "claude", "sid-1", {"CLAUDE_CONFIG_DIR": str(home)}, "u1",
+                   "api", "implement", "worker")  # fmt: skip
+    assert usage.read_all(app, {"w-1"}) == 0  # no transcript yet
+    main.write_text(claude_line("msg_1", input_tokens=100) + "\n", encoding="utf-8")
+    sub.write_text(claude_line("msg_s1", input_tokens=40) + "\n", encoding="utf-8")
+    assert usage.read_all(app, {"w-1"}) == 2
+    assert usage.read_all(app, {"w-1"}) == 0  # nothing new: nothing read again
+    with main.open("a", encoding="utf-8") as handle:
+        handle.write(claude_line("msg_2", input_tokens=7) + "\n" + claude_line("msg_3")[:30])
+    assert usage.read_all(app, set()) == 1  # the half-written line waits
+    assert usage.cost_for(app, "u1").input == 147
+    assert [s.name for s in app.state.sessions_to_read()] == ["w-1"]  # ended, not settled
+    monkeypatch.setattr(usage, "SETTLE", 0.0)
+    assert usage.read_all(app, set()) == 0 and app.state.sessions_to_read()  # a line waits
+    with main.open("a", encoding="utf-8") as handle:
+        handle.write(claude_line("msg_3")[30:] + "\n")
+    assert usage.read_all(app, set()) == 1 and app.state.sessions_to_read() == []  # done
+    usage.register(app, "w-1", "claude", "sid-1", {"CLAUDE_CONFIG_DIR": str(home)}, "u1")
+    assert [s.name for s in app.state.sessions_to_read()] == ["w-1"]  # resumed: read on
+    assert usage.read_all(app, {"w-1"}) == 0 and usage.cost_for(app, "u1").input == 157

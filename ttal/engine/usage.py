@@ -73,27 +73,34 @@ def _codex_id(app: App, session: UsageSession) -> UsageSession:
 
 
 def _read_one(app: App, session: UsageSession, alive: bool) -> int:
-    cursor = app.state.cursor(session.name, session.session_id)
-    path = Path(cursor.path) if cursor.path else None
-    if path is None or not path.exists():
-        path = transcripts.locate(session.kind, session.home, session.session_id, session.name)
-    if path is None:
-        ended = not alive and time.time() - session.since > SETTLE
-        if ended:  # never wrote one (killed before its first turn): nothing to read
-            app.state.record_usage(session.name, session.session_id, Cursor(done=True), [])
-        return 0
+    """Read each of the session's files from its cursor; once the session has ended and
+    every file is read to its end, the session is done (until it is resumed)."""
+    known = app.state.first_path(session.name, session.session_id)
+    paths = transcripts.files(session.kind, session.home, session.session_id, session.name, known)
+    count, settled = 0, not alive and time.time() - session.since > SETTLE
+    for path in paths:
+        recorded, at_end = _read_file(app, session, path)
+        count += recorded
+        settled = settled and at_end
+    if settled:  # (a session killed before its first turn never wrote a file)
+        app.state.session_done(session.name, session.session_id)
+    return count
+
+
+def _read_file(app: App, session: UsageSession, path: Path) -> tuple[int, bool]:
+    """(replies recorded, whether the file is read to its end)."""
+    cursor = app.state.cursor(session.name, session.session_id, str(path))
     chunk = transcripts.read_new(path, cursor.inode, cursor.offset)
+    at_end = chunk.offset >= transcripts.size_of(path)
+    if chunk.offset == cursor.offset and not chunk.restarted and not chunk.lines:
+        return 0, at_end
     state = {} if chunk.restarted else json.loads(cursor.state or "{}")
     found, state = _parse(session, chunk.lines, state)
-    done = not alive and chunk.offset >= transcripts.size_of(path)
-    done = done and time.time() - session.since > SETTLE
-    if not found and chunk.offset == cursor.offset and done == cursor.done and not chunk.restarted:
-        return 0
     history = app.state.session_history(session.name, session.session_id)
     rows = [(usage, _in_force(history, usage.at)) for usage in found]
-    new = Cursor(str(path), chunk.inode, chunk.offset, json.dumps(state), done)
+    new = Cursor(str(path), chunk.inode, chunk.offset, json.dumps(state))
     app.state.record_usage(session.name, session.session_id, new, rows)
-    return len(rows)
+    return len(rows), at_end
 
 
 def _parse(session: UsageSession, lines: list[str], state: dict[str, object]

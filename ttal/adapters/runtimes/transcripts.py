@@ -1,6 +1,8 @@
 """Where each runtime keeps a session's file of model replies, and reading only what is new.
 
-- claude: `$CLAUDE_CONFIG_DIR/projects/<dir>/<session id>.jsonl` (claude_config.transcript);
+- claude: `$CLAUDE_CONFIG_DIR/projects/<dir>/<session id>.jsonl` (claude_config.transcript),
+  and its subagents' beside it, `<dir>/<session id>/subagents/[...]/agent-<id>.jsonl`
+  (Claude Code 2.1.328);
 - codex: `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<session id>.jsonl`;
 - scripted: `<ttal's run dir>/<session name>.usage.jsonl`, in Claude's format, written by
   the scripted agent's `usage` steps (tests and the demo);
@@ -28,6 +30,19 @@ class Chunk:
     inode: int
     offset: int  # where the next read starts
     restarted: bool  # read again from the start: the reader's state starts afresh
+
+
+def files(kind: str, home: str, session_id: str, name: str, known: str = "") -> list[Path]:
+    """The session's files that exist now: its conversation first (`known`: where it was
+    found before; a search of Claude's projects costs a directory listing), then its
+    subagents'."""
+    main = Path(known) if known and os.path.exists(known) else None
+    main = main or locate(kind, home, session_id, name)
+    if main is None:
+        return []
+    if kind != "claude":
+        return [main]
+    return [main, *sorted((main.parent / session_id / "subagents").rglob("agent-*.jsonl"))]
 
 
 def locate(kind: str, home: str, session_id: str, name: str) -> Path | None:

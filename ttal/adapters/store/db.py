@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS usage_cursors (
     name TEXT NOT NULL, session_id TEXT NOT NULL, path TEXT NOT NULL DEFAULT '',
     inode INTEGER NOT NULL DEFAULT 0, offset INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL DEFAULT '{}', done INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (name, session_id)
+    PRIMARY KEY (name, session_id, path)
 );
 CREATE TABLE IF NOT EXISTS usage (
     key TEXT PRIMARY KEY, at REAL NOT NULL, session TEXT NOT NULL, session_id TEXT NOT NULL,

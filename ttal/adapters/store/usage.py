@@ -3,8 +3,9 @@
 - usage_sessions: every session ttal started (and every later stage a worker was briefed
   for), with its runtime session id and where the runtime keeps its files: usage read
   from a session's file goes to the task, project and stage of the row in force then;
-- usage_cursors: per session file, how far it was read (byte offset and inode), and the
-  reader's state (Codex: the model in use, the last running total);
+- usage_cursors: per session file (Claude Code: its transcript and its subagents'), how far
+  it was read (byte offset and inode), and the reader's state (Codex: the model in use, the
+  last running total); `done` once the session ended and every file was read to its end;
 - usage: one row per model reply, keyed so that a reply read twice counts once;
 - budget_stops: the scopes stopped at 100 % of their budget, until a person approves more;
 - budget_grants: what people approved beyond `limits.budget`, per scope.
@@ -85,11 +86,27 @@ class UsageQueries(Queries):
                                (name, session_id)).fetchall()  # fmt: skip
         return [UsageSession(*row) for row in rows]
 
-    def cursor(self, name: str, session_id: str) -> Cursor:
+    def cursor(self, name: str, session_id: str, path: str) -> Cursor:
         row = self.db.execute("SELECT path, inode, offset, state, done FROM usage_cursors "
-                              "WHERE name = ? AND session_id = ?",
+                              "WHERE name = ? AND session_id = ? AND path = ?",
+                              (name, session_id, path)).fetchone()  # fmt: skip
+        return Cursor(row[0], row[1], row[2], row[3], bool(row[4])) if row else Cursor(path)
+
+    def first_path(self, name: str, session_id: str) -> str:
+        """The first file of the session read so far (its conversation), or ""."""
+        row = self.db.execute("SELECT path FROM usage_cursors WHERE name = ? AND session_id = ? "
+                              "AND path != '' ORDER BY rowid LIMIT 1",
                               (name, session_id)).fetchone()  # fmt: skip
-        return Cursor(row[0], row[1], row[2], row[3], bool(row[4])) if row else Cursor()
+        return str(row[0]) if row else ""
+
+    def session_done(self, name: str, session_id: str) -> None:
+        """Ended, and each of its files read to its end (or it never wrote one)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR IGNORE INTO usage_cursors(name, session_id, path) "
+                            "VALUES (?, ?, '')", (name, session_id))  # fmt: skip
+            self.db.execute("UPDATE usage_cursors SET done = 1 WHERE name = ? AND "
+                            "session_id = ?", (name, session_id))  # fmt: skip
 
     def record_usage(self, name: str, session_id: str, cursor: Cursor,
                      rows: list[tuple[Usage, UsageSession]]) -> None:  # fmt: skip
@@ -100,8 +117,11 @@ class UsageQueries(Queries):
             for usage, s in rows:
                 self._add_reply(name, session_id, usage, s)
             self.db.execute(
-                "INSERT OR REPLACE INTO usage_cursors(name, session_id, path, inode, offset, "
-                "state, done) VALUES (?,?,?,?,?,?,?)",
+                # An update in place keeps the row's rowid: the first is the conversation.
+                "INSERT INTO usage_cursors(name, session_id, path, inode, offset, state, done) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(name, session_id, path) DO UPDATE SET "
+                "inode = excluded.inode, offset = excluded.offset, state = excluded.state, "
+                "done = excluded.done",
                 (name, session_id, cursor.path, cursor.inode, cursor.offset, cursor.state,
                  int(cursor.done)))  # fmt: skip
 
