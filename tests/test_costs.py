@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import wait_for
 from ttal.adapters.runtimes.transcripts import read_new
 from ttal.adapters.store.state import State
 from ttal.adapters.store.usage import Cursor, UsageSession
@@ -230,3 +232,63 @@ def test_a_claude_session_is_read_with_its_subagents_pass_by_pass(
     usage.register(app, "w-1", "claude", "sid-1", {"CLAUDE_CONFIG_DIR": str(home)}, "u1")
     assert [s.name for s in app.state.sessions_to_read()] == ["w-1"]  # resumed: read on
     assert usage.read_all(app, {"w-1"}) == 0 and usage.cost_for(app, "u1").input == 157
+
+
+READER = """
+import sys
+from pathlib import Path
+from ttal.config.parse import parse_config
+from ttal.core.pipeline import Caller
+from ttal.engine import usage
+from ttal.engine.app import App
+app = App(parse_config(sys.argv[1], Path("/etc/ttal.yaml")), Caller())
+Path(sys.argv[3]).touch()  # started
+passes = 0
+while not Path(sys.argv[2]).exists() or passes == 0:
+    usage.read_all(app, {"w-1"})
+    passes += 1
+print(passes)
+"""
+
+
+def test_readers_racing_on_a_growing_file_count_each_reply_once(tmp_path: Path) -> None:
+    """Four processes read one session's file (as `ttal watch` and `ttal cost` may) while the
+    runtime appends to it: every reply is counted, none twice."""
+    import subprocess
+    import sys
+
+    from ttal.core.pipeline import Caller
+    from ttal.engine import usage
+    from ttal.engine.app import App
+
+    text = f"state_dir: {tmp_path / 'state'}\n"
+    app = App(config(text), Caller())
+    app.run_dir.mkdir(parents=True)
+    usage.register(app, "w-1", "scripted", "", {}, "u1", "api", "implement", "worker")
+    transcript = app.run_dir / "w-1.usage.jsonl"
+    transcript.write_text("", encoding="utf-8")
+    stop = tmp_path / "stop"
+    readers = [subprocess.Popen([sys.executable, "-c", READER, text, str(stop),
+                                 str(tmp_path / f"started-{i}")], stdout=subprocess.PIPE)
+               for i in range(4)]  # fmt: skip
+    wait_for(lambda: len(list(tmp_path.glob("started-*"))) == 4, 60, "the readers")
+    with transcript.open("a", encoding="utf-8") as handle:
+        for n in range(1, 1501):
+            handle.write(claude_line(f"msg_{n}", input_tokens=n, output_tokens=1) + "\n")
+            if n % 50 == 0:
+                handle.flush()
+                time.sleep(0.02)
+            if n % 50 == 25:
+                handle.write(claude_line(f"msg_{n + 1}")[:40])  # half a line, for a moment
+                handle.flush()
+                handle.write(claude_line(f"msg_{n + 1}", input_tokens=n + 1, output_tokens=1)[40:])
+                handle.write("\n")  # the loop writes it again next: once all the same
+    stop.touch()
+    passes = [int(r.communicate(timeout=120)[0]) for r in readers]
+    assert [r.returncode for r in readers] == [0, 0, 0, 0] and min(passes) > 1, passes
+    usage.read_all(app, {"w-1"})
+    cost = usage.cost_for(app, "u1")
+    assert (cost.input, cost.output) == (1500 * 1501 // 2, 1500)
+    model = "claude-sonnet-4-5-20250929"
+    counts = app.state.usage_counts("task = ?", ("u1",))
+    assert counts == [("u1", model, 1500 * 1501 // 2, 1500, 0, 0)]
