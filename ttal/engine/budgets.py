@@ -94,15 +94,20 @@ def holding(app: App, task: str = "", project: str = "") -> str:
 def refuse_spawn(app: App, name: str, task: str, project: str) -> None:
     """Every session start: refused while its scope is stopped or over its budget."""
     held = holding(app, task, project)  # also when limits.budget was taken out since
-    over = held or next((s.key for s in scopes(app, task, project)
-                         if level(spent_in(spent(app, s), s.limit.unit), allowed(app, s))
-                         == "over"), "")  # fmt: skip
-    if over:
-        raise PreconditionFailed(
-            f"{name} was not started: budget {over} is used up; its sessions were stopped "
-            "and their worktrees kept",
-            hint=raise_hint(task or "TASK", over),
-        )
+    if held:
+        why = f"budget {held} was stopped at its limit (its worktrees are kept)"
+    for scope in [] if held else scopes(app, task, project):
+        used, limit = spent_in(spent(app, scope), scope.limit.unit), allowed(app, scope)
+        if level(used, limit) == "over":
+            held = scope.key
+            why = (
+                f"budget {held} is used up ({_show(used, scope)} of {_show(limit, scope)}); "
+                "`ttal watch` stops its sessions, keeping their worktrees"
+            )
+            break
+    if held:
+        raise PreconditionFailed(f"{name} was not started: {why}",
+                                 hint=raise_hint(task or "TASK", held))  # fmt: skip
 
 
 def raise_hint(task: str, scope: str) -> str:
