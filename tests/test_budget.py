@@ -25,14 +25,15 @@ SPENDER = """\
 """
 
 
-def spender_box(make_box: Callable[..., Box], tmp_path: Path, budget: str) -> Box:
+def spender_box(make_box: Callable[..., Box], tmp_path: Path, budget: str,
+                extra: str = "") -> Box:  # fmt: skip
     script = tmp_path / "spender.yaml"
     script.write_text(SPENDER, encoding="utf-8")
     idle = tmp_path / "idle.yaml"
     idle.write_text(by_hand.IDLE, encoding="utf-8")
     return make_box(worker_script=script, reviewer_script=idle,
                     agents_yaml="lead: {role: manager, runtime: scripted-reviewer}",
-                    extra_yaml=f"limits:\n  budget:\n{budget}")  # fmt: skip
+                    extra_yaml=f"limits:\n  budget:\n{budget}{extra}")  # fmt: skip
 
 
 def usage_lines(box: Box, name: str) -> int:
@@ -53,7 +54,8 @@ def budget_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_task_over_budget_is_stopped_kept_and_goes_on_after_approval(
     make_box: Callable[..., Box], tmp_path: Path
 ) -> None:
-    box = spender_box(make_box, tmp_path, "    task: 1000\n")
+    notes = tmp_path / "notes.txt"  # what a person's notify command got
+    box = spender_box(make_box, tmp_path, "    task: 1000\n", f"notify: cat >> {notes}\n")
     uuid = box.add("Spend tokens", "project:api")
     box.ttal("go", uuid, env=LEAD, check=True)  # spawned by the manager `lead`
     worker = f"w-{uuid[:8]}"
@@ -64,6 +66,7 @@ def test_task_over_budget_is_stopped_kept_and_goes_on_after_approval(
     warned = budget_rows(watch(box))  # 850 of 1000: told once, nothing stopped
     assert [r["state"] for r in warned] == ["850 tokens of 1.0k tokens"], warned
     assert budget_messages(box) == [("human", "budget-warn"), ("lead", "budget-warn")]
+    assert notes.read_text().count("Budget: task") == 1 and "(80 %)" in notes.read_text()
     assert worker in box.sessions()
     assert budget_rows(watch(box)) == []  # a second pass at 85 % tells nobody again
 
@@ -87,6 +90,7 @@ def test_task_over_budget_is_stopped_kept_and_goes_on_after_approval(
     assert worker not in box.sessions() and budget_rows(again) == []
     assert not [r for r in again if r["agent"] == worker], again
     assert len(budget_messages(box)) == 4  # each message went out once
+    assert notes.read_text().count("[ttal] from ttal: Budget: task") == 2
     refused = box.ttal("go", uuid)
     assert refused.returncode == 12, refused.stdout + refused.stderr
     assert f"ttal approve {uuid[:8]} --budget AMOUNT" in refused.stderr
@@ -95,6 +99,8 @@ def test_task_over_budget_is_stopped_kept_and_goes_on_after_approval(
     # Only a person approves more; then it goes on.
     agent = box.ttal("approve", uuid, "--budget", "5000", env=LEAD)
     assert agent.returncode == 13, agent.stdout + agent.stderr
+    dollars = box.ttal("approve", uuid, "--budget", "$5")  # this budget counts tokens
+    assert dollars.returncode == 2 and "counts tokens, not usd" in dollars.stderr
     approved = json.loads(box.ttal("approve", uuid, "--budget", "5k", "--json",
                                    check=True).stdout)  # fmt: skip
     assert approved["lifted"] == [f"task:{uuid}"] and approved["amount"] == 5000
@@ -212,3 +218,26 @@ def test_usage_goes_to_the_stage_whose_session_spent_it(
     assert replies == [(f"w-{uuid[:8]}", "plan", 100), (f"r-{uuid[:8]}-plan", "plan", 50),
                        (f"w-{uuid[:8]}", "implement", 200),
                        (f"r-{uuid[:8]}-implement", "implement", 50)]  # fmt: skip
+
+
+def test_project_day_budget_stops_that_project_only(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = spender_box(make_box, tmp_path, "    project_day: 800\n")
+    spender, sibling = box.add("Spend tokens", "project:api"), box.add("Wait", "project:api")
+    elsewhere = box.add("Spend elsewhere", "project:web")
+    box.ttal("go", spender, check=True)
+    wait_for(lambda: usage_lines(box, f"w-{spender[:8]}") == 1, 30, "the first reply's usage")
+    stopped = budget_rows(watch(box))
+    assert [r["state"] for r in stopped] == ["850 tokens of 800 tokens"], stopped
+    assert box.get(spender)["ttal_health"] == "budget:project_day:api"
+    refused = box.ttal("go", sibling)  # the same project, today: refused
+    assert refused.returncode == 12 and "budget project:api:" in refused.stderr, refused.stderr
+    box.ttal("go", elsewhere, check=True)  # another project goes on
+    assert box.sessions() == [f"w-{elsewhere[:8]}"]
+    approved = json.loads(box.ttal("approve", sibling, "--budget", "2k", "--json",
+                                   check=True).stdout)  # fmt: skip
+    assert [k.rsplit(":", 1)[0] for k in approved["lifted"]] == ["project:api"], approved
+    assert box.get(spender).get("ttal_health", "") == ""  # the stop it held is lifted too
+    box.ttal("go", sibling, check=True)
+    assert f"w-{sibling[:8]}" in box.sessions()
