@@ -26,6 +26,8 @@ from ttal.core.costs import Usage
 def claude_usage(lines: list[str]) -> list[Usage]:
     found = []
     for line in lines:
+        if '"usage"' not in line:  # most lines (prompts, tool output) are not parsed at all
+            continue
         data = _json(line)
         message = data.get("message")
         if data.get("type") != "assistant" or not isinstance(message, dict):
@@ -50,6 +52,8 @@ def codex_usage(lines: list[str], state: dict[str, Any], session_id: str
     state = dict(state)
     found = []
     for line in lines:
+        if '"token_' not in line and '"turn_context"' not in line:
+            continue  # most lines (messages, tool calls and output) are not parsed at all
         data = _json(line)
         kind, payload = data.get("type"), data.get("payload")
         if not isinstance(payload, dict):

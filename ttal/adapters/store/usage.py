@@ -130,17 +130,17 @@ class UsageQueries(Queries):
         totals per task, stage, project, day and model take the difference: reads stay
         cheap however many replies there are (docs/cost.md)."""
         counts = (usage.input, usage.output, usage.cache_read, usage.cache_write)
-        old = self.db.execute("SELECT input, output, cache_read, cache_write, task, stage, "
-                              "project, at, model FROM usage WHERE key = ?",
-                              (usage.key,)).fetchone()  # fmt: skip
-        if old is None:
-            self.db.execute(
-                "INSERT INTO usage(key, at, session, session_id, task, project, stage, role,"
-                " model, input, output, cache_read, cache_write) VALUES (?,?,?,?,?,?,?,?,?,?,?,"
-                "?,?)", (usage.key, usage.at, name, session_id, s.task, s.project, s.stage,
-                         s.role, usage.model, *counts))  # fmt: skip
+        added = self.db.execute(
+            "INSERT OR IGNORE INTO usage(key, at, session, session_id, task, project, stage, "
+            "role, model, input, output, cache_read, cache_write) VALUES (?,?,?,?,?,?,?,?,?,?,"
+            "?,?,?)", (usage.key, usage.at, name, session_id, s.task, s.project, s.stage,
+                       s.role, usage.model, *counts)).rowcount  # fmt: skip
+        if added:
             where, delta = (s.task, s.stage, s.project, usage.at, usage.model), counts
-        else:
+        else:  # seen before: the first reading's task, stage and day keep it
+            old = self.db.execute("SELECT input, output, cache_read, cache_write, task, stage, "
+                                  "project, at, model FROM usage WHERE key = ?",
+                                  (usage.key,)).fetchone()  # fmt: skip
             merged = tuple(max(a, b) for a, b in zip(old[:4], counts, strict=True))
             delta = tuple(m - a for m, a in zip(merged, old[:4], strict=True))
             if not any(delta):
