@@ -173,7 +173,12 @@ def _stop(app: App, scope: Scope, live: set[str], state: str, checked: Checked) 
         checked.did.append(f"stopped {scope.label}: {state}")
     faults.point("budget.stopped")  # a crash here: the next pass ends, marks and tells
     names = _sessions_in(app, scope, live)
-    tasks = {s.task for s in names if s.task}
+    # Remembered before any session ends: a crash after the kills still marks their tasks.
+    known = app.state.stops().get(scope.key, {})
+    tasks = {s.task for s in names if s.task} | set(known.get("tasks", []))
+    tasks |= {scope.task} if scope.task else set()
+    if tasks - set(known.get("tasks", [])):
+        app.state.stop_detail(scope.key, {**known, "tasks": sorted(tasks)})
     for session in names:
         if _end(app, session.name, scope, session.task):
             checked.did.append(f"ended {session.name} (worktree kept)")

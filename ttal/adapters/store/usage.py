@@ -185,6 +185,10 @@ class UsageQueries(Queries):
                               "(?,?,?)", (scope, time.time(), json.dumps(detail)))  # fmt: skip
         return cur.rowcount == 1
 
+    def stop_detail(self, scope: str, detail: dict[str, Any]) -> None:
+        self.db.execute("UPDATE budget_stops SET detail = ? WHERE scope = ?",
+                        (json.dumps(detail), scope))  # fmt: skip
+
     def stops(self) -> dict[str, dict[str, Any]]:
         rows = self.db.execute("SELECT scope, detail FROM budget_stops").fetchall()
         return {scope: json.loads(detail or "{}") for scope, detail in rows}
