@@ -33,6 +33,8 @@ DELIVERY_POINTS = (
     "deliver.attempted",  # the attempt recorded, nothing typed yet
     "deliver.pasted",  # typed into the pane, not yet marked delivered
 )
+# A budget stop's point (tests/test_budget.py): the stop recorded, its sessions still running.
+BUDGET_POINTS = ("budget.stopped",)
 
 
 def point(name: str) -> None:

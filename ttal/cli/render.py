@@ -158,7 +158,7 @@ def doctor_text(checks: list[Check]) -> str:
 
 def status_text(report: StatusReport) -> str:
     data = report.as_dict()
-    cols = ["id", "project", "stage", "worker", "reviewer", "description"]
+    cols = ["id", "project", "stage", "worker", "reviewer", "cost", "description"]
     parts = [table(data["tasks"], cols, title="Tasks"), "",
              table(data["sessions"], ["session", "kind"],
                    title=f"Sessions (tmux -L {report.socket})")]  # fmt: skip

@@ -65,6 +65,7 @@ COMMANDS = (
     Command("go", TASKS, served=True, fast=Fast(options=("--note",))),
     Command("approve", TASKS, served=True),
     Command("status", TASKS, served=True),
+    Command("cost", TASKS, served=True),
     Command("history", TASKS),
     Command("log", LOOK),
     Command("insights", LOOK),

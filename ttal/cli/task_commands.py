@@ -91,12 +91,40 @@ def review_changes(
 @command("approve", HERE)
 def approve(
     task: Annotated[str, typer.Argument(help="Task id or uuid.", autocompletion=complete.task_ids)],
+    budget: Annotated[
+        str,
+        typer.Option(
+            help="Approve this much more budget ($5, 500k tokens) for a task stopped "
+            "at its limit, instead of passing a gate."
+        ),
+    ] = "",
     json: JsonOpt = False,
 ) -> None:
-    """Pass a human gate (from your own shell). Recorded on the task; never asked twice."""
+    """Pass a human gate (from your own shell). Recorded on the task; never asked twice.
+    With --budget: let a task stopped at its budget go on (docs/cost.md)."""
+    if budget:
+        from ttal.cli.render_cost import budget_approved_text
+        from ttal.commands.cost import approve_budget
+
+        render.show(approve_budget(_app(), task, budget), json, budget_approved_text)
+        return
     from ttal.commands.review import human_approve
 
     render.show(human_approve(_app(), task), json, render.steps_text)
+
+
+@command("cost", HERE)
+def cost(
+    task: Annotated[
+        str | None, typer.Argument(help="Only this task.", autocompletion=complete.task_ids)
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Tokens and dollars per task and stage, read from the runtimes' transcripts."""
+    from ttal.cli.render_cost import cost_text
+    from ttal.commands.cost import cost as run_cost
+
+    render.show(run_cost(_app(), task or ""), json, cost_text)
 
 
 @command("status", HERE)

@@ -20,6 +20,8 @@ class TaskRow:
     worker: str
     reviewer: str
     description: str
+    cost: str = ""  # tokens and dollars so far (docs/cost.md), as of the last usage read
+    usage: dict[str, Any] | None = None  # the same in full, for --json
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ def status(app: App) -> StatusReport:
     recent = app.tw.export("status:completed", "ttal_branch.any:", "end.after:now-1d")
     sessions = set(app.tmux.sessions())
     rows = []
+    from ttal.engine.usage import cost_by_task
+
+    costs = cost_by_task(app, [t["uuid"] for t in [*tasks, *recent]])
     for task in [*tasks, *recent]:
         if task.get("project") not in app.cfg.projects and not task.get("ttal_branch"):
             continue
@@ -99,6 +104,8 @@ def status(app: App) -> StatusReport:
                 worker=_alive(worker, sessions),
                 reviewer=_alive(reviewer, sessions),
                 description=task.get("description", ""),
+                cost=costs[task["uuid"]].label() if task["uuid"] in costs else "",
+                usage=costs[task["uuid"]].as_dict() if task["uuid"] in costs else None,
             )
         )
     agents = [SessionRow(s, _kind(s)) for s in sorted(sessions)]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ttal.core.costs import Budget, Price
 from ttal.core.pipeline import Pipeline
+from ttal.core.prices import DEFAULT_PRICES
 from ttal.errors import NotFound
 
 RUNTIME_KINDS = ("scripted", "command", "claude", "codex")
@@ -98,6 +100,9 @@ class Config:
     pipelines: dict[str, Pipeline]
     limits: Limits = field(default_factory=Limits)
     notify: str = ""
+    # Cost (docs/cost.md): `prices:` over the default table, and `limits.budget`.
+    prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    budget: Budget = field(default_factory=Budget)
 
     def project(self, name: str) -> Project:
         if name not in self.projects:

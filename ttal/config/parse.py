@@ -22,6 +22,7 @@ from ttal.config.model import (
     Runtime,
 )
 from ttal.config.parse_checks import NAME_RE, one_line
+from ttal.config.parse_costs import CostParser
 from ttal.config.parse_forge import FORGE_KEYS, forge_fields
 from ttal.config.parse_pipelines import PipelineParser
 from ttal.errors import ConfigError
@@ -61,7 +62,7 @@ def parse_config(text: str, path: Path) -> Config:
     return Parser(path).config(raw)
 
 
-class Parser(PipelineParser):
+class Parser(PipelineParser, CostParser):
     """The whole file: the top level and every section."""
 
     def config(self, raw: Any) -> Config:
@@ -77,6 +78,7 @@ class Parser(PipelineParser):
             "pipelines",
             "limits",
             "notify",
+            "prices",
         }
         self.unknown_keys(top, allowed, "")
         state_dir = self.path_of(top.get("state_dir"), "state_dir", _default_state())
@@ -104,6 +106,8 @@ class Parser(PipelineParser):
             pipelines=self.pipelines(top.get("pipelines"), agents),
             limits=self.limits(top.get("limits")),
             notify=self.optional_string(top.get("notify"), "notify"),
+            prices=self.prices(top.get("prices")),
+            budget=self.budget(self.mapping(top.get("limits"), "limits").get("budget")),
         )
 
     def projects(self, raw: Any) -> dict[str, Project]:
@@ -214,9 +218,9 @@ class Parser(PipelineParser):
         data = self.mapping(raw, "limits")
         known = (("max_workers", 16, "8"), ("stuck_after", 900, "600"),
                  ("restart_limit", 3, "3"), ("restart_backoff", 30, "30"))  # fmt: skip
-        self.unknown_keys(data, {k for k, _, _ in known}, "limits")
+        self.unknown_keys(data, {k for k, _, _ in known} | {"budget"}, "limits")
         values = {}
-        for key, default, example in known:
+        for key, default, example in known:  # `budget`: CostParser.budget
             value = data.get(key, default)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise self.fail(

@@ -22,7 +22,7 @@ from ttal.core.plans import (
     ReviewStartPlan,
     SpawnPlan,
 )
-from ttal.engine import journal, mesh, spawn_queue
+from ttal.engine import journal, mesh, spawn_queue, usage
 from ttal.engine.app import App
 from ttal.engine.sessions import SessionPlan, start_session
 
@@ -73,7 +73,8 @@ def hold_spawn(app: App, plan: SpawnPlan, reason: str) -> NoReturn:
 
 
 def brief(app: App, plan: BriefPlan) -> str:
-    send(app, plan.message, plan.uuid)
+    usage.new_stage(app, plan.message.to, plan.stage)  # before it is told: what it spends
+    send(app, plan.message, plan.uuid)  # from now on is this stage's
     app.tw.set(plan.uuid, ttal_stage=plan.stage)
     return f"briefed worker {plan.message.to} for stage {plan.stage}"
 

@@ -21,6 +21,7 @@ from ttal.adapters.store.history import HistoryQueries
 from ttal.adapters.store.journal import JournalQueries
 from ttal.adapters.store.messages import MessageQueries
 from ttal.adapters.store.queues import QueueQueries
+from ttal.adapters.store.usage import UsageQueries
 from ttal.adapters.store.watch import WatchQueries
 from ttal.adapters.store.writes import WriteQueries
 
@@ -36,6 +37,7 @@ class State(
     WriteQueries,
     HistoryQueries,
     ForgeQueries,
+    UsageQueries,
 ):
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
