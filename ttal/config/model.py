@@ -63,6 +63,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """How a backlog is typed in (ttal.engine.mesh): pieces of at most `max_messages`
+    messages and `max_bytes` bytes, each pasted and recorded before the next."""
+
+    max_messages: int = 20
+    max_bytes: int = 32768
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     state_dir: Path
@@ -76,6 +85,7 @@ class Config:
     pipelines: dict[str, Pipeline]
     limits: Limits = field(default_factory=Limits)
     notify: str = ""
+    delivery: Delivery = field(default_factory=Delivery)
 
     def project(self, name: str) -> Project:
         if name not in self.projects:

@@ -22,6 +22,7 @@ from ttal.config.model import (
     Runtime,
 )
 from ttal.config.parse_checks import NAME_RE, one_line
+from ttal.config.parse_delivery import DeliveryParser
 from ttal.config.parse_pipelines import PipelineParser
 from ttal.errors import ConfigError
 
@@ -60,7 +61,7 @@ def parse_config(text: str, path: Path) -> Config:
     return Parser(path).config(raw)
 
 
-class Parser(PipelineParser):
+class Parser(PipelineParser, DeliveryParser):
     """The whole file: the top level and every section."""
 
     def config(self, raw: Any) -> Config:
@@ -76,6 +77,7 @@ class Parser(PipelineParser):
             "pipelines",
             "limits",
             "notify",
+            "delivery",
         }
         self.unknown_keys(top, allowed, "")
         state_dir = self.path_of(top.get("state_dir"), "state_dir", _default_state())
@@ -103,6 +105,7 @@ class Parser(PipelineParser):
             pipelines=self.pipelines(top.get("pipelines"), agents),
             limits=self.limits(top.get("limits")),
             notify=self.optional_string(top.get("notify"), "notify"),
+            delivery=self.delivery(top.get("delivery")),
         )
 
     def projects(self, raw: Any) -> dict[str, Project]:

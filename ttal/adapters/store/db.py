@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, delivered_ts);
 CREATE INDEX IF NOT EXISTS messages_digest ON messages(digest, ts);
+CREATE INDEX IF NOT EXISTS messages_unacked ON messages(recipient, delivered_ts)
+    WHERE delivered_ts IS NOT NULL AND acked_ts IS NULL;
 CREATE TABLE IF NOT EXISTS intents (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, key TEXT NOT NULL, action TEXT NOT NULL,
     task TEXT NOT NULL DEFAULT '', tier TEXT NOT NULL, blast TEXT NOT NULL,
