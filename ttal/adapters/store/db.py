@@ -36,6 +36,10 @@ CREATE INDEX IF NOT EXISTS intents_state ON intents(state, key);
 CREATE TABLE IF NOT EXISTS spawns (
     ts REAL NOT NULL, task TEXT NOT NULL, project TEXT NOT NULL, runtime TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS spawning (
+    task TEXT PRIMARY KEY, session TEXT NOT NULL, project TEXT NOT NULL,
+    runtime TEXT NOT NULL, pid INTEGER NOT NULL, started TEXT NOT NULL, ts REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS spawn_queue (
     task TEXT PRIMARY KEY, project TEXT NOT NULL, ts REAL NOT NULL, reason TEXT NOT NULL
 );
