@@ -21,7 +21,7 @@ import pytest
 
 from tests import by_hand
 from tests.conftest import Box, wait_for
-from tests.mesh_helpers import recorder_box
+from tests.mesh_helpers import recorder_box, up
 from tests.test_server import alive, runtime_dir, served_env, start, status, ttal
 
 __all__ = ["runtime_dir"]  # a fixture, used by name
@@ -79,9 +79,9 @@ def _parent(pid: int) -> int:
         return 0
 
 
-def send(env: dict[str, str], body: str) -> subprocess.Popen[str]:
+def send(env: dict[str, str], body: str, to: str = "mgr") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ttal", "send", "--to", "mgr", "--json", "--", body],
+        [sys.executable, "-m", "ttal", "send", "--to", to, "--json", "--", body],
         env=env, cwd=env["TTAL_RUNTIME_DIR"], text=True, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -89,7 +89,7 @@ def send(env: dict[str, str], body: str) -> subprocess.Popen[str]:
 
 @pytest.fixture
 def box(make_box: Callable[..., Box], tmp_path: Path) -> Box:
-    return recorder_box(make_box, tmp_path / "rec", ["mgr"])  # never up: sends are queued
+    return recorder_box(make_box, tmp_path / "rec", ["mgr", "live"])  # mgr never up: queued
 
 
 @pytest.fixture
@@ -133,3 +133,30 @@ def test_a_burst_of_200_commands_stays_bounded_and_each_gets_its_answer(
     print(f"\n{BURST} sends at once: peak {after['peak_children']} children (limit {LIMIT}), "
           f"tree RSS peak {sampler.peak_rss // 1024} MB (server idle {idle_rss // 1024} MB), "
           f"{sampler.samples} samples, {took:.1f} s")  # fmt: skip
+
+
+def test_waiting_commands_start_in_the_order_they_came(
+    box: Box, env: dict[str, str], tmp_path: Path
+) -> None:
+    """With the one child slot held (a send paused inside its delivery), later commands
+    wait; released, they run one by one in the order they arrived (their message ids)."""
+    up(box, "live")
+    pauses = tmp_path / "pauses"
+    pauses.mkdir()
+    limit_one = {**env, "TTAL_SERVER_CHILDREN": "1"}
+    ttal(env, "server", "stop")
+    wait_for(lambda: not status(env)["running"], 10, "the first server to leave")
+    start(limit_one)
+    held = send({**limit_one, "TTAL_PAUSE": "deliver.attempted",
+                 "TTAL_PAUSE_DIR": str(pauses)}, "holds the slot", to="live")  # fmt: skip
+    wait_for(lambda: list(pauses.glob("deliver.attempted.*")), 60, "the send to pause")
+    queued = []
+    for n in range(5):
+        queued.append(send(limit_one, f"in order {n}"))
+        wait_for(lambda n=n: status(env)["commands_waiting"] == n + 1, 60, f"{n + 1} waiting")
+    assert status(env)["commands_running"] == 1
+    (pauses / "go").touch()
+    assert held.wait(timeout=60) == 0
+    ids = [json.loads(p.communicate(timeout=120)[0])["id"] for p in queued]
+    assert ids == sorted(ids) and len(set(ids)) == 5, ids
+    assert status(env)["peak_children"] == 1
