@@ -1,5 +1,10 @@
 """Fault injection for the crash tests: `TTAL_FAULT=<point>` kills ttal at that point, as a
-`kill -9` would (no cleanup, no finally blocks). Off unless the variable is set."""
+`kill -9` would (no cleanup, no finally blocks). Off unless the variable is set.
+
+`<point>@N` fires the Nth time this process reaches the point (a delivery reaches its points
+once per piece of a backlog). `TTAL_PAUSE=<point>[@N]` with `TTAL_PAUSE_DIR=DIR` stops there
+instead: it creates DIR/<point>.<pid> and waits until DIR/go exists, so a test can hold one
+process inside a step while others run, or kill it there, without depending on timing."""
 
 from __future__ import annotations
 
@@ -37,9 +42,32 @@ DELIVERY_POINTS = (
 BUDGET_POINTS = ("budget.stopped",)
 
 
+_hits: dict[str, int] = {}
+
+
 def point(name: str) -> None:
-    if os.environ.get("TTAL_FAULT") == name:
+    fault, pause = os.environ.get("TTAL_FAULT"), os.environ.get("TTAL_PAUSE")
+    if not (fault or pause):
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _armed(fault, name):
         if log := os.environ.get("TTAL_FAULT_LOG"):  # proof for the tests that it fired
             with open(log, "a", encoding="utf-8") as fh:
                 fh.write(f"{name} {os.getpid()}\n")
         os._exit(137)
+    if _armed(pause, name):
+        _pause(name, os.environ.get("TTAL_PAUSE_DIR", ""))
+
+
+def _armed(spec: str | None, name: str) -> bool:
+    at, _, nth = (spec or "").partition("@")
+    return at == name and _hits[name] == int(nth or 1)
+
+
+def _pause(name: str, folder: str) -> None:
+    import time
+
+    with open(os.path.join(folder, f"{name}.{os.getpid()}"), "w", encoding="utf-8"):
+        pass
+    while not os.path.exists(os.path.join(folder, "go")):
+        time.sleep(0.01)

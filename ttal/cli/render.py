@@ -197,7 +197,9 @@ def server_text(info: ServerState) -> str:
         return (
             f"server {info.pid} on {info.socket}: up {info.uptime_s} s, "
             f"{info.commands_served} commands served, {info.commands_running} running"
-        )
+            + (f" (at most {info.max_children}), {info.commands_waiting} waiting"
+               if info.max_children else "")
+        )  # fmt: skip
     if info.refused:
         return refused_text(info.socket)
     state = "enabled" if info.enabled else "off (TTAL_SERVER=off)"

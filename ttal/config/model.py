@@ -87,6 +87,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """How a backlog is typed in (ttal.engine.mesh): pieces of at most `max_messages`
+    messages and `max_bytes` bytes, each pasted and recorded before the next."""
+
+    max_messages: int = 20
+    max_bytes: int = 32768
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     state_dir: Path
@@ -103,6 +112,7 @@ class Config:
     # Cost (docs/cost.md): `prices:` over the default table, and `limits.budget`.
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     budget: Budget = field(default_factory=Budget)
+    delivery: Delivery = field(default_factory=Delivery)
 
     def project(self, name: str) -> Project:
         if name not in self.projects:

@@ -23,6 +23,7 @@ from ttal.config.model import (
 )
 from ttal.config.parse_checks import NAME_RE, one_line
 from ttal.config.parse_costs import CostParser
+from ttal.config.parse_delivery import DeliveryParser
 from ttal.config.parse_forge import FORGE_KEYS, forge_fields
 from ttal.config.parse_pipelines import PipelineParser
 from ttal.errors import ConfigError
@@ -62,7 +63,7 @@ def parse_config(text: str, path: Path) -> Config:
     return Parser(path).config(raw)
 
 
-class Parser(PipelineParser, CostParser):
+class Parser(PipelineParser, CostParser, DeliveryParser):
     """The whole file: the top level and every section."""
 
     def config(self, raw: Any) -> Config:
@@ -79,6 +80,7 @@ class Parser(PipelineParser, CostParser):
             "limits",
             "notify",
             "prices",
+            "delivery",
         }
         self.unknown_keys(top, allowed, "")
         state_dir = self.path_of(top.get("state_dir"), "state_dir", _default_state())
@@ -108,6 +110,7 @@ class Parser(PipelineParser, CostParser):
             notify=self.optional_string(top.get("notify"), "notify"),
             prices=self.prices(top.get("prices")),
             budget=self.budget(self.mapping(top.get("limits"), "limits").get("budget")),
+            delivery=self.delivery(top.get("delivery")),
         )
 
     def projects(self, raw: Any) -> dict[str, Project]:

@@ -7,7 +7,6 @@ what it finds in the world, not a plan: each part checks before it acts."""
 from __future__ import annotations
 
 from functools import partial
-from typing import NoReturn
 
 from ttal import faults
 from ttal.adapters import git, git_merge, locks
@@ -64,12 +63,6 @@ def spawn(app: App, plan: SpawnPlan, running: set[str]) -> str:
         spawn_queue.record_spawn(app, plan.uuid, plan.where.project, plan.runtime)
     app.state.event("spawned", plan.uuid, app.caller.name, f"{plan.session} on {plan.branch}")
     return f"spawned worker {plan.session} on {plan.branch} ({plan.worktree})"
-
-
-def hold_spawn(app: App, plan: SpawnPlan, reason: str) -> NoReturn:
-    """A limit says not now (core/spawn_limits): queue the task, in order, and stop the
-    step here (Waiting); `ttal watch` starts it when it may go."""
-    spawn_queue.hold(app, plan.uuid, plan.where.project, reason)
 
 
 def brief(app: App, plan: BriefPlan) -> str:

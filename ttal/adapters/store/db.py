@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, delivered_ts);
 CREATE INDEX IF NOT EXISTS messages_digest ON messages(digest, ts);
+CREATE INDEX IF NOT EXISTS messages_unacked ON messages(recipient, delivered_ts)
+    WHERE delivered_ts IS NOT NULL AND acked_ts IS NULL;
 CREATE TABLE IF NOT EXISTS intents (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, key TEXT NOT NULL, action TEXT NOT NULL,
     task TEXT NOT NULL DEFAULT '', tier TEXT NOT NULL, blast TEXT NOT NULL,
@@ -34,6 +36,10 @@ CREATE TABLE IF NOT EXISTS intents (
 CREATE INDEX IF NOT EXISTS intents_state ON intents(state, key);
 CREATE TABLE IF NOT EXISTS spawns (
     ts REAL NOT NULL, task TEXT NOT NULL, project TEXT NOT NULL, runtime TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spawning (
+    task TEXT PRIMARY KEY, session TEXT NOT NULL, project TEXT NOT NULL,
+    runtime TEXT NOT NULL, pid INTEGER NOT NULL, started TEXT NOT NULL, ts REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS spawn_queue (
     task TEXT PRIMARY KEY, project TEXT NOT NULL, ts REAL NOT NULL, reason TEXT NOT NULL
