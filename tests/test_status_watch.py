@@ -84,3 +84,12 @@ def test_status_watch_draws_refreshes_and_quits_on_q(
 def test_status_watch_refuses_without_a_terminal(box: Box) -> None:
     proc = box.ttal("status", "--watch")
     assert proc.returncode != 0 and "--watch needs a terminal" in proc.stderr, proc.stderr
+
+
+def test_status_watch_is_never_served() -> None:
+    """A warm server's child is not in the terminal's foreground: it owns no terminal."""
+    from ttal.cli.table import served
+
+    assert served(["status"]) and served(["status", "--json"])
+    assert not served(["status", "--watch"]) and not served(["status", "-w", "--interval", "1"])
+    assert not served(["watch"]) and not served([])

@@ -24,6 +24,8 @@ AGENT_COLS = ("agent", "role", "state", "for", "task", "unread")
 # Column: (heading, widest it may be); the last column takes what is left.
 TASK_COLS = (("id", 8), ("stage", 26), ("age", 5), ("active", 6), ("health", 8),
              ("cost", 7), ("worker", 12), ("description", 0))  # fmt: skip
+EMPTY = {"agent": "agents: none configured, no sessions",
+         "id": "tasks: none of ttal's pending or finished today"}  # fmt: skip
 MIN_TASK_ROWS = 3  # rows the tasks table keeps when agents would take the whole screen
 
 
@@ -39,11 +41,11 @@ def screen_size(show_all: bool = False) -> tuple[int | None, int | None]:
     """Where the text goes to a terminal: its width, and its height unless `show_all`;
     (None, None) for a file or a pipe, which get every row at full length."""
     import os
-    import shutil
 
-    if not os.isatty(1):
+    try:  # the terminal's own size: a COLUMNS exported long ago may be stale
+        cols, lines = os.get_terminal_size(1)
+    except OSError:  # not a terminal
         return None, None
-    cols, lines = shutil.get_terminal_size()
     return cols, None if show_all else lines - 1  # the shell's prompt keeps its line
 
 
@@ -132,7 +134,7 @@ def _table(
 ) -> list[str]:  # fmt: skip
     """Heading and rows, at most `room` lines: the last says how many more there are."""
     if not rows:
-        return [" ".join(c.upper() for c in columns), "  (none)"][: room or 2]
+        return [EMPTY.get(columns[0], "(none)")]
     shown = list(rows)
     if room is not None and len(rows) + 1 > room:
         shown = list(rows[: max(room - 2, 0)])

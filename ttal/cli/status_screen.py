@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import sys
 import termios
 import time
@@ -60,7 +59,7 @@ def watch(read: Callable[[], StatusReport], interval: float) -> None:
 def frame(read: Callable[[], StatusReport], interval: float) -> str:
     """One screenful: the dashboard sized to the terminal now (it may have been resized),
     or what went wrong reading it (the loop goes on: a busy store answers next time)."""
-    cols, lines = shutil.get_terminal_size()
+    cols, lines = os.get_terminal_size(1)
     try:
         text = dashboard(read(), cols - 1, lines - 1)  # the last column and line stay free
     except TtalError as err:
