@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 AGENT_COLS = ("agent", "role", "state", "for", "task", "unread")
 # Column: (heading, widest it may be); the last column takes what is left.
-TASK_COLS = (("id", 8), ("stage", 26), ("age", 5), ("active", 6), ("health", 8),
-             ("cost", 7), ("worker", 12), ("description", 0))  # fmt: skip
+TASK_COLS = (("id", 8), ("stage", 34), ("age", 5), ("active", 6), ("health", 8),
+             ("cost", 7), ("worker", 21), ("description", 0))  # fmt: skip
+WORKER_FROM = 110  # narrower, the sessions column goes: the agents table names them
 EMPTY = {"agent": "agents: none configured, no sessions",
          "id": "tasks: none of ttal's pending or finished today"}  # fmt: skip
 MIN_TASK_ROWS = 3  # rows the tasks table keeps when agents would take the whole screen
@@ -53,7 +54,9 @@ def dashboard(report: StatusReport, width: int | None, height: int | None) -> st
     head = [_headline(report), _counts(report), *_queues(report), *_flagged(report, height)]
     agents = [_agent_cells(a) for a in report.agents]
     tasks = [_task_cells(t) for t in report.tasks]
-    cols = [c for c in TASK_COLS if c[0] != "cost" or any(t.cost is not None for t in report.tasks)]
+    priced = any(t.cost is not None for t in report.tasks)
+    narrow = width is not None and width < WORKER_FROM
+    cols = [c for c in TASK_COLS if (c[0] != "cost" or priced) and (c[0] != "worker" or not narrow)]
     if height is None:
         agent_lines = _table(agents, AGENT_COLS, None)
         task_lines = _table(tasks, [c for c, _ in cols], None, width, dict(cols))
