@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import libtmux
+import pytest
 
 from tests.by_hand import commit, idle_box, worker_env
 from tests.conftest import Box, wait_for
@@ -55,8 +56,9 @@ def until(screen: Callable[..., str], want: Callable[[str], bool], what: str) ->
         raise AssertionError(f"{err}; the screen:\n{last[0]}") from None
 
 
-def test_status_watch_draws_refreshes_and_quits_on_q(
-    make_box: Callable[..., Box], tmp_path: Path, TestServer: type[libtmux.Server]
+@pytest.mark.parametrize("quit_key", ["q", "C-c"], ids=["q", "ctrl-c"])
+def test_status_watch_draws_refreshes_and_quits(
+    make_box: Callable[..., Box], tmp_path: Path, TestServer: type[libtmux.Server], quit_key: str
 ) -> None:
     box = idle_box(make_box, tmp_path)
     uuid = box.add("Watch me advance", "project:api")
@@ -67,14 +69,17 @@ def test_status_watch_draws_refreshes_and_quits_on_q(
     drawn = until(screen, lambda s: "q quits" in s and "implement: working" in s, "a frame")
     lines = drawn.split("\n")
     assert max(len(line) for line in lines) <= 80 and "Watch me advance" in drawn, drawn
+    assert lines[23].startswith("redrawn every 0.3s; q quits"), drawn  # 80x24: the last line
     assert PROMPT not in drawn  # the alternate screen: the shell's lines are hidden
 
     commit(box, uuid, "done.txt", "done\n")
     box.ttal("go", env=worker_env(uuid), check=True)  # +coded: the review lead starts
     until(screen, lambda s: "implement: reviewing (r1)" in s, "the redraw after +coded")
 
-    screen(keys=("q",))
-    back = until(screen, lambda s: s.rstrip().endswith(PROMPT.strip()), "the prompt, after q")
+    screen(keys=(quit_key,))
+    back = until(
+        screen, lambda s: s.rstrip().endswith(PROMPT.strip()), f"the prompt after {quit_key}"
+    )
     assert "q quits" not in back and "status --watch" in back, back  # the person's own screen
     screen("stty -a")
     settings = until(screen, lambda s: "icanon" in s, "stty's answer")

@@ -77,8 +77,8 @@ def _headline(report: StatusReport) -> str:
     leads = sum(1 for s in report.sessions if s.kind == "reviewer")
     agents = len(report.agents) - workers - leads
     when = time.strftime("%H:%M:%S", time.localtime(report.at or time.time()))
-    return (f"ttal status {when}  tmux -L {report.socket}  {agents} agent(s), "
-            f"{workers} worker(s), {leads} review lead(s)")  # fmt: skip
+    return (f"ttal status {when}: {agents} agent(s), {workers} worker(s), {leads} review "
+            f"lead(s); tmux -L {report.socket}")  # fmt: skip
 
 
 def _counts(report: StatusReport) -> str:

@@ -66,8 +66,9 @@ def frame(read: Callable[[], StatusReport], interval: float) -> str:
         text = f"ttal status {time.strftime('%H:%M:%S')}: {err.message}\n(trying again)"
     footer = f"redrawn every {interval:g}s; q quits"
     body = printable(text).split("\n")[: max(lines - 1, 1)]
-    rows = [line[: cols - 1] + ERASE_LINE for line in body]
-    return HOME + "\n".join([*rows, footer[: cols - 1] + ERASE_LINE]) + ERASE_BELOW
+    body += [""] * (lines - 1 - len(body))  # the footer on the bottom line
+    rows = [line[: cols - 1] + ERASE_LINE for line in [*body, footer]]
+    return HOME + "\n".join(rows) + ERASE_BELOW
 
 
 def _quit_within(fd: int, seconds: float) -> bool:
