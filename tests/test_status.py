@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.by_hand import commit, idle_box, worker_env
+from tests.by_hand import rows as rows_of
 from tests.conftest import Box
+from ttal.adapters.store.state import State
 from ttal.adapters.task_query import epoch, ttal_filter
 from ttal.cli.render_status import dashboard
 from ttal.commands.agents import AgentRow
@@ -105,6 +107,11 @@ def test_status_figures_are_the_stores(make_box: Callable[..., Box], tmp_path: P
     commit(box, coded, "done.txt", "done\n")
     box.ttal("go", env=worker_env(coded), check=True)  # +coded: the review lead starts
     box.task(coded, "modify", "ttal_health:stuck:w-x")
+    state = State(box.sb.state_dir)  # what ttal's engine writes there, written the same way
+    crashed = state.add_intent("merge:x", "merge", coded, "mutating", "irreversible", {}, 1)
+    state.close_intent(crashed, "unknown", "may be half done: git update-ref failed")
+    state.enqueue_assignment(pending, "design", "designer")
+    state.enqueue_spawn(pending, "api", "max_workers 2 reached")
     before = time.time()
     data = status_json(box)
     after = time.time()
@@ -127,7 +134,26 @@ def test_status_figures_are_the_stores(make_box: Callable[..., Box], tmp_path: P
     sessions = set(box.sessions())
     assert {s["session"] for s in data["sessions"]} == sessions
     assert {a["agent"] for a in data["agents"] if a["role"] in ("worker", "reviewer")} == sessions
-    assert data["queue"] == [] and data["roles"] == [] and data["flagged"] == []
+    flagged = rows_of(box, "SELECT id, action, task, state, note FROM intents "
+                      "WHERE state IN ('flagged', 'unknown') ORDER BY id")  # fmt: skip
+    assert [tuple(f.values()) for f in data["flagged"]] == flagged and len(flagged) == 1
+    assert [(q["task"], q["project"], q["reason"]) for q in data["queue"]] == rows_of(
+        box, "SELECT task, project, reason FROM spawn_queue ORDER BY ts"
+    )
+    assert [(r["task"], r["stage"], r["role"]) for r in data["roles"]] == rows_of(
+        box, "SELECT task, stage, role FROM assign_queue ORDER BY ts"
+    )
+    text = box.ttal("status", check=True).stdout  # the same, for a person
+    for said in (
+        "spawn queue: 1 waiting",
+        "role queues: designer 1",
+        f"flagged #{crashed}",
+        "implement: reviewing (r1)",
+        "stuck",
+        "implement: working 1",
+        "pending 1",
+    ):
+        assert said in text, text
 
 
 def test_the_filter_has_only_the_status_terms() -> None:
