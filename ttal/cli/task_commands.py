@@ -10,7 +10,7 @@ import typer
 
 from ttal.cli import complete, hot, render
 from ttal.cli.base import JsonOpt, _app, _finish, command, group
-from ttal.errors import Exit
+from ttal.errors import Exit, UsageError
 
 HERE = __name__
 review_app = group("review", HERE, "The review lead's verdict (run inside a review session).")
@@ -128,12 +128,34 @@ def cost(
 
 
 @command("status", HERE)
-def status(json: JsonOpt = False) -> None:
-    """Tasks by stage, with their worker and reviewer sessions."""
+def status(
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Redraw it full-screen until q or ^C.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between redraws with --watch.", min=0.2)
+    ] = 2.0,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Every row, even past the terminal's height.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """The fleet at a glance: agents, tasks by stage (age, last activity, health), queues,
+    what the journal flagged, counts by stage. One `task` call, however long your history."""
+    from ttal.cli import render_status
     from ttal.commands.status import status as run_status
 
+    if watch:
+        from ttal.cli import status_screen
+
+        if json:
+            raise UsageError("--watch draws for a person; --json is for scripts", hint="pick one")
+        app_ = _app()
+        status_screen.watch(lambda: run_status(app_), interval)
+        return
     report = run_status(_app())
-    render.show(report, json, render.status_text)
+    size = render_status.screen_size(show_all)
+    render.show(report, json, lambda r: render_status.dashboard(r, *size))
     if not json:
         for text in report.conflicts:  # someone changed a fact ttal wrote: for a person
             render.warn(f"ttal: {text}")
