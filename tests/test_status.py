@@ -184,7 +184,7 @@ def test_the_dashboard_fits_80_by_24_and_says_what_it_left_out() -> None:
     assert "stuck" in text and "$" not in text  # health's kind; no cost column when unknown
 
     priced = report(tasks=2, agents=1)
-    priced.tasks[0] = TaskRow(**{**priced.tasks[0].__dict__, "cost": 1.5})
+    priced.tasks[0] = TaskRow(**{**priced.tasks[0].__dict__, "cost": "$1.50"})
     assert "$1.50" in dashboard(priced, 100, 24)
     everything = dashboard(report(tasks=40, agents=12), None, None)
     assert "more" not in everything and len(everything.split("\n")) > 50

@@ -125,7 +125,7 @@ def _task_cells(row: TaskRow) -> dict[str, Any]:
         "age": ago(row.age),
         "active": ago(row.active) if row.active is not None else "",
         "health": (row.health.split(":", 1)[0] if row.health else "") or "-",
-        "cost": row.cost,
+        "cost": row.cost or "",
         "worker": " ".join(sessions) or row.owner,
         "description": row.description,
     }

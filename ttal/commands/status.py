@@ -38,9 +38,9 @@ class TaskRow:
     active: float | None = None  # seconds since its last sign of life (a write, its panes)
     health: str = ""  # ttal_health, as the watchdog last wrote it ("" not judged yet)
     owner: str = ""  # the persistent agent a role stage was given to
-    # What the task's sessions cost so far (docs/cost.md), as of the last usage read: "" when
-    # nothing was measured, and then nothing is shown (never a made-up zero).
-    cost: str = ""
+    # What the task's sessions cost so far (docs/cost.md), as of the last usage read: None
+    # when nothing was measured, and then nothing is shown (never a made-up zero).
+    cost: str | None = None
     usage: dict[str, Any] | None = None  # the same in full, for --json
 
 
@@ -180,7 +180,7 @@ def _task_row(
         active=round(max(now - last, 0.0), 1) if last else None,
         health=str(task.get("ttal_health") or ""),
         owner=str(task.get("ttal_owner") or ""),
-        cost=cost.label() if cost else "",
+        cost=cost.label() if cost else None,
         usage=cost.as_dict() if cost else None,
     )
 
