@@ -22,6 +22,13 @@ POINTS = (
     "cleanup.branch",  # branch deleted, spawner not told
     "finish.told",  # spawner told, task not yet done
 )
+# The merge queue's points (tests/test_merge_queue_crash.py), on a queued project's path.
+QUEUE_POINTS = (
+    "queue.take",  # tasks taken into a check run, nothing built yet
+    "check.start",  # the check started (its process group recorded), not finished
+    "check.done",  # the check's result recorded, its worktree not yet removed
+    "queue.cas",  # base moved to the checked commit, tasks not yet tagged +merged
+)
 # Delivery's points (tests/test_delivery_crash.py): not on the pipeline's path, so apart.
 DELIVERY_POINTS = (
     "deliver.attempted",  # the attempt recorded, nothing typed yet

@@ -28,6 +28,16 @@ class Project:
     base: str = "main"
     max_workers: int = 0  # 0: only the global limit applies
     spawn_spacing: float = 0.0  # seconds between two spawns in this project
+    # The merge queue (docs/merge-queue.md; parsed in config/parse_merge.py).
+    check: str = ""  # a shell command that must pass on the merge result; "" merges as before
+    check_timeout: float = 1800.0  # seconds before a hanging check is killed
+    batch: int = 1  # queued branches tested together in one check run
+    max_checks: int = 1  # check runs at once on one base
+
+    @property
+    def queued(self) -> bool:
+        """Merges go through the merge queue (engine/merge_queue.py)."""
+        return bool(self.check) or self.batch > 1
 
 
 @dataclass(frozen=True)

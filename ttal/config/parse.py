@@ -22,6 +22,7 @@ from ttal.config.model import (
     Runtime,
 )
 from ttal.config.parse_checks import NAME_RE, one_line
+from ttal.config.parse_merge import MERGE_KEYS, merge_settings
 from ttal.config.parse_pipelines import PipelineParser
 from ttal.errors import ConfigError
 
@@ -111,7 +112,8 @@ class Parser(PipelineParser):
             key = f"projects.{name}"
             self.name(name, key)
             data = self.mapping(body, key)
-            self.unknown_keys(data, {"repo", "base", "max_workers", "spawn_spacing"}, key)
+            allowed = {"repo", "base", "max_workers", "spawn_spacing"} | MERGE_KEYS
+            self.unknown_keys(data, allowed, key)
             if "repo" not in data:
                 raise self.fail(
                     f"{key}.repo", "missing", "set it to the path of the git repository"
@@ -123,6 +125,7 @@ class Parser(PipelineParser):
                 base,
                 int(self.seconds(data.get("max_workers"), f"{key}.max_workers")),
                 self.seconds(data.get("spawn_spacing"), f"{key}.spawn_spacing"),
+                **merge_settings(self, data, key),
             )
         return out
 

@@ -28,6 +28,9 @@ ACTIONS = {
     "worktree.remove": ("mutating", "irreversible"),
     "branch.delete": ("mutating", "irreversible"),
     "task.dedupe": ("mutating", "recoverable"),  # the kept copy is in the intent's detail
+    # The merge queue's own steps; its runs table says what happened (engine/check_runs.py).
+    "queue.take": ("append-only", "recoverable"),
+    "check.run": ("mutating", "recoverable"),
 }
 
 

@@ -17,6 +17,7 @@ from ttal.adapters.store.db import connect
 from ttal.adapters.store.diary import DiaryQueries
 from ttal.adapters.store.events import EventQueries
 from ttal.adapters.store.journal import JournalQueries
+from ttal.adapters.store.merge_queue import MergeQueueQueries
 from ttal.adapters.store.messages import MessageQueries
 from ttal.adapters.store.queues import QueueQueries
 from ttal.adapters.store.watch import WatchQueries
@@ -32,6 +33,7 @@ class State(
     DiaryQueries,
     WatchQueries,
     WriteQueries,
+    MergeQueueQueries,
 ):
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
