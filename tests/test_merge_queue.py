@@ -3,12 +3,25 @@ agents: the base only ever moves to a tree whose check passed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from tests import by_hand
-from tests.conftest import Box
-from tests.mq_helpers import approved, on_main, queue_box, queue_held, queued, runs
+from tests.conftest import Box, wait_for
+from tests.mq_helpers import (
+    approved,
+    check_processes,
+    main_subjects,
+    on_main,
+    queue_box,
+    queue_held,
+    queued,
+    runs,
+)
+from ttal.adapters import sandbox
+from ttal.adapters.proc import group_members
 from ttal.errors import Exit
 
 RENAME = {"lib.txt": "def hello\n", "calls/main": "hello\n"}
@@ -52,3 +65,83 @@ def test_a_rename_and_a_new_caller_never_reach_main_together(
 def test_a_project_without_check_merges_as_before(box: Box) -> None:
     assert box.ttal("status").returncode == 0
     assert by_hand.rows(box, "SELECT name FROM sqlite_master WHERE name = 'check_runs'") == []
+
+
+def test_a_batch_of_eight_green_costs_one_run_and_one_bad_in_eight_is_found(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = queue_box(make_box, tmp_path, batch=8)
+    with queue_held(box):
+        good = [approved(box, f"Note {i}", {f"notes/{i}.txt": f"{i}\n"}) for i in range(8)]
+    box.ttal("go", good[0], check=True)
+    assert runs(box) == [(1, "merged", 8)]
+    assert all("merged" in box.get(u)["tags"] for u in good)
+    merges = box.git("web", "log", "--merges", "--format=%s", "main").splitlines()
+    assert len(merges) == 8  # one merge commit per task, the base moved once
+    assert box.git("web", "reflog", "--format=%gs", "main").count("merge queue") == 1
+
+    with queue_held(box):
+        second = [
+            approved(box, f"More {i}", {f"more/{i}.txt": f"{i}\n", **broken(i == 5)})
+            for i in range(8)
+        ]
+    bad = second[5]
+    box.ttal("go", second[0], check=True)
+    later = runs(box)[1:]
+    assert [t for _, s, t in later if s == "returned"] == [1]
+    assert 1 <= len(later) - 1 <= 6, later  # 2·log2(8) extra runs at most
+    merged = [u for u in second if "merged" in box.get(u)["tags"]]
+    assert merged == [u for u in second if u != bad]
+    assert (bad[:8], "returned") in queued(box)
+    assert by_hand.events(box, "merge-returned", bad)
+    note = by_hand.rows(box, "SELECT body FROM messages WHERE task = ? AND recipient = 'human' "
+                        "AND body LIKE '%merge queue%'", bad)  # fmt: skip
+    assert len(note) == 1 and "FAIL: BROKEN is here" in note[0][0]
+    tree_files = box.git("web", "ls-tree", "-r", "--name-only", "main")
+    assert "BROKEN" not in tree_files and "more/7.txt" in tree_files
+
+
+def broken(yes: bool) -> dict[str, str]:
+    return {"BROKEN": "x\n"} if yes else {}
+
+
+def test_a_hanging_check_is_killed_at_its_timeout_with_its_processes(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = queue_box(make_box, tmp_path, check_timeout="2s")
+    with queue_held(box):
+        uuid = approved(box, "Hang the check", {"HANG": "1\n"})
+    proc = box.ttal("go", uuid)
+    assert proc.returncode == Exit.CONFLICT, proc.stdout + proc.stderr
+    assert "timed out after" in proc.stdout + proc.stderr
+    assert runs(box) == [(1, "returned", 1)]
+    pgid = by_hand.rows(box, "SELECT pgid FROM check_runs")[0][0]
+    assert pgid and group_members(pgid) == [] and check_processes(box) == []
+    assert by_hand.events(box, "check-timed-out", uuid)
+    assert "hanging" in (box.sb.state_dir / "checks" / "run-1.log").read_text(encoding="utf-8")
+    assert not (box.sb.state_dir / "checks" / "run-1").exists()  # its worktree is gone
+    assert main_subjects(box) == ["Initial commit"]
+
+
+def test_a_push_to_the_base_during_a_check_means_a_rebuild(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = queue_box(make_box, tmp_path)
+    with queue_held(box):
+        uuid = approved(box, "Slow check", {"SLOW": "2\n", "notes.txt": "n\n"})
+    argv = [sys.executable, "-m", "ttal", "go", uuid]
+    driver = subprocess.Popen(argv, env=box.env, stdout=subprocess.PIPE, text=True)
+    wait_for(lambda: runs(box) and runs(box)[0][1] == "running", what="the check to run")
+    repo = box.sb.repos["web"]
+    (repo / "person.txt").write_text("mine\n", encoding="utf-8")
+    sandbox.git(repo, "add", "person.txt")
+    sandbox.git(repo, "commit", "-qm", "A person's commit")
+    out, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 0, out
+    assert [s for _, s, _ in runs(box)] == ["stale", "merged"]
+    assert main_subjects(box)[1] == "A person's commit"
+    assert main_subjects(box)[0].startswith("Merge ttal/")
+    # The merge that landed is the one the second run checked, on the person's commit.
+    result = by_hand.rows(box, "SELECT result FROM check_runs WHERE id = 2")[0][0]
+    assert box.git("web", "rev-parse", "main").strip() == result
+    assert by_hand.events(box, "check-stale", uuid)

@@ -50,7 +50,8 @@ def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
 
         return merge.merge_task(app, task, stage)
     entry = app.state.merge_entry(task.uuid)
-    if entry is None or entry.state not in ("queued", "testing", "merged"):
+    stale = entry is not None and entry.state == "queued" and entry.tip != tip  # re-reviewed
+    if entry is None or stale or entry.state not in ("queued", "testing", "merged"):
         _enqueue(app, task, project, plan.message, stage.tag, tip, entry)
     drive(app, project)
     return _where(app, task, project)
