@@ -19,7 +19,7 @@ from ttal.adapters import locks, proc, sandbox
 CHECK = """\
 #!/bin/sh
 if [ -e HANG ]; then trap '' INT TERM; echo "hanging"; sleep 600 & wait; fi
-if [ -e SLOW ]; then sleep "$(cat SLOW)"; fi
+if [ -e SLOW ]; then echo "slow check: sleeping"; sleep "$(cat SLOW)"; fi
 if [ -e BROKEN ]; then echo "FAIL: BROKEN is here"; exit 1; fi
 for f in calls/*; do
   n=$(cat "$f")

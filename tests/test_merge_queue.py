@@ -128,10 +128,14 @@ def test_a_push_to_the_base_during_a_check_means_a_rebuild(
 ) -> None:
     box = queue_box(make_box, tmp_path)
     with queue_held(box):
-        uuid = approved(box, "Slow check", {"SLOW": "2\n", "notes.txt": "n\n"})
+        uuid = approved(box, "Slow check", {"SLOW": "4\n", "notes.txt": "n\n"})
     argv = [sys.executable, "-m", "ttal", "go", uuid]
     driver = subprocess.Popen(argv, env=box.env, stdout=subprocess.PIPE, text=True)
     wait_for(lambda: runs(box) and runs(box)[0][1] == "running", what="the check to run")
+    # What a person sees meanwhile: the running check, its task and its last output line.
+    shown = wait_for(lambda: "slow check: sleeping" in (out := box.ttal("status").stdout) and out,
+                     what="the live line in ttal status")  # fmt: skip
+    assert "Merge queue" in shown and "checking #1" in shown and uuid[:8] in shown
     repo = box.sb.repos["web"]
     (repo / "person.txt").write_text("mine\n", encoding="utf-8")
     sandbox.git(repo, "add", "person.txt")

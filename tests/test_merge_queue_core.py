@@ -3,10 +3,15 @@ red batch splits, and that bisection stays within its bound for every culprit po
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ttal.config.model import Project
+from ttal.config.parse import parse_config
 from ttal.core import merge_queue as rules
 from ttal.core.merge_queue import Queued
+from ttal.errors import ConfigError
 
 
 def simulate(size: int, bad: set[int], batch: int) -> tuple[int, list[int], list[int]]:
@@ -65,3 +70,36 @@ def test_texts_name_the_run_the_log_and_the_last_lines() -> None:
     note = rules.returned_note("abcd1234", 7, "failed (exit 1) after 3s", "/s/run-7.log", "E")
     assert "check run #7" in note and "/s/run-7.log" in note and note.endswith("queues again.")
     assert "check run #3 passed (make test)" in rules.merge_message("Merge x", 3, "make test")
+
+
+def _project(tmp_path: Path, keys: str) -> Project:
+    text = f"projects:\n  web:\n    repo: {tmp_path}\n{keys}"
+    return parse_config(text, tmp_path / "ttal.yaml").projects["web"]
+
+
+def test_merge_queue_keys_parse_with_defaults(tmp_path: Path) -> None:
+    plain = _project(tmp_path, "")
+    assert (plain.check, plain.check_timeout, plain.batch, plain.max_checks) == ("", 1800, 1, 1)
+    assert not plain.queued
+    keys = "    check: make test\n    check_timeout: 90s\n    batch: 8\n    max_checks: 2\n"
+    web = _project(tmp_path, keys)
+    assert (web.check, web.check_timeout, web.batch, web.max_checks) == ("make test", 90, 8, 2)
+    assert web.queued and _project(tmp_path, "    batch: 4\n").queued
+    assert _project(tmp_path, "    check_timeout: 1.5h\n").check_timeout == 5400
+
+
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        ("    check: [make]\n", "projects.web.check"),
+        ("    check_timeout: soon\n", "projects.web.check_timeout"),
+        ("    check_timeout: 0\n", "projects.web.check_timeout"),
+        ("    batch: 0\n", "projects.web.batch"),
+        ("    max_checks: true\n", "projects.web.max_checks"),
+    ],
+    ids=["check-list", "timeout-text", "timeout-zero", "batch-zero", "max-checks-bool"],
+)
+def test_bad_merge_queue_keys_name_file_key_and_fix(tmp_path: Path, keys: str, named: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _project(tmp_path, keys)
+    assert f"ttal.yaml: {named}:" in err.value.message and err.value.hint

@@ -165,6 +165,9 @@ def status_text(report: StatusReport) -> str:
     if report.queue:
         parts += ["", table(data["queue"], ["position", "task", "project", "reason"],
                             title="Waiting to spawn (started by `ttal watch`)")]  # fmt: skip
+    if report.merge_queue:  # running checks (with their live line), waiting, sent back
+        parts += ["", table(report.merge_queue, ["project", "task", "state", "detail"],
+                            title="Merge queue")]  # fmt: skip
     return lines(*parts)
 
 

@@ -3,7 +3,7 @@ Taskwarrior and tmux (nothing here is stored twice)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ttal.core.pipeline import current_stage
@@ -43,12 +43,13 @@ class StatusReport:
     queue: list[QueueRow]  # tasks waiting for a free worker slot
     socket: str  # ttal's tmux server
     conflicts: list[str]  # facts ttal wrote that someone else changed (engine/reconcile.py)
+    merge_queue: list[dict[str, Any]] = field(default_factory=list)  # engine/merge_queue.py
 
     def as_dict(self) -> dict[str, Any]:
         return {"tasks": [asdict(t) for t in self.tasks],
                 "sessions": [asdict(s) for s in self.sessions],
                 "queue": [asdict(q) for q in self.queue], "socket": self.socket,
-                "conflicts": self.conflicts}  # fmt: skip
+                "conflicts": self.conflicts, "merge_queue": self.merge_queue}  # fmt: skip
 
 
 def stage_label(app: App, task: dict[str, Any]) -> str:
@@ -108,7 +109,15 @@ def status(app: App) -> StatusReport:
     from ttal.engine.reconcile import standing_conflicts
 
     conflicts = [item["note"] for item in standing_conflicts(app)]  # someone changed ttal's facts
-    return StatusReport(rows, agents, waiting, app.cfg.tmux_socket, conflicts)
+    return StatusReport(rows, agents, waiting, app.cfg.tmux_socket, conflicts, _merges(app))
+
+
+def _merges(app: App) -> list[dict[str, Any]]:
+    if not any(p.queued for p in app.cfg.projects.values()):
+        return []
+    from ttal.engine.merge_queue import queue_rows
+
+    return queue_rows(app)
 
 
 def _alive(name: str, sessions: set[str]) -> str:
