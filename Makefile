@@ -65,6 +65,7 @@ test: venv lint claude codex tw3
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/merge_queue.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -149,3 +149,18 @@ def test_a_push_to_the_base_during_a_check_means_a_rebuild(
     result = by_hand.rows(box, "SELECT result FROM check_runs WHERE id = 2")[0][0]
     assert box.git("web", "rev-parse", "main").strip() == result
     assert by_hand.events(box, "check-stale", uuid)
+
+
+def test_deliver_drives_a_queue_nobody_drives_then_finishes_its_tasks(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = queue_box(make_box, tmp_path)
+    with queue_held(box):
+        uuid = approved(box, "Write notes", {"notes.txt": "n\n"})
+    assert queued(box) == [(uuid[:8], "queued")]  # its `ttal go` found the queue busy
+    box.ttal("deliver", "--once", check=True)  # starts a driver in the background
+    wait_for(lambda: "merged" in box.get(uuid).get("tags", []), 60, "the queue to merge it")
+    wait_for(lambda: box.ttal("deliver", "--once", check=True) and
+             box.get(uuid)["status"] == "completed", 60, "deliver to finish the task")  # fmt: skip
+    assert queued(box) == [] and runs(box) == [(1, "merged", 1)]
+    assert by_hand.worktrees(box, "web") == [] and main_subjects(box)[0].startswith("Merge ")

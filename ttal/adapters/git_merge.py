@@ -5,6 +5,7 @@ only when its changes are still in the base's tree."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -330,5 +331,6 @@ def add_detached(repo: Path, path: Path, commit: str) -> None:
 
 def remove_throwaway(repo: Path, path: Path) -> None:
     """Remove a check's worktree, whatever the check left in it."""
-    git(repo, "worktree", "remove", "--force", "--force", str(path))
-    git(repo, "worktree", "prune")
+    if not git(repo, "worktree", "remove", "--force", "--force", str(path)).ok:
+        shutil.rmtree(path, ignore_errors=True)  # not a worktree (any more): ours to remove
+        git(repo, "worktree", "prune")

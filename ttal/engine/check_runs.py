@@ -143,10 +143,11 @@ def _land(app: App, project: Project, current: Run) -> str:
     if not landed:
         return _rebuild(app, current)
     faults.point("queue.cas")
+    tags = {t["uuid"]: t.get("tags") or [] for t in app.tw.export(*current.tested)}
     for task in current.tested:
         entry = app.state.merge_entry(task)
         if entry is not None and entry.state != "merged":
-            if entry.tag not in (app.tw.get(task).get("tags") or []):
+            if entry.tag not in tags.get(task, []):
                 app.tw.add_tags(task, [entry.tag])
             app.state.event("merged", task, app.caller.name, f"{entry.branch} merged into "
                             f"{base}, proved by check run #{current.id}")  # fmt: skip
