@@ -45,7 +45,7 @@ def test_a_rename_and_a_new_caller_never_reach_main_together(
     assert "calls/extra" not in box.git("web", "ls-tree", "-r", "--name-only", "main")
     assert "merged" in box.get(rename)["tags"] and "merged" not in box.get(caller)["tags"]
     told = by_hand.rows(box, "SELECT recipient, body FROM messages WHERE body LIKE "
-                        "'%merge queue%' ORDER BY id")  # fmt: skip
+                        "'%merge queue%' AND task = ? ORDER BY id", caller)  # fmt: skip
     assert [r for r, _ in told] == ["human", f"w-{caller[:8]}"]
     assert "FAIL: calls/extra calls greet" in told[0][1] and "run-3.log" in told[0][1]
     assert any("check run #3" in a for a in by_hand.annotations(box, caller))
@@ -54,6 +54,8 @@ def test_a_rename_and_a_new_caller_never_reach_main_together(
     body = box.git("web", "log", "-1", "--format=%B", "main")
     assert "check run #2 passed (sh check.sh)" in body
     assert by_hand.events(box, "check-failed", caller)
+    merged = by_hand.rows(box, "SELECT body FROM messages WHERE task = ?", rename)
+    assert len(merged) == 1 and "proved by the merge queue's check run #2" in merged[0][0]
     # Going again without a fix is refused, changing nothing.
     again = box.ttal("go", caller)
     assert again.returncode == Exit.CONFLICT and "no new commit" in again.stderr

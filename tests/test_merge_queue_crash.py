@@ -39,8 +39,8 @@ def final_state(box: Box, good: str, bad: str) -> dict[str, Any]:
     def ids(text: str) -> str:
         return text.replace(good[:8], "GOOD").replace(bad[:8], "BAD")
 
-    told = by_hand.rows(box, "SELECT recipient FROM messages WHERE body LIKE "
-                        "'%the merge queue''s check run%' ORDER BY id")  # fmt: skip
+    told = by_hand.rows(box, "SELECT recipient, body FROM messages WHERE body LIKE "
+                        "'%merge queue%' OR body LIKE '%merged into%'")  # fmt: skip
     return {
         "good": (box.get(good)["status"], sorted(box.get(good)["tags"])),
         "bad": (box.get(bad)["status"], sorted(box.get(bad)["tags"])),
@@ -49,7 +49,7 @@ def final_state(box: Box, good: str, bad: str) -> dict[str, Any]:
             (ids(t[:8]), s)
             for t, s in by_hand.rows(box, "SELECT task, state FROM merge_queue ORDER BY ts")
         ],
-        "told": [ids(r[0]) for r in told],
+        "told": sorted((ids(r), "merged" if "merged into" in b else "sent back") for r, b in told),
         "check processes": check_processes(box),
         "throwaway worktrees": [p for p in by_hand.worktrees(box, "web") if "/checks/" in p],
         "open intents": by_hand.rows(
@@ -64,7 +64,7 @@ EXPECTED = {
     "bad": ("pending", ["coded", "lgtm", "reviewing"]),
     "main": ["Merge ttal/GOOD-good-notes: Good notes", "Initial commit"],
     "queue": [("BAD", "returned")],
-    "told": ["human", "w-BAD"],
+    "told": [("human", "merged"), ("human", "sent back"), ("w-BAD", "sent back")],
     "check processes": [],
     "throwaway worktrees": [],
     "open intents": [],

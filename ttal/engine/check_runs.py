@@ -22,6 +22,7 @@ from ttal.adapters import git, git_merge, locks, proc
 from ttal.adapters.store.merge_queue import Entry, Run
 from ttal.config.model import Project
 from ttal.core import merge_queue as rules
+from ttal.core.task_view import TaskView
 from ttal.engine import journal
 from ttal.engine.app import App
 from ttal.engine.lookup import task_view
@@ -143,12 +144,13 @@ def _land(app: App, project: Project, current: Run) -> str:
     if not landed:
         return _rebuild(app, current)
     faults.point("queue.cas")
-    tags = {t["uuid"]: t.get("tags") or [] for t in app.tw.export(*current.tested)}
+    tasks = {t["uuid"]: t for t in app.tw.export(*current.tested)}
     for task in current.tested:
         entry = app.state.merge_entry(task)
         if entry is not None and entry.state != "merged":
-            if entry.tag not in tags.get(task, []):
+            if entry.tag not in (tasks.get(task, {}).get("tags") or []):
                 app.tw.add_tags(task, [entry.tag])
+            _tell_merged(app, task_view(tasks[task]), current, base)
             app.state.event("merged", task, app.caller.name, f"{entry.branch} merged into "
                             f"{base}, proved by check run #{current.id}")  # fmt: skip
             app.state.set_entries([task], state="merged", run=current.id)
@@ -156,6 +158,15 @@ def _land(app: App, project: Project, current: Run) -> str:
     return (
         f"check run #{current.id}: {len(current.tested)} merged into {base} ({current.result[:10]})"
     )
+
+
+def _tell_merged(app: App, task: TaskView, current: Run, base: str) -> None:
+    """The spawner's "merged" message, naming the run that proved it; its key is the one
+    engine/merge.finish uses, so finishing the task later does not say it twice."""
+    proof = f"proved by the merge queue's check run #{current.id}; log {current.log or 'none'}"
+    text = f"task {task.short} merged into {current.project}/{base}: {task.description} ({proof})"
+    tell(app, task.spawner or "human", text, key=f"merged:{task.uuid}", task=task.uuid,
+         sender="ttal")  # fmt: skip
 
 
 def _move_base(app: App, project: Project, current: Run) -> bool:
