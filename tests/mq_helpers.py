@@ -32,16 +32,19 @@ FILES = {"lib.txt": "def greet\n", "calls/main": "greet\n", "check.sh": CHECK,
 
 
 def queue_box(make_box: Callable[..., Box], tmp_path: Path, check: str = "sh check.sh",
-              **keys: object) -> Box:  # fmt: skip
-    """An idle-agents box whose web project has `check` and the given merge-queue keys."""
+              both: bool = False, **keys: object) -> Box:  # fmt: skip
+    """An idle-agents box whose web project (and api, with `both`) has `check` and the
+    given merge-queue keys."""
     script = tmp_path / "idle.yaml"
     script.write_text(by_hand.IDLE, encoding="utf-8")
-    box = make_box(worker_script=script, reviewer_script=script,
-                   repos={"web": FILES, "api": {"README.md": "# api\n"}})  # fmt: skip
+    api = FILES if both else {"README.md": "# api\n"}
+    box = make_box(worker_script=script, reviewer_script=script, repos={"web": FILES, "api": api})
     text = box.sb.config.read_text(encoding="utf-8")
-    web = f"  web:\n    repo: {box.sb.repos['web']}\n    base: main\n"
     lines = "".join(f"    {k}: {v}\n" for k, v in {"check": check, **keys}.items() if v)
-    box.sb.config.write_text(text.replace(web, web + lines), encoding="utf-8")
+    for name in ("web", "api") if both else ("web",):
+        block = f"  {name}:\n    repo: {box.sb.repos[name]}\n    base: main\n"
+        text = text.replace(block, block + lines)
+    box.sb.config.write_text(text, encoding="utf-8")
     return box
 
 
@@ -56,9 +59,10 @@ def queue_held(box: Box) -> Iterator[None]:
         yield
 
 
-def approved(box: Box, title: str, files: dict[str, str | None]) -> str:
-    """A task driven to approval with one commit of `files` (None deletes one)."""
-    uuid = box.add(title, "project:web")
+def approved(box: Box, title: str, files: dict[str, str | None], uuid: str = "") -> str:
+    """A task (new in web, or `uuid`) driven to approval with one commit of `files` (None
+    deletes one)."""
+    uuid = uuid or box.add(title, "project:web")
     box.ttal("go", uuid, check=True)
     tree = by_hand.worktree(box, uuid)
     for name, text in files.items():
@@ -87,8 +91,8 @@ def runs(box: Box) -> list[tuple[int, str, int]]:
     return [(i, s, t.count(",") + 1 if t != "[]" else 0) for i, s, t in found]
 
 
-def main_subjects(box: Box) -> list[str]:
-    return box.git("web", "log", "--first-parent", "--format=%s", "main").splitlines()
+def main_subjects(box: Box, project: str = "web") -> list[str]:
+    return box.git(project, "log", "--first-parent", "--format=%s", "main").splitlines()
 
 
 def on_main(box: Box, path: str) -> str:

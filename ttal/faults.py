@@ -29,6 +29,8 @@ QUEUE_POINTS = (
     "check.done",  # the check's result recorded, its worktree not yet removed
     "queue.cas",  # base moved to the checked commit, tasks not yet tagged +merged
 )
+# A change across repos (tests/test_merge_groups.py).
+GROUP_POINTS = ("group.second",)  # the first child's base moved, the second's not yet
 # Delivery's points (tests/test_delivery_crash.py): not on the pipeline's path, so apart.
 DELIVERY_POINTS = (
     "deliver.attempted",  # the attempt recorded, nothing typed yet

@@ -33,6 +33,14 @@ LOG_TAIL = 64 * 1024  # bytes of a log read for its last lines
 
 def run(app: App, project: Project, run_id: int) -> str:
     """Build, check and conclude run `run_id` (its tasks were just taken)."""
+    current = test(app, project, run_id)
+    if current is None:
+        return f"check run #{run_id}: nothing left to test"
+    return conclude(app, project, current)
+
+
+def test(app: App, project: Project, run_id: int) -> Run | None:
+    """Build and check run `run_id`; None when nothing was left to test (all conflicted)."""
     current = _run(app, run_id)
     entries = _entries(app, current)
     parts = []
@@ -51,12 +59,25 @@ def run(app: App, project: Project, run_id: int) -> str:
     app.state.update_run(run_id, result=built.commit, tested=list(built.merged))
     if not built.merged:
         app.state.update_run(run_id, state="returned", ended=time.time())
-        return f"check run #{run_id}: nothing left to test"
+        return None
     if project.check:
         _check(app, project, _run(app, run_id))
     else:
         app.state.update_run(run_id, state="passed", ended=time.time())
-    return conclude(app, project, _run(app, run_id))
+    return _run(app, run_id)
+
+
+def abort(app: App, project: Project, current: Run) -> str:
+    """A run whose runner died before its check ended: stop the check (its process group,
+    found by the run's mark), remove its worktree, queue its tasks again."""
+    if current.pgid:
+        proc.stop_group(current.pgid, marker=f"TTAL_CHECK_RUN={current.id}")
+    remove_worktree(app, project, current.id, current.tasks[0])
+    app.state.requeue_run(current.id, {})
+    app.state.update_run(current.id, state="aborted", ended=time.time())
+    what = f"check run #{current.id} aborted: its runner died; queued again"
+    app.state.event("check-aborted", current.tasks[0], app.caller.name, what)
+    return what
 
 
 def _run(app: App, run_id: int) -> Run:

@@ -25,7 +25,7 @@ from ttal.core.durations import ago
 from ttal.core.pipeline import Stage
 from ttal.core.plans import plan_merge
 from ttal.core.task_view import TaskView
-from ttal.engine import check_runs, journal
+from ttal.engine import check_runs, journal, merge_groups
 from ttal.engine.app import App
 from ttal.engine.lookup import project_for, workplace
 from ttal.errors import MergeConflict, PreconditionFailed, Waiting
@@ -51,21 +51,26 @@ def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
         return merge.merge_task(app, task, stage)
     entry = app.state.merge_entry(task.uuid)
     stale = entry is not None and entry.state == "queued" and entry.tip != tip  # re-reviewed
+    grp = merge_groups.group_of(app, task.uuid)
     if entry is None or stale or entry.state not in ("queued", "testing", "merged"):
-        _enqueue(app, task, project, plan.message, stage.tag, tip, entry)
-    drive(app, project)
+        _enqueue(app, task, project, plan.message, stage.tag, tip, entry, grp)
+    if grp:
+        merge_groups.drive(app, grp)
+    else:
+        drive(app, project)
     return _where(app, task, project)
 
 
 def _enqueue(app: App, task: TaskView, project: Project, message: str, tag: str, tip: str,
-             entry: Entry | None) -> None:  # fmt: skip
+             entry: Entry | None, grp: str) -> None:  # fmt: skip
     if entry is not None and entry.state == "returned" and entry.tip == tip:
         raise MergeConflict(
             f"task {task.short} was sent back by the merge queue and its branch has no new "
             f"commit since; nothing was queued. {entry.note.splitlines()[0]}",
             hint="fix it on the branch and commit; `ttal go` then has it re-reviewed and queued",
         )
-    app.state.enqueue_merge(task.uuid, project.name, project.base, task.branch, tip, tag, message)
+    app.state.enqueue_merge(task.uuid, project.name, project.base, task.branch, tip, tag, message,
+                            grp)  # fmt: skip
     app.state.event("merge-queued", task.uuid, app.caller.name, f"{project.name}/{project.base}")
 
 
@@ -80,6 +85,9 @@ def _where(app: App, task: TaskView, project: Project) -> str:
     if entry.state == "returned":
         raise MergeConflict(entry.note.split("\n")[0],
                             hint="the worker was told; fix, commit, then `ttal go`")  # fmt: skip
+    if entry.grp:
+        raise Waiting(f"queued with its group {entry.grp[:8]} (a change across repos): it "
+                      "merges when every child is approved and checked")  # fmt: skip
     queued = [e.task for e in app.state.merge_entries(project.name, ("queued", "testing"))]
     position = queued.index(task.uuid) + 1 if task.uuid in queued else 0
     raise Waiting(
@@ -106,7 +114,8 @@ def _run_queue(app: App, project: Project) -> list[str]:
     rebuilds = 0
     while rebuilds < REBUILDS:
         did += settle(app, project)
-        queue = [rules.Queued(e.task, e.cap) for e in app.state.merge_entries(project.name)]
+        entries = [e for e in app.state.merge_entries(project.name) if not e.grp]
+        queue = [rules.Queued(e.task, e.cap) for e in entries]
         tasks = rules.take(queue, project.batch)
         if not tasks:
             break
@@ -138,15 +147,10 @@ def settle(app: App, project: Project) -> list[str]:
     for current in app.state.check_runs(project.name, LIVE):
         if not _abandoned(app, project, current):
             continue
+        if current.grp:
+            continue  # a group's child: settled under its group (engine/merge_groups.py)
         if current.state in ("building", "running"):
-            if current.pgid:
-                proc.stop_group(current.pgid, marker=f"TTAL_CHECK_RUN={current.id}")
-            check_runs.remove_worktree(app, project, current.id, current.tasks[0])
-            app.state.requeue_run(current.id, {})
-            app.state.update_run(current.id, state="aborted", ended=time.time())
-            app.state.event("check-aborted", current.tasks[0], app.caller.name,
-                            f"check run #{current.id}: its runner died; queued again")  # fmt: skip
-            did.append(f"check run #{current.id} aborted: its runner died; queued again")
+            did.append(check_runs.abort(app, project, current))
         else:
             check_runs.remove_worktree(app, project, current.id, current.tasks[0])
             did.append(check_runs.conclude(app, project, current))
@@ -155,7 +159,7 @@ def settle(app: App, project: Project) -> list[str]:
 
 def queued_projects(app: App) -> list[Project]:
     """Projects whose queue has tasks waiting for a check run."""
-    names = {e.project for e in app.state.merge_entries()}
+    names = {e.project for e in app.state.merge_entries() if not e.grp}
     return [p for n, p in app.cfg.projects.items() if n in names]
 
 
@@ -195,8 +199,21 @@ def queue_rows(app: App) -> list[dict[str, Any]]:
                      "state": f"checking #{current.id}",
                      "detail": f"{len(current.tasks)} branch(es), {ago(now - current.started)}: "
                                f"{last or '(no output yet)'}"})  # fmt: skip
-    for entry in app.state.merge_entries(states=("queued", "returned")):
-        detail = entry.note.split("\n")[0] if entry.state == "returned" else entry.branch
-        rows.append({"project": entry.project, "task": entry.task[:8], "state": entry.state,
-                     "detail": detail})  # fmt: skip
+    entries = app.state.merge_entries(states=("queued", "returned"))
+    for entry in [e for e in entries if not e.grp]:
+        rows.append(_entry_row(entry))
+    for grp in dict.fromkeys(
+        e.grp for e in entries if e.grp
+    ):  # a group: one line, then its children
+        children = [e for e in entries if e.grp == grp]
+        rows.append({"project": ", ".join(sorted({e.project for e in children})),
+                     "task": grp[:8], "state": "group",
+                     "detail": f"{len(children)} children waiting to merge together"})  # fmt: skip
+        rows += [{**_entry_row(e), "task": f"└ {e.task[:8]}"} for e in children]
     return rows
+
+
+def _entry_row(entry: Entry) -> dict[str, Any]:
+    detail = entry.note.split("\n")[0] if entry.state == "returned" else entry.branch
+    return {"project": entry.project, "task": entry.task[:8], "state": entry.state,
+            "detail": detail}  # fmt: skip

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS merge_queue (
     task TEXT PRIMARY KEY, project TEXT NOT NULL, base TEXT NOT NULL, ts REAL NOT NULL,
     state TEXT NOT NULL, cap INTEGER NOT NULL DEFAULT 0, run INTEGER NOT NULL DEFAULT 0,
     branch TEXT NOT NULL, tip TEXT NOT NULL, tag TEXT NOT NULL, message TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT ''
+    note TEXT NOT NULL DEFAULT '', grp TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS merge_queue_base ON merge_queue(project, state, ts);
 CREATE TABLE IF NOT EXISTS check_runs (
@@ -25,14 +25,18 @@ CREATE TABLE IF NOT EXISTS check_runs (
     tested TEXT NOT NULL DEFAULT '[]', state TEXT NOT NULL, owner INTEGER NOT NULL,
     pgid INTEGER NOT NULL DEFAULT 0, started REAL NOT NULL, ended REAL NOT NULL DEFAULT 0,
     log TEXT NOT NULL DEFAULT '', worktree TEXT NOT NULL DEFAULT '',
-    code INTEGER NOT NULL DEFAULT 0, last TEXT NOT NULL DEFAULT ''
+    code INTEGER NOT NULL DEFAULT 0, last TEXT NOT NULL DEFAULT '',
+    grp TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS merge_groups (
+    grp TEXT PRIMARY KEY, state TEXT NOT NULL, runs TEXT NOT NULL, ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS check_runs_state ON check_runs(project, state);
 """
 
-ENTRY_COLUMNS = "task, project, base, ts, state, cap, run, branch, tip, tag, message, note"
+ENTRY_COLUMNS = "task, project, base, ts, state, cap, run, branch, tip, tag, message, note, grp"
 RUN_COLUMNS = ("id, project, base, tasks, base_tip, result, tested, state, owner, pgid, "
-               "started, ended, log, worktree, code, last")  # fmt: skip
+               "started, ended, log, worktree, code, last, grp")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Entry:
     tag: str  # the merge stage's tag, added once merged
     message: str  # its merge commit's message
     note: str
+    grp: str  # a change across repos: the parent task whose children merge together
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class Run:
     worktree: str
     code: int
     last: str  # the check's last output line(s)
+    grp: str  # the group (engine/merge_groups.py) it checks a child of, or ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -90,13 +96,13 @@ class MergeQueueQueries(Queries):
             self._mq_ready = True
 
     def enqueue_merge(self, task: str, project: str, base: str, branch: str, tip: str,
-                      tag: str, message: str) -> None:  # fmt: skip
+                      tag: str, message: str, grp: str = "") -> None:  # fmt: skip
         """Queue a task at the end (a returned one comes back with its new tip)."""
         self._mq()
         self.db.execute(
             f"INSERT OR REPLACE INTO merge_queue({ENTRY_COLUMNS}) "
-            "VALUES (?,?,?,?, 'queued', 0, 0, ?,?,?,?, '')",
-            (task, project, base, time.time(), branch, tip, tag, message),
+            "VALUES (?,?,?,?, 'queued', 0, 0, ?,?,?,?, '', ?)",
+            (task, project, base, time.time(), branch, tip, tag, message, grp),
         )
 
     def merge_entry(self, task: str) -> Entry | None:
@@ -129,7 +135,7 @@ class MergeQueueQueries(Queries):
         self.db.execute(f"DELETE FROM merge_queue WHERE task IN ({marks(tasks)})", tasks)
 
     def take_run(self, project: str, base: str, tasks: list[str], base_tip: str,
-                 owner: int) -> int:  # fmt: skip
+                 owner: int, grp: str = "") -> int:  # fmt: skip
         """Start a check run of `tasks` (still queued, or nothing happens: 0), all at once."""
         self._mq()
         self.db.execute("BEGIN IMMEDIATE")
@@ -139,9 +145,9 @@ class MergeQueueQueries(Queries):
                 self.db.execute("ROLLBACK")
                 return 0
             cur = self.db.execute(
-                "INSERT INTO check_runs(project, base, tasks, base_tip, state, owner, started) "
-                "VALUES (?,?,?,?, 'building', ?, ?)",
-                (project, base, json.dumps(tasks), base_tip, owner, time.time()),
+                "INSERT INTO check_runs(project, base, tasks, base_tip, state, owner, started, "
+                "grp) VALUES (?,?,?,?, 'building', ?, ?, ?)",
+                (project, base, json.dumps(tasks), base_tip, owner, time.time(), grp),
             )
             run = int(cur.lastrowid or 0)
             self.set_entries(tasks, state="testing", run=run)
@@ -194,3 +200,17 @@ class MergeQueueQueries(Queries):
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def merge_group(self, grp: str) -> tuple[str, list[int]] | None:
+        """A group's landing record: its state (landing, merged) and its runs."""
+        self._mq()
+        row = self.db.execute("SELECT state, runs FROM merge_groups WHERE grp = ?", (grp,))
+        found = row.fetchone()
+        return (str(found[0]), list(json.loads(found[1]))) if found else None
+
+    def set_merge_group(self, grp: str, state: str, runs: list[int]) -> None:
+        self._mq()
+        self.db.execute(
+            "INSERT OR REPLACE INTO merge_groups(grp, state, runs, ts) VALUES (?,?,?,?)",
+            (grp, state, json.dumps(runs), time.time()),
+        )
