@@ -66,12 +66,13 @@ def test_a_crash_between_the_two_repos_is_completed_by_the_next_go(
         approved(box, "Adapt api", FINE, uuid=api)
     armed = {"TTAL_FAULT": "group.second", "TTAL_FAULT_LOG": str(box.sb.root / "faults.log")}
     assert box.ttal("go", web, env=armed).returncode == KILLED
-    assert main_subjects(box, "web")[0].startswith("Merge ttal/")  # one repo merged...
-    assert main_subjects(box, "api") == ["Initial commit"]  # ...the other not yet
+    lengths = sorted(len(main_subjects(box, p)) for p in ("web", "api"))
+    assert lengths == [1, 2]  # one repo merged, the other not yet (depends: order decides)
     box.ttal("go", api)  # any child's `ttal go` completes the group
     assert main_subjects(box, "api")[0].startswith("Merge ttal/")
+    assert main_subjects(box, "web")[0].startswith("Merge ttal/")
     assert merged(box, web) and merged(box, api)
-    assert len(main_subjects(box, "web")) == 2  # merged once
+    assert len(main_subjects(box, "web")) == len(main_subjects(box, "api")) == 2  # once each
     box.ttal("deliver", "--once", check=True)
     assert box.get(web)["status"] == box.get(api)["status"] == "completed"
     open_ = by_hand.rows(box, "SELECT action FROM intents WHERE state IN ('pending', "

@@ -112,7 +112,9 @@ def _check(app: App, project: Project, current: Run) -> None:
         app.state.update_run(current.id, pgid=pid)
         faults.point("check.start")
 
-    env = {k: v for k, v in os.environ.items() if k != "TTAL_FAULT"}
+    # Not the driver's identity: a check that runs ttal must not act as a reviewer or worker.
+    hidden = ("TTAL_FAULT", "TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     env["TTAL_CHECK_RUN"] = str(current.id)  # marks its processes (proc.stop_group)
     with journal.intent(app, "check.run", f"check:{current.id}", head, run=current.id,
                         log=str(log)):  # fmt: skip
@@ -155,15 +157,22 @@ def conclude(app: App, project: Project, current: Run) -> str:
     return f"check run #{current.id}: {current.state}"
 
 
-def _land(app: App, project: Project, current: Run) -> str:
+def move(app: App, project: Project, current: Run) -> bool:
+    """Move the base to the run's checked commit (True also when it is there already);
+    False, changing nothing, when the base moved meanwhile (the run must be rebuilt)."""
     repo, base = project.repo, project.base
     with locks.held(locks.repo_lock(app.lock_dir, repo)):
         tip = git.rev(repo, f"refs/heads/{base}")
         landed = tip == current.result or git.is_ancestor(repo, current.result, tip)
         if not landed and tip == current.base_tip:
             landed = _move_base(app, project, current)
-    if not landed:
-        return _rebuild(app, current)
+    return landed
+
+
+def _land(app: App, project: Project, current: Run) -> str:
+    base = project.base
+    if not move(app, project, current):
+        return rebuild(app, current)
     faults.point("queue.cas")
     tasks = {t["uuid"]: t for t in app.tw.export(*current.tested)}
     for task in current.tested:
@@ -199,7 +208,7 @@ def _move_base(app: App, project: Project, current: Run) -> bool:
                                  message, record)  # fmt: skip
 
 
-def _rebuild(app: App, current: Run) -> str:
+def rebuild(app: App, current: Run) -> str:
     """The base moved under the run (a person's push): test again on the new base."""
     app.state.requeue_run(current.id, {})
     app.state.update_run(current.id, state="stale")

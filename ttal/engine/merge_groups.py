@@ -9,11 +9,12 @@ fails goes back to its worker alone; the others wait, and nothing of the group m
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from ttal import faults
-from ttal.adapters import git, locks
-from ttal.adapters.store.merge_queue import Run
+from ttal.adapters import git, locks, proc
+from ttal.adapters.store.merge_queue import Entry, Run
 from ttal.engine import check_runs
 from ttal.engine.app import App
 
@@ -47,8 +48,12 @@ def _drive(app: App, grp: str) -> list[str]:
         return did
     children = depends(app.tw.get(grp))
     entries = {c: app.state.merge_entry(c) for c in children}
-    done = {c for c, e in entries.items() if e is not None and e.state == "merged"}
-    todo = [c for c in children if c not in done]
+    done = {c for c, e in entries.items() if _done(app, c, e)}
+    # Landed but not yet tagged: another child's base moved during the landing (rebuilt).
+    landing = set(record[1]) if record is not None and record[0] == "landing" else set()
+    held = [e.run for e in entries.values() if e and e.state == "testing" and e.run in landing]
+    todo = [c for c in children
+            if c not in done and not ((e := entries[c]) is not None and e.run in held)]  # fmt: skip
     waiting = [c for c in todo if (e := entries[c]) is None or e.state != "queued"]
     if waiting:
         return [*did, f"group {grp[:8]}: waiting for {len(waiting)} of {len(children)} children"]
@@ -60,8 +65,15 @@ def _drive(app: App, grp: str) -> list[str]:
             return [*did, f"group {grp[:8]}: child {child[:8]} sent back; the others wait"]
         runs.append(current.id)
     if runs:
-        app.state.set_merge_group(grp, "landing", runs)
-    return did + _land(app, grp, runs)
+        app.state.set_merge_group(grp, "landing", held + runs)
+    return did + _land(app, grp, held + runs)
+
+
+def _done(app: App, child: str, entry: Entry | None) -> bool:
+    """Merged by the group; once finished (`task done`) its queue entry is gone."""
+    if entry is not None:
+        return entry.state == "merged"
+    return app.tw.get(child).get("status") == "completed"
 
 
 def _check_child(app: App, grp: str, child: str) -> Run | None:
@@ -86,21 +98,30 @@ def _unwind(app: App, runs: list[int]) -> None:
 
 
 def _land(app: App, grp: str, runs: list[int]) -> list[str]:
-    """Move each child's base to its checked commit, in order; idempotent, so a crash in
-    between is finished by the next pass (a base moved by someone else meanwhile: that
-    child is rebuilt and checked again, then lands; the group goes only forward)."""
+    """Move each child's base to its checked commit, in order, then tag every child: no
+    child is `+merged` before every base moved, so each child's `ttal go` still reaches
+    its merge step and completes a group a crash left half landed. Idempotent, and only
+    forward: a base moved by someone else meanwhile means that child is rebuilt and
+    checked again, then lands."""
     did = []
-    for n, run_id in enumerate(runs):
-        current = app.state.check_run(run_id)
-        if current is not None and current.state == "passed":
-            did.append(check_runs.conclude(app, app.cfg.project(current.project), current))
-        if n == 0 and len(runs) > 1:
+    passed = [r for r in (app.state.check_run(i) for i in runs) if r and r.state == "passed"]
+    landed = []
+    for n, current in enumerate(passed):
+        project = app.cfg.project(current.project)
+        if check_runs.move(app, project, current):
+            landed.append(current)
+        else:
+            did.append(check_runs.rebuild(app, current))
+        if n == 0 and len(passed) > 1:
             faults.point("group.second")
+    if len(landed) < len(passed):
+        return did  # the rest lands after its rebuild, on a later pass
+    for current in landed:
+        did.append(check_runs.conclude(app, app.cfg.project(current.project), current))
     states = [r.state for r in (app.state.check_run(i) for i in runs) if r is not None]
     if states and all(s == "merged" for s in states):
         children = depends(app.tw.get(grp))
-        if all((e := app.state.merge_entry(c)) is not None and e.state == "merged"
-               for c in children):  # fmt: skip
+        if all(_done(app, c, app.state.merge_entry(c)) for c in children):
             app.state.set_merge_group(grp, "merged", runs)
             app.state.event("group-merged", grp, app.caller.name,
                             f"{len(children)} children, runs {runs}")  # fmt: skip
@@ -127,3 +148,22 @@ def _settle(app: App, grp: str) -> list[str]:
         else:
             did.append(check_runs.conclude(app, project, current))
     return did
+
+
+def start_drivers(app: App) -> list[str]:
+    """A group left half landed (its driver died between two repos), in the background:
+    `ttal watch` and `ttal deliver` complete it without waiting for a child's `ttal go`."""
+    started = []
+    entries = [e for e in app.state.merge_entries(states=("queued", "testing", "merged")) if e.grp]
+    for grp in dict.fromkeys(e.grp for e in entries):
+        record = app.state.merge_group(grp)
+        if record is None or record[0] != "landing":
+            continue
+        with locks.borrowed(app.lock_dir / f"merge-group-{grp}.lock", 0) as free:
+            if not free:
+                continue
+        child = next(e.task for e in entries if e.grp == grp)
+        proc.start_detached([sys.executable, "-m", "ttal", "go", child],
+                            log=app.run_dir / "merge-queue.log")  # fmt: skip
+        started.append(f"merge group {grp[:8]}: completing it from task {child[:8]}")
+    return started

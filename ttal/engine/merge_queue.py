@@ -44,6 +44,10 @@ def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
             "reviewed; nothing was queued",
             hint="commit them for another review round, or remove them",
         )
+    if (entry := app.state.merge_entry(task.uuid)) is not None and entry.grp:
+        merge_groups.drive(app, entry.grp)  # a group half landed: any child's go completes it
+        if (now := app.state.merge_entry(task.uuid)) is not None and now.state == "merged":
+            return _where(app, task, project)
     tip = git.rev(project.repo, f"refs/heads/{plan.branch}")
     if not tip or git.is_ancestor(project.repo, tip, f"refs/heads/{project.base}"):
         from ttal.engine import merge  # on the base already (or gone): today's checks say so
@@ -166,7 +170,7 @@ def queued_projects(app: App) -> list[Project]:
 def start_drivers(app: App) -> list[str]:
     """For each queue with waiting tasks and a free slot: a `ttal go` of its head, in the
     background (a check may take long; `ttal watch` must not wait for it)."""
-    started = []
+    started = merge_groups.start_drivers(app)
     for project in queued_projects(app):
         with locks.borrowed(slot_lock(app, project, 0), 0) as free:
             if not free:
