@@ -6,6 +6,7 @@ no intent open."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tests import by_hand
 from tests.conftest import Box
 from tests.mq_helpers import approved, check_processes, main_subjects, queue_box, queue_held
 from tests.test_crash import KILLED
+from tests.test_random_kills import SEEDS, run_killed_maybe
 from ttal.errors import Exit
 from ttal.faults import QUEUE_POINTS
 
@@ -88,3 +90,24 @@ def test_killed_at_every_queue_point_then_go_again(
         assert killed, f"the fault point {fault} never killed the driver"
         fired = (box.sb.root / "faults.log").read_text(encoding="utf-8").split()[0]
         assert fired == fault
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
+def test_driver_killed_at_random_times_then_go_again(
+    make_box: Callable[..., Box], tmp_path: Path, seed: int
+) -> None:
+    """As test_random_kills.py, for the queue: the driving `ttal go` is SIGKILLed after a
+    random delay (up to three times), then driven unarmed; the end state is the same."""
+    rng = random.Random(seed)
+    box = queue_box(make_box, tmp_path, batch=2)
+    with queue_held(box):
+        good = approved(box, "Good notes", {"notes.txt": "good\n", "SLOW": "1\n"})
+        bad = approved(box, "Bad notes", {"bad.txt": "bad\n", "BROKEN": "x\n"})
+    kills = 0
+    for _ in range(3):
+        kills += run_killed_maybe(box, ("go", good), {}, rng, sure=kills == 0)
+    assert kills, f"seed {seed}: no kill landed"
+    drive(box, good, "")
+    assert box.ttal("go", bad).returncode == Exit.CONFLICT
+    box.ttal("deliver", "--once", check=True)
+    assert final_state(box, good, bad) == EXPECTED, f"seed {seed}"
