@@ -70,6 +70,7 @@ test: venv lint claude codex tw3 browser
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/merge_queue.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -33,6 +33,15 @@ FORGE_POINTS = (
     "forge.opened",  # the pull request opened, its URL not yet on the task
     "forge.merged",  # the forge merged the PR, +merged not yet added
 )
+# The merge queue's points (tests/test_merge_queue_crash.py), on a queued project's path.
+QUEUE_POINTS = (
+    "queue.take",  # tasks taken into a check run, nothing built yet
+    "check.start",  # the check started (its process group recorded), not finished
+    "check.done",  # the check's result recorded, its worktree not yet removed
+    "queue.cas",  # base moved to the checked commit, tasks not yet tagged +merged
+)
+# A change across repos (tests/test_merge_groups.py).
+GROUP_POINTS = ("group.second",)  # the first child's base moved, the second's not yet
 # Delivery's points (tests/test_delivery_crash.py): not on the pipeline's path, so apart.
 DELIVERY_POINTS = (
     "deliver.attempted",  # the attempt recorded, nothing typed yet

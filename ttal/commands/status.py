@@ -87,6 +87,7 @@ class StatusReport:
     flagged: list[FlaggedRow] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # tasks by stage (rounds merged)
     at: float = 0.0  # when it was read (epoch seconds)
+    merge_queue: list[dict[str, Any]] = field(default_factory=list)  # engine/merge_queue.py
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at, "socket": self.socket,
@@ -97,6 +98,7 @@ class StatusReport:
                 "roles": [asdict(r) for r in self.roles],
                 "flagged": [asdict(f) for f in self.flagged],
                 "conflicts": self.conflicts,
+                "merge_queue": self.merge_queue,
                 "sessions": [asdict(s) for s in self.sessions]}  # fmt: skip
 
 
@@ -158,6 +160,7 @@ def status(app: App) -> StatusReport:
         ],
         counts=dict(Counter(ROUND.sub("", r.stage) for r in rows).most_common()),
         at=round(now, 3),
+        merge_queue=_merges(app),
     )
 
 
@@ -199,6 +202,14 @@ def _role_queue(app: App) -> list[RoleQueueRow]:
         position[role] += 1
         rows.append(RoleQueueRow(position[role], task, stage, role))
     return rows
+
+
+def _merges(app: App) -> list[dict[str, Any]]:
+    if not any(p.queued for p in app.cfg.projects.values()):
+        return []
+    from ttal.engine.merge_queue import queue_rows
+
+    return queue_rows(app)
 
 
 def _alive(name: str, sessions: set[str]) -> str:

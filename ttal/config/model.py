@@ -36,6 +36,17 @@ class Project:
     remote: str = "origin"
     pr: PullRequests = field(default_factory=lambda: PullRequests())
 
+    # The merge queue (docs/merge-queue.md; parsed in config/parse_merge.py).
+    check: str = ""  # a shell command that must pass on the merge result; "" merges as before
+    check_timeout: float = 1800.0  # seconds before a hanging check is killed
+    batch: int = 1  # queued branches tested together in one check run
+    max_checks: int = 1  # check runs at once on one base
+
+    @property
+    def queued(self) -> bool:
+        """Merges go through the merge queue (engine/merge_queue.py)."""
+        return bool(self.check) or self.batch > 1
+
 
 MERGE_KINDS = ("local", "github")
 OPEN_AT = ("lgtm", "coded")

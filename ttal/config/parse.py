@@ -25,6 +25,7 @@ from ttal.config.parse_checks import NAME_RE, one_line
 from ttal.config.parse_costs import CostParser
 from ttal.config.parse_delivery import DeliveryParser
 from ttal.config.parse_forge import FORGE_KEYS, forge_fields
+from ttal.config.parse_merge import MERGE_KEYS, merge_settings
 from ttal.config.parse_pipelines import PipelineParser
 from ttal.errors import ConfigError
 
@@ -119,7 +120,7 @@ class Parser(PipelineParser, CostParser, DeliveryParser):
             key = f"projects.{name}"
             self.name(name, key)
             data = self.mapping(body, key)
-            allowed = {"repo", "base", "max_workers", "spawn_spacing", *FORGE_KEYS}
+            allowed = {"repo", "base", "max_workers", "spawn_spacing", *FORGE_KEYS} | MERGE_KEYS
             self.unknown_keys(data, allowed, key)
             if "repo" not in data:
                 raise self.fail(
@@ -133,6 +134,7 @@ class Parser(PipelineParser, CostParser, DeliveryParser):
                 int(self.seconds(data.get("max_workers"), f"{key}.max_workers")),
                 self.seconds(data.get("spawn_spacing"), f"{key}.spawn_spacing"),
                 **forge_fields(self, data, key),
+                **merge_settings(self, data, key),
             )
         return out
 

@@ -20,6 +20,7 @@ from ttal.engine.lookup import (
     branch_unreviewed,
     check_paths,
     pipeline_for,
+    project_for,
     resolve_task,
     task_view,
 )
@@ -168,12 +169,15 @@ def _assign(app: App, turn: Turn) -> str:
 
 def _merge(app: App, turn: Turn) -> str:
     from ttal.engine import merge
-    from ttal.engine.lookup import project_for
 
     if project_for(app, turn.task).merge != "local":  # through the forge (docs/forges.md)
         from ttal.engine import forge_flow
 
         return forge_flow.merge_task(app, turn.task, turn.stage)
+    if project_for(app, turn.task).queued:  # a check or a batch: the merge queue decides
+        from ttal.engine import merge_queue
+
+        return merge_queue.queue_merge(app, turn.task, turn.stage)
     return merge.merge_task(app, turn.task, turn.stage)
 
 

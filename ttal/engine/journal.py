@@ -34,6 +34,9 @@ ACTIONS = {
     "forge.open": ("append-only", "recoverable"),
     "forge.close": ("mutating", "recoverable"),
     "forge.merge": ("mutating", "irreversible"),
+    # The merge queue's own steps; its runs table says what happened (engine/check_runs.py).
+    "queue.take": ("append-only", "recoverable"),
+    "check.run": ("mutating", "recoverable"),
 }
 
 

@@ -19,6 +19,7 @@ from ttal.adapters.store.events import EventQueries
 from ttal.adapters.store.forge import ForgeQueries
 from ttal.adapters.store.history import HistoryQueries
 from ttal.adapters.store.journal import JournalQueries
+from ttal.adapters.store.merge_queue import MergeQueueQueries
 from ttal.adapters.store.messages import MessageQueries
 from ttal.adapters.store.queues import QueueQueries
 from ttal.adapters.store.usage import UsageQueries
@@ -38,6 +39,7 @@ class State(
     HistoryQueries,
     ForgeQueries,
     UsageQueries,
+    MergeQueueQueries,
 ):
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
