@@ -98,10 +98,10 @@ def _queues(report: StatusReport) -> list[str]:
         for row in report.roles:
             by_role[row.role] = by_role.get(row.role, 0) + 1
         out.append("role queues: " + ", ".join(f"{r} {n}" for r, n in by_role.items()))
-    for entry in report.merge_queue:  # running checks (with their live line), waiting, sent back
-        out.append(
-            f"merge queue {entry['project']}: {entry['task']} {entry['state']} {entry['detail']}"
-        )
+    if report.merge_queue:  # running checks (with their live line), waiting, sent back
+        out.append("Merge queue:")
+        out += [f"  {e['project']}  {e['task']}  {e['state']}  {e['detail']}"
+                for e in report.merge_queue]  # fmt: skip
     return out
 
 
