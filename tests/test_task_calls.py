@@ -1,0 +1,111 @@
+"""How many `task` calls a task's whole lifecycle makes, counted by a `task` wrapper first on
+PATH that logs each call and then runs the real one (issue 14: at most 8, from pending to
+merged and cleaned up, over every process: the person's `ttal go`, the worker's, the review
+lead's verdict and the detached `ttal go` that merges)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Box, wait_for
+from ttal.errors import Exit
+
+LIMIT = 8
+
+WRAPPER = """#!/bin/sh
+# Log this call (who made it, then its arguments), then run the real task.
+who=$(tr '\\0' ' ' < /proc/$PPID/cmdline 2>/dev/null)
+printf '%s\\037%s\\037%s\\n' "${{TTAL_AGENT:-person}}" "$who" "$*" >> {log}
+exec {real} "$@"
+"""
+
+
+class Counted:
+    """A `task` wrapper on the box's PATH, and what it logged."""
+
+    def __init__(self, box: Box, tmp: Path) -> None:
+        real = shutil.which("task", path=box.env.get("PATH"))
+        assert real, "no task on PATH"
+        self.real = real
+        self.log = tmp / "task-calls.log"
+        folder = tmp / "counted-bin"
+        folder.mkdir()
+        wrapper = folder / "task"
+        wrapper.write_text(WRAPPER.format(log=self.log, real=real), encoding="utf-8")
+        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+        box.env["PATH"] = f"{folder}{os.pathsep}{box.env.get('PATH', '')}"
+        self.box = box
+
+    def calls(self) -> list[tuple[str, str, str]]:
+        if not self.log.exists():
+            return []
+        lines = self.log.read_text(encoding="utf-8").splitlines()
+        return [tuple(line.split("\x1f", 2)) for line in lines]  # type: ignore[misc]
+
+    def get(self, uuid: str) -> dict[str, Any]:
+        """The task, read with the real `task` (not counted)."""
+        proc = subprocess.run(
+            [self.real, "rc.verbose=nothing", "rc.json.array=on", uuid, "export"],
+            env=self.box.env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        rows: list[dict[str, Any]] = json.loads(proc.stdout)
+        assert len(rows) == 1, proc.stdout
+        return rows[0]
+
+
+def _short(args: str) -> str:
+    """A call's arguments without the rc overrides every call of ttal's carries."""
+    return " ".join(a for a in args.split(" ") if not a.startswith("rc."))
+
+
+def breakdown(calls: list[tuple[str, str, str]]) -> str:
+    lines = [f"{len(calls)} task calls:"]
+    for who, cmdline, args in calls:
+        lines.append(f"  [{_process(who, cmdline)}] task {_short(args)}")
+    per = Counter(_process(who, cmd) for who, cmd, _ in calls)
+    lines.append("per step: " + ", ".join(f"{k}={v}" for k, v in per.items()))
+    return "\n".join(lines)
+
+
+# Per process: one read under the task's lock, then one write of everything it decided.
+EXPECTED = {
+    "person: go": 2,  # read; facts, session and `task start` in one modify
+    "worker: go": 2,  # read; +coded and the review round with +reviewing in one modify
+    "reviewer: review approve": 2,  # read; the approval and its note in one annotate
+    "reviewer: go": 2,  # (detached, after the approval) read; +merged with `task done`
+}
+
+
+def _process(who: str, cmdline: str) -> str:
+    role = "person" if who == "person" else "worker" if who.startswith("w-") else "reviewer"
+    words = cmdline.split()
+    sub = " ".join(w for w in words[words.index("ttal") + 1 :][:2] if "-" not in w)
+    return f"{role}: {sub}"
+
+
+def test_a_lifecycle_makes_at_most_8_task_calls(box: Box, tmp_path: Path) -> None:
+    uuid = box.add("Write notes", "project:web")
+    # The first write after `ttal doctor --fix` checks the setup once (`task _show`, then
+    # cached in the state dir): not part of any task's life. A uuid that does not exist.
+    missing = box.ttal("go", "00000000-0000-4000-8000-000000000000")
+    assert missing.returncode == Exit.NOT_FOUND, missing.stdout + missing.stderr
+    counted = Counted(box, tmp_path)
+    proc = box.ttal("go", uuid, check=True)
+    assert "spawned worker" in proc.stdout
+    wait_for(lambda: counted.get(uuid)["status"] == "completed", 60, "the merge")
+    wait_for(lambda: not box.sessions(), what="sessions cleaned up")
+    task = counted.get(uuid)
+    assert {"coded", "reviewing", "lgtm", "merged"} <= set(task["tags"])
+    assert task["ttal_review"] == "approved" and task["ttal_reviewed"]
+    assert any("approved by" in a["description"] for a in task["annotations"])
+    calls = counted.calls()
+    per = Counter(_process(who, cmdline) for who, cmdline, _ in calls)
+    assert len(calls) <= LIMIT, breakdown(calls)
+    assert dict(per) == EXPECTED, breakdown(calls)
