@@ -11,13 +11,16 @@ import shutil
 import stat
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests import by_hand
 from tests.conftest import Box, wait_for
 from ttal.errors import Exit
 
 LIMIT = 8
+FINISHED = 3  # tasks whose leftovers `ttal gc` removes
 
 WRAPPER = """#!/bin/sh
 # Log this call (who made it, then its arguments), then run the real task.
@@ -109,3 +112,27 @@ def test_a_lifecycle_makes_at_most_8_task_calls(box: Box, tmp_path: Path) -> Non
     per = Counter(_process(who, cmdline) for who, cmdline, _ in calls)
     assert len(calls) <= LIMIT, breakdown(calls)
     assert dict(per) == EXPECTED, breakdown(calls)
+
+
+def test_gc_reads_the_finished_tasks_it_decides_in_one_export(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """Each session, worktree and branch of a finished task is decided under the task's lock
+    on a fresh read (engine/sweep.py): one export for all of them, not one per thing."""
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuids = [box.add(f"Left behind {n}", "project:api") for n in range(FINISHED)]
+    for uuid in uuids:
+        box.ttal("go", uuid, check=True)
+        proc = box.task(uuid, "done")
+        assert proc.returncode == 0, proc.stderr
+    counted = Counted(box, tmp_path)
+    items = json.loads(box.ttal("gc", "--json", check=True).stdout)
+    gone = {(i["kind"], i["action"]) for i in items if i.get("task") in uuids}
+    assert gone == {("session", "kill"), ("worktree", "remove"), ("branch", "delete")}, items
+    assert len([i for i in items if i.get("task") in uuids]) == 3 * FINISHED, items
+    calls = counted.calls()
+    exports = [args for _, _, args in calls if args.endswith(" export")]
+    # The first look (live tasks, tasks with a branch), again after the wait for the killed
+    # agents, and one read of the finished tasks under their locks.
+    assert len(exports) == 5, breakdown(calls)
+    assert all(uuid in exports[2] for uuid in uuids), breakdown(calls)
