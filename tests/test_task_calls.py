@@ -136,3 +136,24 @@ def test_gc_reads_the_finished_tasks_it_decides_in_one_export(
     # agents, and one read of the finished tasks under their locks.
     assert len(exports) == 5, breakdown(calls)
     assert all(uuid in exports[2] for uuid in uuids), breakdown(calls)
+
+
+def test_a_batch_is_one_call_with_its_note_and_completion() -> None:
+    """What a held task's staged writes become (core/writes.Batch): one `task` call."""
+    from ttal.core.writes import Batch, merge_changes
+
+    batch = Batch({"uuid": "u"})
+    assert batch.calls(["+coded"]) == []  # nothing staged: no call, not even for the tags
+    batch.changes = merge_changes(["ttal_review:reviewing:a", "+coded"],
+                                  ["ttal_review:approved", "+coded", "+lgtm"])  # fmt: skip
+    assert batch.changes == ["+coded", "ttal_review:approved", "+lgtm"]
+    assert batch.calls(["+coded", "+reviewing"]) == [
+        ("modify", "+coded", "ttal_review:approved", "+lgtm", "+reviewing")
+    ]
+    batch.notes = ["approved: +x y:z", "second"]
+    assert batch.calls() == [
+        ("annotate", "+coded", "ttal_review:approved", "+lgtm", "--", "approved: +x y:z"),
+        ("annotate", "--", "second"),
+    ]
+    batch.done, batch.notes = True, []
+    assert batch.calls() == [("done", "+coded", "ttal_review:approved", "+lgtm")]
