@@ -275,6 +275,9 @@ class Taskwarrior:
         step reads it instead of the task. An error in the block still writes what was
         decided; a crash leaves it recorded for the next read to write (reconcile.py)."""
         uuid = row["uuid"]
+        if uuid in self._batches:  # already held further out: that block writes it
+            yield self._batches[uuid]
+            return
         batch = self._batches[uuid] = Batch(dict(row))
         try:
             yield batch

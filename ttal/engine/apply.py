@@ -139,6 +139,7 @@ def merged(app: App, plan: MergePlan, result: git_merge.MergeResult) -> str:
 
 def assign(app: App, plan: AssignPlan, role: str) -> str:
     app.tw.set(plan.uuid, **plan.facts)
+    app.tw.flush(plan.uuid)  # before the owner hears of it: it may look for its task unlocked
     app.state.dequeue_assignment(plan.uuid, plan.stage)
     send(app, plan.message, plan.uuid)
     app.state.set_status(plan.owner, "busy", "assigned")  # until its runtime says otherwise
