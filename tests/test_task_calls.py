@@ -157,3 +157,19 @@ def test_a_batch_is_one_call_with_its_note_and_completion() -> None:
     ]
     batch.done, batch.notes = True, []
     assert batch.calls() == [("done", "+coded", "ttal_review:approved", "+lgtm")]
+
+
+def test_a_note_written_in_one_go_reaches_the_prompt_it_makes_next(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """The turns work from the held row, not a new read: the worker's note (staged, not yet
+    written) is in the review lead's prompt that the next turn writes."""
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuid = box.add("Plan the page", "project:web", "+feature")
+    box.ttal("go", uuid, check=True)
+    note = "Plan: a table of +contents, then the page"
+    box.ttal("go", "--note", note, env=by_hand.worker_env(uuid), check=True)
+    prompt = box.sb.state_dir / "run" / f"r-{uuid[:8]}-plan.prompt.md"
+    assert f"plan by w-{uuid[:8]}: {note}" in prompt.read_text(encoding="utf-8")
+    assert f"plan by w-{uuid[:8]}: {note}" in by_hand.annotations(box, uuid)
+    assert "plan_reviewing" in box.get(uuid)["tags"]

@@ -252,7 +252,9 @@ class Taskwarrior:
     def annotate(self, uuid: str, text: str) -> None:
         text = text.replace("\n", " ")[:2000]
         if batch := self._batches.get(uuid):
-            batch.notes.append(text)
+            batch.notes.append(text)  # on the row too: a prompt made next shows it
+            notes = [*(batch.row.get("annotations") or []), {"description": text}]
+            batch.row = {**batch.row, "annotations": notes}
         else:
             self._write(uuid, "annotate", "--", text)
 
