@@ -21,6 +21,12 @@ from ttal.errors import Exit
 
 LIMIT = 8
 FINISHED = 3  # tasks whose leftovers `ttal gc` removes
+HUMAN_GATE = """  gated:
+    match_tags: [gated]
+    stages:
+      - {name: implement, agent: coder, tag: built, gate: human}
+      - {name: merge, kind: merge, tag: landed, gate: auto}
+"""
 
 WRAPPER = """#!/bin/sh
 # Log this call (who made it, then its arguments), then run the real task.
@@ -173,3 +179,25 @@ def test_a_note_written_in_one_go_reaches_the_prompt_it_makes_next(
     assert f"plan by w-{uuid[:8]}: {note}" in prompt.read_text(encoding="utf-8")
     assert f"plan by w-{uuid[:8]}: {note}" in by_hand.annotations(box, uuid)
     assert "plan_reviewing" in box.get(uuid)["tags"]
+
+
+def test_a_persons_approval_drives_on_from_the_same_read(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """`ttal approve` at a human gate: one read, then the approval and the next step's
+    writes in one call (before: a read and a write, then `ttal go` read the task again)."""
+    box = by_hand.idle_box(make_box, tmp_path, extra_yaml=HUMAN_GATE)
+    uuid = box.add("Approve me", "project:api", "+gated")
+    box.ttal("go", uuid, check=True)
+    by_hand.commit(box, uuid, "notes.md", "# notes\n")
+    box.ttal("go", env=by_hand.worker_env(uuid), check=True)  # coded: at the human gate
+    counted = Counted(box, tmp_path)
+    proc = box.ttal("approve", uuid[:8], check=True)
+    assert "approved stage implement" in proc.stdout, proc.stdout
+    task = counted.get(uuid)
+    assert task["ttal_approved"] == "implement" and "landed" in task["tags"], task
+    assert task["status"] == "completed"
+    calls = counted.calls()
+    # the short id's look-up, the read under the lock, one write: the approval, its note,
+    # +landed and `task done`
+    assert len(calls) == 3, breakdown(calls)

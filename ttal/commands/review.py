@@ -172,14 +172,17 @@ def request_changes(app: App, message: str) -> ChangesRequested:
 
 def human_approve(app: App, ref: str) -> drive.Outcome:
     """A person passes a human gate. The approval is recorded on the task (ttal_approved),
-    so it is never asked twice."""
+    so it is never asked twice; then `ttal go` drives on from the same read, under the same
+    lock, and writes the approval with what follows in one call."""
     if not app.caller.is_person:
         raise Forbidden(
             f"only a person approves a human gate (you are {app.caller.role} {app.caller.name})",
             hint="run `ttal approve` from your own shell, outside ttal's sessions",
         )
     uuid = resolve_uuid(app, ref)
-    with locks.held(locks.task_lock(app.lock_dir, uuid)), _held(app, uuid) as task:
+    passed: list[str] = []
+
+    def approve_gate(app: App, task: dict[str, Any]) -> drive.Outcome | None:
         view = task_view(task)
         check_paths(app, view)  # before an approval that would merge its branch
         stage = current_stage(pipeline_for(app, task), view)
@@ -188,14 +191,18 @@ def human_approve(app: App, ref: str) -> drive.Outcome:
             outcome.message = "already merged; nothing to approve"
             return outcome
         if stage.gate != "human":
-            where = stage.name if stage else "finished"
-            raise PreconditionFailed(f"task {uuid[:8]} is not at a human gate (stage: {where})")
+            where = f"stage: {stage.name}"
+            raise PreconditionFailed(f"task {uuid[:8]} is not at a human gate ({where})")
         if stage.kind == "work" and stage.tag not in view.tags:
             raise PreconditionFailed(f"the worker has not finished stage {stage.name} yet")
         approved = sorted(view.approved | {stage.name})
         app.tw.set(uuid, ttal_approved=",".join(approved))
         app.tw.annotate(uuid, f"{stage.name} approved by a person")
         app.state.event("human-approved", uuid, "human", stage.name)
-    outcome = drive.go(app, uuid)
-    outcome.did.insert(0, f"approved stage {stage.name}")
+        passed.append(stage.name)
+        return None
+
+    outcome = drive.go(app, uuid, first=approve_gate)
+    if passed:
+        outcome.did.insert(0, f"approved stage {passed[0]}")
     return outcome

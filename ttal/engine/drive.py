@@ -51,7 +51,12 @@ class Outcome:
         }
 
 
-def go(app: App, ref: str | None, note: str = "") -> Outcome:
+# A step a command takes before the turns, on the task as read under its lock (`ttal
+# approve` records the approval): an Outcome to stop with, or None to drive on.
+First = Callable[[App, dict[str, Any]], "Outcome | None"]
+
+
+def go(app: App, ref: str | None, note: str = "", first: First | None = None) -> Outcome:
     # The hook's rules first: they touch no task, and a read-only data dir is then refused
     # with one message on 2.6 and 3.x (3.x cannot even read it, so ensure_ready would fail
     # first with Taskwarrior's own error there).
@@ -60,15 +65,17 @@ def go(app: App, ref: str | None, note: str = "") -> Outcome:
     uuid = resolve_uuid(app, ref)  # a full uuid needs no lookup: the loop reads the task
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
         settled = recover(app, uuid)  # what a crashed run of this task left half done
-        outcome = _drive(app, uuid, note)
+        outcome = _drive(app, uuid, note, first)
     outcome.did[:0] = [f"recovered #{s['id']} {s['action']}: {s['note']}" for s in settled]
     return outcome
 
 
-def _drive(app: App, uuid: str, note: str) -> Outcome:
+def _drive(app: App, uuid: str, note: str, first: First | None = None) -> Outcome:
     outcome = Outcome(task=uuid)
     # One read, with ttal's writes that a person's report undid; the turns carry it.
     with app.tw.carry(reconcile.read(app, uuid)) as held:
+        if first is not None and (stop := first(app, held.row)) is not None:
+            return stop
         for _ in range(MAX_TURNS):
             if not _turn(app, held.row, note, outcome):
                 break
