@@ -32,8 +32,10 @@ def send(app: App, message: Message, task: str) -> bool:
 
 
 def spawn(app: App, plan: SpawnPlan, running: set[str]) -> str:
-    """Facts first, so a crash later still knows where the work lives; then the worktree,
-    the session, and the session's facts with `task start` in one write."""
+    """Facts first, so a crash later still knows where the work lives (recorded in ttal's
+    store: the next read writes them to the task, engine/reconcile.py); then the worktree,
+    the session, and one write of the facts and the session's with `task start`, made
+    before the caller lets go of the spawn lock (the limits count the tasks with sessions)."""
     if plan.facts:
         app.tw.set(plan.uuid, **plan.facts)
     faults.point("spawn.facts")
@@ -59,6 +61,7 @@ def spawn(app: App, plan: SpawnPlan, running: set[str]) -> str:
         session_id = start_session(app, session, running)
     faults.point("spawn.session")
     app.tw.set(plan.uuid, **plan.session_facts(session_id))
+    app.tw.flush(plan.uuid)
     if session_id:
         spawn_queue.record_spawn(app, plan.uuid, plan.where.project, plan.runtime)
     app.state.event("spawned", plan.uuid, app.caller.name, f"{plan.session} on {plan.branch}")
@@ -130,6 +133,7 @@ def merged(app: App, plan: MergePlan, result: git_merge.MergeResult) -> str:
 
 def assign(app: App, plan: AssignPlan, role: str) -> str:
     app.tw.set(plan.uuid, **plan.facts)
+    app.tw.flush(plan.uuid)  # before the owner hears of it: it may look for its task unlocked
     app.state.dequeue_assignment(plan.uuid, plan.stage)
     send(app, plan.message, plan.uuid)
     app.state.set_status(plan.owner, "busy", "assigned")  # until its runtime says otherwise
