@@ -166,6 +166,9 @@ def _drawn_in_a_browser(box: Box, report: dict[str, Any], tmp_path: Path) -> Non
     want = {"per-day": len(report["per_day"]), "stage-times": 2 * len(report["stage_times"]),
             "throughput": len(report["agents"]), "rounds": len(report["rounds"]),
             "trouble": len(report["trouble"])}  # fmt: skip
+    costs = report["cost_tokens"] is not None  # the cost chart is drawn only with records
+    if costs:
+        want["cost-per-day"] = len(report["per_day"])
     dom = _chromium(browser, tmp_path, "--dump-dom", str(page)).stdout
     found = {}
     for name, svg in re.findall(r'<svg[^>]*data-chart="([^"]+)"[^>]*>(.*?)</svg>', dom, re.S):
@@ -173,16 +176,20 @@ def _drawn_in_a_browser(box: Box, report: dict[str, Any], tmp_path: Path) -> Non
     assert found == want, dom[:2000]
 
     shot = tmp_path / "insights.png"
-    _chromium(browser, tmp_path, f"--screenshot={shot}", "--window-size=700,1700",
+    _chromium(browser, tmp_path, f"--screenshot={shot}", "--window-size=700,2400",
               "--force-device-scale-factor=0.5", str(page))  # fmt: skip
     _, _, pixels = png.read(shot)
     drawn = {color: png.runs(pixels, COLORS[color]) for color in
-             ("per-day", "p50", "p90", "throughput", "rounds", "trouble")}  # fmt: skip
+             ("per-day", "p50", "p90", "throughput", "rounds", "trouble",
+              *(["cost"] if costs else []))}  # fmt: skip
     nonzero = {"per-day": sum(1 for d in report["per_day"] if d["merged"]),
                "p50": sum(1 for s in report["stage_times"] if s["p50"] > 0),
                "p90": sum(1 for s in report["stage_times"] if s["p90"] > 0),
                "throughput": len(report["agents"]), "rounds": len(report["rounds"]),
                "trouble": len(report["trouble"])}  # fmt: skip
+    if costs:  # a day's bar is its priced part (an unknown cost is drawn as what is known)
+        nonzero["cost"] = sum(1 for d in report["per_day"]
+                              if (d.get("usd_known_part", d["usd"]) or 0) > 0)  # fmt: skip
     assert drawn == nonzero
 
 

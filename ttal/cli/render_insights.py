@@ -30,9 +30,10 @@ def usd(value: float | None, unpriced: int = 0) -> str:
     """`-` without records; a model with no price makes the cost unknown: `$1.20+?`, `$?`."""
     if value is None:
         return "-"
-    if unpriced:
-        return f"${value:,.2f}+?" if value else "$?"
-    return f"${value:,.2f}"
+    if unpriced and not value:
+        return "$?"
+    shown = "<$0.01" if 0 < value < 0.005 else f"${value:,.2f}"  # never a $0.00 that was spent
+    return shown + ("+?" if unpriced else "")
 
 
 def percent(value: float | None) -> str:
