@@ -247,6 +247,9 @@ def summarize(
     found = [*episodes_of(watch, ends, until), *_gate_waits(tasks)]
     episodes = clip(sorted(found, key=lambda e: (e.start, e.agent)), since, until)
     usd = sum(c.usd for c in costs) if costs else None
+    by_task: dict[str, list[CostItem]] = defaultdict(list)
+    for c in costs:
+        by_task[c.task].append(c)
     return Insights(
         since=since, until=until, tasks=len(tasks), merged=len(merged), agents=agents,
         roles=_by_role(agents), stage_times=_stage_times(tasks, inside),
@@ -254,8 +257,8 @@ def summarize(
         rounds=dict(rounds), trouble=trouble(episodes), episodes=episodes,
         actions=[a for a in actions if inside(a.ts)],
         per_day=_per_day(tasks, merged, since, until, costs),
-        slowest=_slowest(list(merged.values()), costs),
-        costliest=_costliest(tasks, costs), cost_usd=usd,
+        slowest=_slowest(list(merged.values()), by_task),
+        costliest=_costliest(tasks, by_task), cost_usd=usd,
         cost_tokens=sum(c.tokens for c in costs) if costs else None,
         cost_unpriced=sum(c.unpriced for c in costs),
     )  # fmt: skip
@@ -350,11 +353,11 @@ def _per_day(tasks: Sequence[TaskFacts], merged: Mapping[str, TaskFacts], since:
             for d in days(since, until)]  # fmt: skip
 
 
-def _task_line(task: TaskFacts, costs: Sequence[CostItem]) -> TaskLine:
+def _task_line(task: TaskFacts, costs: Mapping[str, Sequence[CostItem]]) -> TaskLine:
     starts = [s.start for s in task.spans if s.start is not None]
     ends = [s.end for s in task.spans if s.end is not None]
     took = max(ends) - min(starts) if starts and ends else None
-    mine = [c for c in costs if c.task == task.uuid]
+    mine = costs.get(task.uuid, ())
     return TaskLine(task.uuid, task.description, task.project, took,
                     sum(s.rounds for s in task.spans if s.reviewer),
                     sum(c.usd for c in mine) if mine else None,
@@ -362,12 +365,14 @@ def _task_line(task: TaskFacts, costs: Sequence[CostItem]) -> TaskLine:
                     sum(c.unpriced for c in mine))  # fmt: skip
 
 
-def _slowest(merged: Sequence[TaskFacts], costs: Sequence[CostItem]) -> list[TaskLine]:
+def _slowest(merged: Sequence[TaskFacts],
+             costs: Mapping[str, Sequence[CostItem]]) -> list[TaskLine]:  # fmt: skip
     lines = [line for t in merged if (line := _task_line(t, costs)).seconds is not None]
     return sorted(lines, key=lambda line: -(line.seconds or 0.0))[:TOP]
 
 
-def _costliest(tasks: Sequence[TaskFacts], costs: Sequence[CostItem]) -> list[TaskLine]:
+def _costliest(tasks: Sequence[TaskFacts],
+               costs: Mapping[str, Sequence[CostItem]]) -> list[TaskLine]:  # fmt: skip
     if not costs:
         return []
     lines = [line for t in tasks if (line := _task_line(t, costs)).usd is not None]

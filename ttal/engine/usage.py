@@ -18,7 +18,7 @@ from pathlib import Path
 from ttal.adapters.runtimes import transcripts
 from ttal.adapters.store.usage import Cursor, UsageSession
 from ttal.core.costs import Cost, Usage, price_of
-from ttal.core.insights import CostItem
+from ttal.core.insights import CostItem, day_of
 from ttal.core.usage_lines import claude_usage, codex_usage
 from ttal.engine.app import App
 
@@ -158,7 +158,7 @@ def cost_items(app: App, since: float = 0.0, until: float | None = None,
     found: dict[tuple[str, str, str, str], Cost] = {}
     for uuid, stage, session, day, model, *counts in rows:
         i, o, r, w = (int(c or 0) for c in counts)
-        key = (str(uuid), str(stage), str(session), str(day))
+        key = (str(uuid), str(stage), str(session), day_of(int(day) * 86400))
         found.setdefault(key, Cost()).add(str(model), (i, o, r, w),
                                           price_of(str(model), app.cfg.prices))  # fmt: skip
     return [CostItem(*key, tokens=c.tokens, usd=c.usd, unpriced=c.unpriced)
