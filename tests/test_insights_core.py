@@ -21,6 +21,7 @@ from ttal.core.insights import (
     percentile,
     rework_rate,
     summarize,
+    with_agents,
 )
 from ttal.core.pipeline import Stage
 from ttal.core.stage_times import Fact, Span, stage_spans, tag_times, tw_time
@@ -261,6 +262,36 @@ def test_summary_with_cost_records() -> None:
     assert "cost" not in plain.lower() and "$" not in plain
 
 
+def test_unpriced_tokens_are_an_unknown_cost() -> None:
+    """A model with no price: its tokens count, its cost is unknown (never $0)."""
+    costs = [CostItem(U, "implement", "coder", "2026-11-30", 1000, 0.5),
+             CostItem(U, "implement", "review-lead", "2026-11-30", 400, 0.0, 400)]  # fmt: skip
+    report = summarize(one_task(), [], [], {"coder": "worker", "review-lead": "reviewer"},
+                       T0 - 3600, T0 + 1000, costs)  # fmt: skip
+    assert (report.cost_usd, report.cost_tokens, report.cost_unpriced) == (0.5, 1400, 400)
+    data = report.as_dict()
+    assert (data["cost_usd"], data["cost_usd_known_part"]) == (None, 0.5)
+    agents = {a["name"]: (a["usd"], a.get("usd_known_part")) for a in data["agents"]}
+    assert agents == {"coder": (0.5, None), "review-lead": (None, 0.0)}
+    assert {r["name"]: r["usd"] for r in data["roles"]} == {"worker": 0.5, "reviewer": None}
+    assert [(t["usd"], t["usd_known_part"], t["tokens"]) for t in data["costliest"]] == [
+        (None, 0.5, 1400)]  # fmt: skip
+    assert [d["usd"] for d in data["per_day"]] == [None]
+    text = render_insights.insights_text(report)
+    assert "cost: $0.50+? for 1,400 tokens" in text and "$?" in text and "$0.00" not in text
+
+
+def test_cost_records_name_the_agent_not_the_session() -> None:
+    spans = {s.stage: s for s in one_task()[0].spans}
+    work, review = "w-" + U[:8], f"r-{U[:8]}-implement"
+    found = with_agents([CostItem(U, "implement", work, "2026-11-30", 1, 0.1),
+                         CostItem(U, "implement", review, "2026-11-30", 2, 0.2),
+                         CostItem("", "", "lead", "2026-11-30", 3, 0.3)],
+                        {U: list(spans.values())})  # fmt: skip
+    assert [c.agent for c in found] == [spans["implement"].agent, spans["implement"].reviewer,
+                                        "lead"]  # fmt: skip
+
+
 def test_log_text_shows_cost_only_when_recorded() -> None:
     spans = stage_spans((IMPLEMENT, MERGE), reworked_task_facts(), {"lgtm": T0 + 119}, T0)
     log = TaskLog(U, 3, "Add a limit", "api", "pending", ["coded"], [], spans, {})
@@ -270,7 +301,27 @@ def test_log_text_shows_cost_only_when_recorded() -> None:
                      {"implement": StageCost(1200, 0.42)})  # fmt: skip
     text = render_insights.log_text(priced)
     assert "COST" in text and "$0.42" in text and "1200" in text
-    assert priced.as_dict()["stages"][0]["cost"] == {"tokens": 1200, "usd": 0.42}
+    assert priced.as_dict()["stages"][0]["cost"] == {"tokens": 1200, "usd": 0.42, "unpriced": 0}
+    # a model with no price: its cost is unknown, never $0
+    unknown = TaskLog(
+        U,
+        3,
+        "Add a limit",
+        "api",
+        "pending",
+        ["coded"],
+        [],
+        spans,
+        {"implement": StageCost(900, 0.0, 900), "merge": StageCost(50, 0.1, 20)},
+    )
+    text = render_insights.log_text(unknown)
+    assert "$?" in text and "$0.10+?" in text and "$0.00" not in text
+    assert unknown.as_dict()["stages"][0]["cost"] == {
+        "tokens": 900,
+        "usd": None,
+        "usd_known_part": 0.0,
+        "unpriced": 900,
+    }
 
 
 def test_each_chart_has_one_bar_per_data_point() -> None:

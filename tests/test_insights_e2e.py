@@ -66,7 +66,10 @@ def event_time(box: Box, uuid: str, kind: str) -> float:
 def test_log_of_a_reworked_task(box: Box, history: dict[str, str]) -> None:
     uuid = history["reworked"]
     log = as_json(box, "log", uuid[:8])
-    assert (log["uuid"], log["status"], log["cost"]) == (uuid, "completed", None)
+    assert (log["uuid"], log["status"]) == (uuid, "completed")
+    assert set(log["cost"]) == {
+        "implement"
+    }  # the demo's scripts spend (tests/test_insights_cost.py)
     entries = log["entries"]
     ours = [(e["source"], e["kind"] if e["source"] == "event" else e["text"]) for e in entries
             if e["source"] in ("tag", "event")]  # fmt: skip
@@ -96,7 +99,7 @@ def test_log_of_a_reworked_task(box: Box, history: dict[str, str]) -> None:
     assert implement["end"] == written(box, uuid, "lgtm") == merge["start"]
     assert merge["end"] == written(box, uuid, "merged") and merge["rounds"] == 0
     text = box.ttal("log", uuid, check=True).stdout
-    assert "Timeline (" in text and "changes-requested" in text and "COST" not in text
+    assert "Timeline (" in text and "changes-requested" in text and "COST" in text
 
 
 def test_insights_match_the_history(box: Box, history: dict[str, str], tmp_path: Path) -> None:
@@ -148,10 +151,15 @@ def test_insights_match_the_history(box: Box, history: dict[str, str], tmp_path:
                                       (gated, 2)])  # fmt: skip
     seconds = [t["seconds"] for t in report["slowest"]]
     assert seconds == sorted(seconds, reverse=True)
-    assert report["cost_usd"] is None and report["costliest"] == []
+    assert report["cost_usd"] > 0  # the figures: tests/test_insights_cost.py
+    assert {t["uuid"] for t in report["costliest"]} == set(history.values())
 
     text = box.ttal("insights", check=True).stdout
-    assert "rework rate 33%" in text and "Cycle time per stage" in text and "$" not in text
+    assert (
+        "rework rate 33%" in text
+        and "Cycle time per stage" in text
+        and "Most expensive tasks" in text
+    )
     _drawn_in_a_browser(box, report, tmp_path)
 
 
@@ -166,6 +174,9 @@ def _drawn_in_a_browser(box: Box, report: dict[str, Any], tmp_path: Path) -> Non
     want = {"per-day": len(report["per_day"]), "stage-times": 2 * len(report["stage_times"]),
             "throughput": len(report["agents"]), "rounds": len(report["rounds"]),
             "trouble": len(report["trouble"])}  # fmt: skip
+    costs = report["cost_tokens"] is not None  # the cost chart is drawn only with records
+    if costs:
+        want["cost-per-day"] = len(report["per_day"])
     dom = _chromium(browser, tmp_path, "--dump-dom", str(page)).stdout
     found = {}
     for name, svg in re.findall(r'<svg[^>]*data-chart="([^"]+)"[^>]*>(.*?)</svg>', dom, re.S):
@@ -173,16 +184,20 @@ def _drawn_in_a_browser(box: Box, report: dict[str, Any], tmp_path: Path) -> Non
     assert found == want, dom[:2000]
 
     shot = tmp_path / "insights.png"
-    _chromium(browser, tmp_path, f"--screenshot={shot}", "--window-size=700,1700",
+    _chromium(browser, tmp_path, f"--screenshot={shot}", "--window-size=700,2400",
               "--force-device-scale-factor=0.5", str(page))  # fmt: skip
     _, _, pixels = png.read(shot)
     drawn = {color: png.runs(pixels, COLORS[color]) for color in
-             ("per-day", "p50", "p90", "throughput", "rounds", "trouble")}  # fmt: skip
+             ("per-day", "p50", "p90", "throughput", "rounds", "trouble",
+              *(["cost"] if costs else []))}  # fmt: skip
     nonzero = {"per-day": sum(1 for d in report["per_day"] if d["merged"]),
                "p50": sum(1 for s in report["stage_times"] if s["p50"] > 0),
                "p90": sum(1 for s in report["stage_times"] if s["p90"] > 0),
                "throughput": len(report["agents"]), "rounds": len(report["rounds"]),
                "trouble": len(report["trouble"])}  # fmt: skip
+    if costs:  # a day's bar is its priced part (an unknown cost is drawn as what is known)
+        nonzero["cost"] = sum(1 for d in report["per_day"]
+                              if (d.get("usd_known_part", d["usd"]) or 0) > 0)  # fmt: skip
     assert drawn == nonzero
 
 

@@ -21,8 +21,9 @@ def log(
     """Everything that happened to one task, oldest first: Taskwarrior's entry, annotations
     and end; the tags ttal wrote; ttal's events (spawns, restarts, review rounds, verdicts,
     merges, the watchdog's findings, and any newer kind); the journal's intents; the
-    messages and alerts about it. Above it, each stage with its start, end, time taken and
-    review rounds."""
+    messages and alerts about it. Above it, each stage with its start, end, time taken,
+    review rounds and, once its sessions spent tokens, their tokens and cost (new usage is
+    read first, as `ttal cost` does)."""
     from ttal.cli.render_insights import log_text
     from ttal.commands.task_log import task_log
 
@@ -43,8 +44,10 @@ def insights(
     """The weekly review, from what ttal recorded: throughput per agent and per role, cycle
     time per stage (p50, p90), review rounds and the rework rate, time stuck, dead or
     waiting for a person, flagged and failed actions of the journal, tasks merged per day,
-    the slowest tasks. --html writes one self-contained file (charts as inline SVG; no
-    network needed to view it). docs/insights.md defines each figure."""
+    the slowest tasks; with recorded token usage, cost in total, per agent, role and day and
+    the most expensive tasks (new usage is read first). --html writes one self-contained
+    file (charts as inline SVG; no network needed to view it). docs/insights.md defines
+    each figure."""
     from ttal.cli.render_insights import insights_text
     from ttal.commands.insights import insights as run_insights
 

@@ -240,7 +240,7 @@ def demo_line(elapsed: float, text: str) -> str:
 
 
 def demo_text(summary: DemoSummary) -> str:
-    cols = ["task", "project", "description", "result", "rounds", "seconds", "kept"]
+    cols = ["task", "project", "description", "result", "rounds", "seconds", "cost", "kept"]
     rows = [t.as_dict() for t in summary.tasks]
     parts = [
         "",

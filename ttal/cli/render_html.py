@@ -44,7 +44,8 @@ def page(report: Insights) -> str:
                f"{report.reviewed} reviewed, {report.reworked} reworked (rework rate "
                f"{words.percent(report.rework_rate)})")  # fmt: skip
     if costs:
-        summary += f"; cost {words.usd(report.cost_usd)} for {report.cost_tokens:,} tokens"
+        summary += (f"; cost {words.usd(report.cost_usd, report.cost_unpriced)} for "
+                    f"{report.cost_tokens:,} tokens")  # fmt: skip
     body = [f"<h1>ttal insights</h1><p>{escape(span)}</p><p>{escape(summary)}</p>",
             "<h2>Tasks merged per day</h2>", _per_day(report),
             "<h2>Cycle time per stage (p50, p90)</h2>", _stage_times(report),
@@ -52,7 +53,8 @@ def page(report: Insights) -> str:
             _throughput(report), "<h2>Review rounds per reviewed task</h2>", _rounds(report),
             "<h2>Time stuck, dead or waiting for a person</h2>", _trouble(report)]  # fmt: skip
     if costs:
-        body += ["<h2>Cost per day</h2>", _cost_per_day(report)]
+        priced = " (priced models only: some have no price)" if report.cost_unpriced else ""
+        body += [f"<h2>Cost per day{priced}</h2>", _cost_per_day(report)]
     body += ["<h2>Tables</h2>", _tables(report)]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>ttal insights</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")  # fmt: skip

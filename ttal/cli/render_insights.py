@@ -26,8 +26,14 @@ def took(seconds: float | None) -> str:
     return "-" if seconds is None else ago(seconds)
 
 
-def usd(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.2f}"
+def usd(value: float | None, unpriced: int = 0) -> str:
+    """`-` without records; a model with no price makes the cost unknown: `$1.20+?`, `$?`."""
+    if value is None:
+        return "-"
+    if unpriced and not value:
+        return "$?"
+    shown = "<$0.01" if 0 < value < 0.005 else f"${value:,.2f}"  # never a $0.00 that was spent
+    return shown + ("+?" if unpriced else "")
 
 
 def percent(value: float | None) -> str:
@@ -48,7 +54,10 @@ def log_text(log: TaskLog) -> str:
                                "waited": took(s.waited) if s.ready is not None else ""}  # fmt: skip
         if log.cost:
             cost = log.cost.get(s.stage)
-            row |= {"tokens": cost.tokens if cost else "-", "cost": usd(cost.usd if cost else None)}
+            row |= {
+                "tokens": cost.tokens if cost else "-",
+                "cost": usd(cost.usd, cost.unpriced) if cost else "-",
+            }
         stages.append(row)
     cols = ["stage", "agent", "reviewer", "start", "end", "took", "rounds", "changes", "waited"]
     cols += ["tokens", "cost"] if log.cost else []
@@ -71,7 +80,10 @@ def insights_text(report: Insights) -> str:
             f"(rework rate {percent(report.rework_rate)}); "
             f"tasks by review rounds: {_rounds(report.rounds)}"]  # fmt: skip
     if costs:
-        head.append(f"  cost: {usd(report.cost_usd)} for {report.cost_tokens:,} tokens")
+        head.append(
+            f"  cost: {usd(report.cost_usd, report.cost_unpriced)} for "
+            f"{report.cost_tokens:,} tokens"
+        )
     parts = [*head, "", _throughput(report.agents, "agent", costs), "",
              _throughput(report.roles, "role", costs), "", _stage_times(report), "",
              _trouble(report), "", _actions(report), "", _per_day(report, costs), "",
@@ -91,7 +103,7 @@ def _rounds(rounds: dict[int, int]) -> str:
 
 def _throughput(rows: Sequence[Throughput], what: str, costs: bool) -> str:
     data = [{what: r.name, "role": r.role, "stages": r.stages, "merged": r.merged,
-             "verdicts": r.verdicts, "cost": usd(r.usd)} for r in rows]  # fmt: skip
+             "verdicts": r.verdicts, "cost": usd(r.usd, r.unpriced)} for r in rows]  # fmt: skip
     cols = [what, "role", "stages", "merged", "verdicts", *(["cost"] if costs else [])]
     if what == "role":
         cols.remove("role")
@@ -120,7 +132,7 @@ def _actions(report: Insights) -> str:
 
 
 def _per_day(report: Insights, costs: bool) -> str:
-    data = [{"day": d.day, "merged": d.merged, "stages": d.stages, "cost": usd(d.usd)}
+    data = [{"day": d.day, "merged": d.merged, "stages": d.stages, "cost": usd(d.usd, d.unpriced)}
             for d in report.per_day]  # fmt: skip
     return table(data, ["day", "merged", "stages", *(["cost"] if costs else [])], title="Per day")
 
@@ -128,7 +140,8 @@ def _per_day(report: Insights, costs: bool) -> str:
 def _tasks(rows: Sequence[TaskLine], title: str, costs: bool) -> str:
     data = [{"task": t.uuid[:8], "project": t.project, "took": took(t.seconds),
              "rounds": t.rounds, "tokens": t.tokens if t.tokens is not None else "-",
-             "cost": usd(t.usd), "description": t.description} for t in rows]  # fmt: skip
+             "cost": usd(t.usd, t.unpriced), "description": t.description}
+            for t in rows]  # fmt: skip
     cols = ["task", "project", "took", "rounds"]
     cols += ["tokens", "cost"] if costs else []
     return table(data, [*cols, "description"], title=title)

@@ -19,7 +19,7 @@ from ttal.adapters import git, poll, relay, sandbox
 from ttal.commands.doctor import doctor
 from ttal.commands.review import human_approve
 from ttal.commands.status import stage_label
-from ttal.engine import drive
+from ttal.engine import drive, usage
 from ttal.engine.app import App
 from ttal.errors import Exit, TtalError
 
@@ -65,6 +65,7 @@ class DemoRow:
     tags: str
     kept: str  # the branch a refused merge kept, and its unmerged commits
     seconds: float
+    cost: str = "-"  # what its agents' model replies cost (the scripts' `usage:` steps)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,6 +186,8 @@ def _watch_pass(app: App, tracked: list[Tracked], log: _Log) -> bool:
 
 
 def _rows(app: App, tracked: list[Tracked]) -> list[DemoRow]:
+    usage.read_all(app)
+    costs = usage.cost_by_task(app, [t.uuid for t in tracked])
     rows = []
     for item in tracked:
         task = app.tw.get(item.uuid)
@@ -202,6 +205,7 @@ def _rows(app: App, tracked: list[Tracked]) -> list[DemoRow]:
                 tags=",".join(sorted(task.get("tags") or [])),
                 kept=f"{branch} (+{_unmerged(repo, branch)} commits)" if kept else "",
                 seconds=round(item.finished_at, 1),
+                cost=costs[item.uuid].label() if item.uuid in costs else "-",
             )
         )
     return rows

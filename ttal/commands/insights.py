@@ -15,15 +15,18 @@ from ttal.core.insights import (
     Insights,
     parse_since,
     summarize,
+    with_agents,
 )
 from ttal.core.trouble import WATCH_CLOSE, WATCH_OPEN
+from ttal.engine import usage
 from ttal.engine.app import App
 from ttal.engine.records import facts_of, read_rows, task_facts
 from ttal.errors import UsageError
 
 
-def insights(app: App, since: str = "7d", costs: Sequence[CostItem] = ()) -> Insights:
-    """`costs`: the cost records of the window, when there are any."""
+def insights(app: App, since: str = "7d", costs: Sequence[CostItem] | None = None) -> Insights:
+    """`costs`: the cost records of the window; by default what the usage store holds,
+    after reading what is new in the session files (as `ttal cost` does)."""
     now = time.time()
     try:
         start = parse_since(since, now)
@@ -31,8 +34,13 @@ def insights(app: App, since: str = "7d", costs: Sequence[CostItem] = ()) -> Ins
         raise UsageError(f"--since: {err}", hint="e.g. --since 7d or --since 2026-11-25") from None
     if start >= now:
         raise UsageError(f"--since {since} is not in the past", hint="e.g. --since 7d")
-    rows = read_rows(app, app.state.tasks_since(start), start)
-    tasks = task_facts(app, rows, now)
+    if costs is None:
+        usage.read_all(app)
+        costs = usage.cost_items(app, start, now)
+    # A task that only spent tokens in the window (no event there) counts too.
+    uuids = [*app.state.tasks_since(start), *(c.task for c in costs if c.task)]
+    tasks = task_facts(app, read_rows(app, uuids, start), now)
+    costs = with_agents(costs, {t.uuid: t.spans for t in tasks})
     # All of the watchdog's events (they are few): an episode may have begun before the window.
     watch = facts_of(app.state.events_since(0, (*WATCH_OPEN, *WATCH_CLOSE)))
     actions = [ActionLine(i.id, i.ts, i.action, i.task, i.state, i.note)

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ttal.core.insights import CostItem
+from ttal.core.insights import CostItem, unknown_usd
 from ttal.core.stage_times import Span
 from ttal.core.timeline import Entry, JournalLine, MessageLine, timeline
+from ttal.engine import usage
 from ttal.engine.app import App
 from ttal.engine.records import facts_of, spans_of
 
@@ -18,7 +19,13 @@ from ttal.engine.records import facts_of, spans_of
 @dataclass(frozen=True)
 class StageCost:
     tokens: int
-    usd: float
+    usd: float  # of the priced models
+    unpriced: int = 0  # tokens of models with no price: their cost is unknown
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        unknown_usd(data)
+        return data
 
 
 @dataclass(frozen=True)
@@ -36,18 +43,22 @@ class TaskLog:
 
     def as_dict(self) -> dict[str, Any]:
         stages = [{**asdict(s), "seconds": s.seconds,
-                   "cost": asdict(self.cost[s.stage]) if s.stage in self.cost else None}
+                   "cost": self.cost[s.stage].as_dict() if s.stage in self.cost else None}
                   for s in self.stages]  # fmt: skip
         return {"uuid": self.uuid, "id": self.id, "description": self.description,
                 "project": self.project, "status": self.status, "tags": self.tags,
                 "entries": [e.as_dict() for e in self.entries], "stages": stages,
-                "cost": {k: asdict(v) for k, v in self.cost.items()} or None}  # fmt: skip
+                "cost": {k: v.as_dict() for k, v in self.cost.items()} or None}  # fmt: skip
 
 
-def task_log(app: App, ref: str, costs: Sequence[CostItem] = ()) -> TaskLog:
-    """`costs`: the task's cost records, when there are any."""
+def task_log(app: App, ref: str, costs: Sequence[CostItem] | None = None) -> TaskLog:
+    """`costs`: the task's cost records; by default what the usage store holds, after
+    reading what is new in the session files (as `ttal cost` does)."""
     task = app.tw.get(ref)
     uuid = str(task["uuid"])
+    if costs is None:
+        usage.read_all(app)
+        costs = usage.cost_items(app, task=uuid)
     facts = facts_of(app.state.task_events([uuid]))
     writes = app.state.tag_writes([uuid])[uuid]
     journal = [JournalLine(i.ts, i.action, i.state, i.key, i.note)
@@ -67,5 +78,6 @@ def _by_stage(costs: Sequence[CostItem], uuid: str) -> dict[str, StageCost]:
     for c in costs:
         if c.task == uuid:
             was = found.get(c.stage, StageCost(0, 0.0))
-            found[c.stage] = StageCost(was.tokens + c.tokens, was.usd + c.usd)
+            found[c.stage] = StageCost(was.tokens + c.tokens, was.usd + c.usd,
+                                       was.unpriced + c.unpriced)  # fmt: skip
     return found

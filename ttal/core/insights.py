@@ -15,7 +15,9 @@ Definitions (docs/insights.md says the same for people):
   until `watch-unstuck`, a death or recovery; a human gate waits from when it is reached
   until a person's approval. Each episode counts only inside the window; one still open
   counts until the window's end (or its task's end).
-- cost is shown only when cost records exist; ttal never shows a made-up number.
+- cost is shown only when cost records exist; ttal never shows a made-up number. `usd` is
+  what the priced models cost; `unpriced` counts the tokens of models with no price, whose
+  cost is unknown (shown as `$1.20+?` or `$?`, `usd: null` in --json, never as $0).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,7 +49,31 @@ class CostItem:
     agent: str
     day: str  # YYYY-MM-DD, UTC
     tokens: int
-    usd: float
+    usd: float  # of the priced models
+    unpriced: int = 0  # tokens of models with no price: their cost is unknown
+
+
+def with_agents(costs: Iterable[CostItem],
+                spans: Mapping[str, Sequence[Span]]) -> list[CostItem]:  # fmt: skip
+    """A cost record names the session that spent it (its `agent`); the figures name the
+    agent: a task's worker session is the agent of the stage it worked on, its review
+    session that stage's reviewer. A session with no task (a manager) is its own agent."""
+    found = []
+    for c in costs:
+        span = next((s for s in spans.get(c.task, ()) if s.stage == c.stage), None)
+        who = c.agent
+        if span is not None:
+            review = c.agent == reviewer_session_name(c.task, c.stage)
+            who = (span.reviewer if review else span.agent) or c.agent
+        found.append(replace(c, agent=who))
+    return found
+
+
+def unknown_usd(row: dict[str, Any], usd: str = "usd", unpriced: str = "unpriced") -> None:
+    """For --json: a cost with unpriced tokens is unknown (`null`), its priced part apart."""
+    if row.get(unpriced):
+        row[f"{usd}_known_part"] = row[usd]
+        row[usd] = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +161,7 @@ class Throughput:
     merged: int
     verdicts: int
     usd: float | None = None  # only with cost records
+    unpriced: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +170,7 @@ class DayLine:
     merged: int
     stages: int
     usd: float | None = None
+    unpriced: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,6 +182,7 @@ class TaskLine:
     rounds: int
     usd: float | None = None
     tokens: int | None = None
+    unpriced: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +205,7 @@ class Insights:
     costliest: list[TaskLine] = field(default_factory=list)
     cost_usd: float | None = None  # None: no cost records (not zero)
     cost_tokens: int | None = None
+    cost_unpriced: int = 0
 
     @property
     def rework_rate(self) -> float | None:
@@ -186,6 +216,10 @@ class Insights:
         data["rounds"] = {str(k): v for k, v in sorted(self.rounds.items())}
         data["rework_rate"] = self.rework_rate
         data["episodes"] = [{**asdict(e), "seconds": e.seconds} for e in self.episodes]
+        for key in ("agents", "roles", "per_day", "slowest", "costliest"):
+            for row in data[key]:
+                unknown_usd(row)
+        unknown_usd(data, "cost_usd", "cost_unpriced")
         return data
 
 
@@ -213,6 +247,9 @@ def summarize(
     found = [*episodes_of(watch, ends, until), *_gate_waits(tasks)]
     episodes = clip(sorted(found, key=lambda e: (e.start, e.agent)), since, until)
     usd = sum(c.usd for c in costs) if costs else None
+    by_task: dict[str, list[CostItem]] = defaultdict(list)
+    for c in costs:
+        by_task[c.task].append(c)
     return Insights(
         since=since, until=until, tasks=len(tasks), merged=len(merged), agents=agents,
         roles=_by_role(agents), stage_times=_stage_times(tasks, inside),
@@ -220,9 +257,10 @@ def summarize(
         rounds=dict(rounds), trouble=trouble(episodes), episodes=episodes,
         actions=[a for a in actions if inside(a.ts)],
         per_day=_per_day(tasks, merged, since, until, costs),
-        slowest=_slowest(list(merged.values()), costs),
-        costliest=_costliest(tasks, costs), cost_usd=usd,
+        slowest=_slowest(list(merged.values()), by_task),
+        costliest=_costliest(tasks, by_task), cost_usd=usd,
         cost_tokens=sum(c.tokens for c in costs) if costs else None,
+        cost_unpriced=sum(c.unpriced for c in costs),
     )  # fmt: skip
 
 
@@ -252,9 +290,10 @@ def _throughput(tasks: Sequence[TaskFacts], merged: Mapping[str, TaskFacts],
             if fact.kind in ("approved", "changes-requested") and inside(fact.ts):
                 verdicts[reviewers.get(fact.actor, fact.actor)] += 1
     usd = _sum_by(costs, lambda c: c.agent)
+    unpriced = _unpriced_by(costs, lambda c: c.agent)
     names = sorted(set(stages) | set(tasks_merged) | set(verdicts) | set(usd))
     return [Throughput(n, roles.get(n, "?"), stages[n], tasks_merged[n], verdicts[n],
-                       usd.get(n)) for n in names]  # fmt: skip
+                       usd.get(n), unpriced[n]) for n in names]  # fmt: skip
 
 
 def _by_role(agents: Sequence[Throughput]) -> list[Throughput]:
@@ -262,7 +301,8 @@ def _by_role(agents: Sequence[Throughput]) -> list[Throughput]:
     for a in agents:
         rows[a.role].append(a)
     return [Throughput(role, role, sum(a.stages for a in of), sum(a.merged for a in of),
-                       sum(a.verdicts for a in of), _sum_opt(a.usd for a in of))
+                       sum(a.verdicts for a in of), _sum_opt(a.usd for a in of),
+                       sum(a.unpriced for a in of))
             for role, of in sorted(rows.items())]  # fmt: skip
 
 
@@ -276,6 +316,13 @@ def _sum_by(costs: Sequence[CostItem], key: Any) -> dict[str, float]:
     for c in costs:
         found[key(c)] += c.usd
     return dict(found)
+
+
+def _unpriced_by(costs: Sequence[CostItem], key: Any) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for c in costs:
+        found[key(c)] += c.unpriced
+    return found
 
 
 def _stage_times(tasks: Sequence[TaskFacts], inside: Any) -> list[StageTime]:
@@ -301,28 +348,33 @@ def _per_day(tasks: Sequence[TaskFacts], merged: Mapping[str, TaskFacts], since:
     stages = Counter(day_of(s.end) for t in tasks for s in t.spans
                      if s.agent and s.end is not None and since <= s.end <= until)  # fmt: skip
     usd = _sum_by(costs, lambda c: c.day)
-    return [DayLine(d, merges[d], stages[d], usd.get(d, 0.0) if costs else None)
+    unpriced = _unpriced_by(costs, lambda c: c.day)
+    return [DayLine(d, merges[d], stages[d], usd.get(d, 0.0) if costs else None, unpriced[d])
             for d in days(since, until)]  # fmt: skip
 
 
-def _task_line(task: TaskFacts, costs: Sequence[CostItem]) -> TaskLine:
+def _task_line(task: TaskFacts, costs: Mapping[str, Sequence[CostItem]]) -> TaskLine:
     starts = [s.start for s in task.spans if s.start is not None]
     ends = [s.end for s in task.spans if s.end is not None]
     took = max(ends) - min(starts) if starts and ends else None
-    mine = [c for c in costs if c.task == task.uuid]
+    mine = costs.get(task.uuid, ())
     return TaskLine(task.uuid, task.description, task.project, took,
                     sum(s.rounds for s in task.spans if s.reviewer),
                     sum(c.usd for c in mine) if mine else None,
-                    sum(c.tokens for c in mine) if mine else None)  # fmt: skip
+                    sum(c.tokens for c in mine) if mine else None,
+                    sum(c.unpriced for c in mine))  # fmt: skip
 
 
-def _slowest(merged: Sequence[TaskFacts], costs: Sequence[CostItem]) -> list[TaskLine]:
+def _slowest(merged: Sequence[TaskFacts],
+             costs: Mapping[str, Sequence[CostItem]]) -> list[TaskLine]:  # fmt: skip
     lines = [line for t in merged if (line := _task_line(t, costs)).seconds is not None]
     return sorted(lines, key=lambda line: -(line.seconds or 0.0))[:TOP]
 
 
-def _costliest(tasks: Sequence[TaskFacts], costs: Sequence[CostItem]) -> list[TaskLine]:
+def _costliest(tasks: Sequence[TaskFacts],
+               costs: Mapping[str, Sequence[CostItem]]) -> list[TaskLine]:  # fmt: skip
     if not costs:
         return []
     lines = [line for t in tasks if (line := _task_line(t, costs)).usd is not None]
-    return sorted(lines, key=lambda line: -(line.usd or 0.0))[:TOP]
+    # by the priced part, then by tokens (a model with no price has an unknown cost)
+    return sorted(lines, key=lambda line: (-(line.usd or 0.0), -(line.tokens or 0)))[:TOP]

@@ -18,6 +18,7 @@ from pathlib import Path
 from ttal.adapters.runtimes import transcripts
 from ttal.adapters.store.usage import Cursor, UsageSession
 from ttal.core.costs import Cost, Usage, price_of
+from ttal.core.insights import CostItem, day_of
 from ttal.core.usage_lines import claude_usage, codex_usage
 from ttal.engine.app import App
 
@@ -146,6 +147,22 @@ def cost_on(app: App, day: str, project: str = "") -> Cost:
     where, args = ("day = ? AND project = ?", (day, project)) if project else ("day = ?", (day,))
     rows = app.state.usage_counts(where, args, by="'all'")
     return _priced(app, rows).get("all", Cost())
+
+
+def cost_items(app: App, since: float = 0.0, until: float | None = None,
+               task: str = "") -> list[CostItem]:  # fmt: skip
+    """The cost records of `ttal log` and `ttal insights`: per task, stage, session and UTC
+    day, from `since` to `until` (of one task, when given). Each names its session as its
+    `agent`; ttal.core.insights.with_agents names the agent."""
+    rows = app.state.usage_items(since, time.time() if until is None else until, task)
+    found: dict[tuple[str, str, str, str], Cost] = {}
+    for uuid, stage, session, day, model, *counts in rows:
+        i, o, r, w = (int(c or 0) for c in counts)
+        key = (str(uuid), str(stage), str(session), day_of(int(day) * 86400))
+        found.setdefault(key, Cost()).add(str(model), (i, o, r, w),
+                                          price_of(str(model), app.cfg.prices))  # fmt: skip
+    return [CostItem(*key, tokens=c.tokens, usd=c.usd, unpriced=c.unpriced)
+            for key, c in found.items()]  # fmt: skip
 
 
 def _priced(app: App, rows: list[tuple[object, ...]]) -> dict[str, Cost]:

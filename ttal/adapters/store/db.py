@@ -97,6 +97,7 @@ CREATE TABLE IF NOT EXISTS usage (
     cache_write INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS usage_task ON usage(task, at);
+CREATE INDEX IF NOT EXISTS usage_at ON usage(at);
 CREATE TABLE IF NOT EXISTS usage_totals (
     task TEXT NOT NULL, stage TEXT NOT NULL, project TEXT NOT NULL, day TEXT NOT NULL,
     model TEXT NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL,

@@ -177,6 +177,18 @@ class UsageQueries(Queries):
             "SELECT at, session, stage, model, input, output, cache_read, cache_write FROM "
             "usage WHERE task = ? ORDER BY at", (task,)).fetchall()  # fmt: skip
 
+    def usage_items(self, since: float, until: float, task: str = "") -> list[tuple[Any, ...]]:
+        """The replies from `since` to `until` (of one task, when given), summed per (task,
+        stage, session, UTC day, model): (task, stage, session, day, model, input, output,
+        cache_read, cache_write), the day as whole days since the epoch (cheaper to group
+        than a date string). The cost records of `ttal log` and `ttal insights`."""
+        where, args = ("task = ? AND at BETWEEN ? AND ?", (task, since, until)) if task else (
+            "at BETWEEN ? AND ?", (since, until))  # fmt: skip
+        return self.db.execute(
+            "SELECT task, stage, session, CAST(at / 86400 AS INTEGER) AS utc_day, model, "
+            f"{COUNTS} FROM usage WHERE {where} GROUP BY task, stage, session, utc_day, model",
+            args).fetchall()  # fmt: skip
+
     # ---- budgets --------------------------------------------------------------------------
 
     def stop_scope(self, scope: str, detail: dict[str, Any]) -> bool:
