@@ -158,13 +158,13 @@ def isolated() -> Iterator[Path]:
 
 
 def table(rows: list[Row]) -> str:
-    lines = [
-        f"{'operation':<30}{'ttal (ms)':>11}{'floor (ms)':>12}{'added':>9}{'ratio':>8}   target"
-    ]
+    width = max([30, *(len(r.op) + 2 for r in rows)])
+    head = f"{'ttal (ms)':>11}{'floor (ms)':>12}{'added':>9}{'ratio':>8}   target"
+    lines = [f"{'operation':<{width}}{head}"]
     for r in rows:
         target = f"{r.target} {r.verdict()}".strip()
         lines.append(
-            f"{r.op:<30}{r.ttal_ms:>11.1f}{r.floor_ms:>12.1f}{r.added_ms:>9.1f}"
+            f"{r.op:<{width}}{r.ttal_ms:>11.1f}{r.floor_ms:>12.1f}{r.added_ms:>9.1f}"
             f"{r.ratio:>7.1f}x   {target}"
         )
     return "\n".join(lines)

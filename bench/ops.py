@@ -38,9 +38,11 @@ class Bench:
         worker: str = IDLE_SCRIPT,
         reviewer: str = IDLE_SCRIPT,
         task_bin: Path | None = None,
+        managers: tuple[str, ...] = (),
     ) -> None:
         """A sandbox under tmp/name whose agents run the scripts `worker` and `reviewer`;
-        `task_bin`: a Taskwarrior to run instead of the `task` on PATH (for ttal too)."""
+        `task_bin`: a Taskwarrior to run instead of the `task` on PATH (for ttal too);
+        `managers`: more managers like RECIPIENT."""
         self.tmp = tmp
         self.box = sandbox.build(
             tmp / name,
@@ -51,8 +53,9 @@ class Bench:
             # It prints a line first: `ttal up` waits for a silent program's screen to show
             # something, up to 15 s.
             runtimes_yaml="""bench-cat: {kind: command, command: "sh -c 'echo ready; exec cat'"}""",
-            agents_yaml=f"{RECIPIENT}: {{role: manager, runtime: bench-cat}}\n"
-            f"{RECIPIENT}2: {{role: manager, runtime: bench-cat}}",
+            agents_yaml="\n".join(
+                f"{name}: {{role: manager, runtime: bench-cat}}" for name in (RECIPIENT, *managers)
+            ),
         )
         # Pinned: the tmux server must live under tmp, where the cleanup looks for it.
         self.env = {**self.box.env(), "TMUX_TMPDIR": os.environ["TMUX_TMPDIR"]}
