@@ -89,8 +89,11 @@ def expect(ok: bool, problem: str) -> None:
         raise RuntimeError(f"bench: {problem}")
 
 
-def measure(row: Row, pair: Callable[[], tuple[float, float]], runs: int) -> Row:
-    pair()  # warm-up: caches, the tmux server, lazy files
+def measure(
+    row: Row, pair: Callable[[], tuple[float, float]], runs: int, warmup: bool = True
+) -> Row:
+    if warmup:
+        pair()  # caches, the tmux server, lazy files
     for _ in range(runs):
         ms, floor = pair()
         row.ttal.append(ms)

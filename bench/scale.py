@@ -70,6 +70,7 @@ class Size:
     runs: int  # timed pairs per row
     floor_lifecycles: int  # raw lifecycles timed for the fleet's floor
     poll: float  # seconds between looks at a fleet's tasks
+    warmup: bool = True  # one untimed pair before each row's runs
 
     @property
     def big(self) -> str:
@@ -85,7 +86,9 @@ SIZES = {
         5000, 20000, 100, 400, fleet=50, queue=10000, runs=5, floor_lifecycles=5, poll=2.0
     ),
     "quick": Size(1000, 4000, 100, 400, fleet=10, queue=2000, runs=3, floor_lifecycles=3, poll=1.0),
-    "tiny": Size(5, 15, 2, 8, fleet=2, queue=20, runs=1, floor_lifecycles=1, poll=0.2),
+    "tiny": Size(
+        5, 15, 2, 8, fleet=2, queue=20, runs=1, floor_lifecycles=1, poll=0.2, warmup=False
+    ),
 }
 
 
@@ -165,7 +168,7 @@ class Scale:
                  "`tmux send-keys`"), big.send_pair, runs),
             (Row(f"send, {s.queue:,} queued vs none", "`ttal send` to a busy manager with "
                  f"{s.queue:,} messages queued, vs one with none", max_ratio=1.1),
-             lambda: self.queued_send_pair(big), runs * 3),
+             lambda: self.queued_send_pair(big), runs * (3 if s.warmup else 1)),
         ]  # fmt: skip
         if self.tw3 is not None:
             tw3 = self.tw3
@@ -200,7 +203,7 @@ def run(size: Size, cache: Path, tw3: Path | None) -> tuple[list[Row], dict[str,
         for row, pair, n in sc.steps():
             progress(f"{row.op} ...")
             start = time.perf_counter()
-            rows.append(measure(row, pair, n))
+            rows.append(measure(row, pair, n, size.warmup))
             progress(f" {time.perf_counter() - start:.1f}s\n")
         fleet.settle(sc.all)
         return rows, sc.fleet_wall
@@ -209,12 +212,16 @@ def run(size: Size, cache: Path, tw3: Path | None) -> tuple[list[Row], dict[str,
 def results_md(rows: list[Row], info: dict[str, Any]) -> str:
     notes = "\n".join(f"- **{r.op}**: {r.note}" for r in rows)
     walls = ", ".join(f"{k} tasks {v} s" for k, v in info["fleet_wall_s"].items())
+    warmup = info["size"]["warmup"]
+    warm = " after one warm-up" if warmup else ", no warm-up"
+    queued = info["runs"] * (3 if warmup else 1)
     return f"""## Scale (`make bench-scale`, bench/scale.py)
 
 Written on {info["date"]} ({info["preset"]}; {info["total_s"]} s). Medians of
-{info["runs"]} runs ({info["runs"] * 3} for the queued send) after one warm-up; one fleet per
-size. Machine: {info["nproc"]} cores, Taskwarrior {info["task"]}{info["tw3"]}; load average
-{info["loadavg"]} at the start, {info["loadavg_end"]} at the end. Fleet wall time: {walls}.
+{info["runs"]} runs ({queued} for the queued send){warm}; one fleet per size.
+Machine: {info["nproc"]} cores, Taskwarrior {info["task"]}{info["tw3"]}; load average
+{info["loadavg"]} at the start, {info["loadavg_end"]} at the end (shared: other work on it
+slows both columns). Fleet wall time: {walls}.
 
 ```
 {table(rows)}
