@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -127,7 +128,11 @@ class Scale:
                   f"tree: ttal, hooks, tmux, the scripted agents), vs the raw calls of "
                   f"{self.size.floor_lifecycles} such lifecycles")  # fmt: skip
         row.floor.append(fleet.run_floor(b, self.size.floor_lifecycles, self.all) * 1000)
-        cpu, wall = fleet.run_fleet(b, n, self.all, 120 + 20 * n, self.size.poll)
+        # A safety net, not a target: on 2 shared cores a 50-task fleet at 25,000 tasks took
+        # over 30 minutes of wall time before issue 14.
+        store_tasks = int(label.replace(",", ""))
+        timeout = 300 + n * (10 + 90 * store_tasks / 25000)
+        cpu, wall = fleet.run_fleet(b, n, self.all, timeout, self.size.poll)
         row.ttal.append(cpu * 1000)
         self.fleet_wall[label] = round(wall, 1)
         return row
@@ -212,12 +217,14 @@ def run(size: Size, cache: Path, tw3: Path | None) -> tuple[list[Row], dict[str,
 def results_md(rows: list[Row], info: dict[str, Any]) -> str:
     notes = "\n".join(f"- **{r.op}**: {r.note}" for r in rows)
     walls = ", ".join(f"{k} tasks {v} s" for k, v in info["fleet_wall_s"].items())
-    warmup = info["size"]["warmup"]
+    z = info["size"]
+    warmup = z["warmup"]
     warm = " after one warm-up" if warmup else ", no warm-up"
     queued = info["runs"] * (3 if warmup else 1)
     return f"""## Scale (`make bench-scale`, bench/scale.py)
 
-Written on {info["date"]} ({info["preset"]}; {info["total_s"]} s). Medians of
+Written on {info["date"]} (`{info["preset"]}`: {z["pending"] + z["done"]:,} tasks,
+{z["fleet"]}-task fleets, {z["queue"]:,} queued; {info["total_s"]} s). Medians of
 {info["runs"]} runs ({queued} for the queued send){warm}; one fleet per size.
 Machine: {info["nproc"]} cores, Taskwarrior {info["task"]}{info["tw3"]}; load average
 {info["loadavg"]} at the start, {info["loadavg_end"]} at the end (shared: other work on it
@@ -237,6 +244,8 @@ def main() -> int:
     group.add_argument("--quick", action="store_true", help="5,000 tasks, a 10-task fleet")
     group.add_argument("--tiny", action="store_true", help="a smoke test of the harness")
     parser.add_argument("--runs", type=int, help="timed runs per row (default: by size)")
+    parser.add_argument("--fleet", type=int, help="tasks per fleet (default: by size)")
+    parser.add_argument("--queue", type=int, help="messages queued (default: by size)")
     parser.add_argument("--tw3", nargs="?", const=str(TW3), metavar="PATH",
                         help=f"also Taskwarrior 3's rows (default {TW3})")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=store.DEFAULT_CACHE,
@@ -244,12 +253,16 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_MD, help="results file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
+    # A `kill` ends the run like ^C: the sandbox's servers and temp dir are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     preset = "tiny" if args.tiny else "quick" if args.quick else "full"
     size = SIZES[preset]
-    if args.runs is not None:
-        if args.runs < 1:
-            parser.error("--runs must be at least 1")
-        size = replace(size, runs=args.runs)
+    for name in ("runs", "fleet", "queue"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be at least 1")
+        if value is not None:
+            size = replace(size, **{name: value})
     tw3 = Path(args.tw3) if args.tw3 else None
     if tw3 is not None and not os.access(tw3, os.X_OK):
         parser.error(f"--tw3: {tw3} is not an executable file")
