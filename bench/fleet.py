@@ -101,8 +101,8 @@ def run_fleet(
     uuids = [b.add_task(f"fleet task {b.next_id()}") for _ in range(n)]
     settle([b, *others])
     start_cpu, start = children_cpu(), time.monotonic()
-    for uuid in uuids:
-        b.run(b.ttal("go", uuid))
+    for uuid in uuids:  # each may wait its turn behind the agents' own `ttal go`
+        b.run(b.ttal("go", uuid), timeout=timeout)
     polls, left = 0.0, list(uuids)
     while left:
         time.sleep(poll)

@@ -77,7 +77,7 @@ class Bench:
         return self.counter
 
     # ---- running things --------------------------------------------------------------------
-    def run(self, argv: list[str], env: dict[str, str] | None = None) -> str:
+    def run(self, argv: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> str:
         proc = subprocess.run(
             argv,
             env=env or self.env,
@@ -85,7 +85,7 @@ class Bench:
             text=True,
             stdin=subprocess.DEVNULL,
             check=False,
-            timeout=60,
+            timeout=timeout,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"{argv} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")

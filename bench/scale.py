@@ -74,12 +74,20 @@ class Size:
     warmup: bool = True  # one untimed pair before each row's runs
 
     @property
+    def big_tasks(self) -> int:
+        return self.pending + self.done
+
+    @property
+    def small_tasks(self) -> int:
+        return self.small_pending + self.small_done
+
+    @property
     def big(self) -> str:
-        return f"{self.pending + self.done:,}"
+        return f"{self.big_tasks:,}"
 
     @property
     def small(self) -> str:
-        return f"{self.small_pending + self.small_done:,}"
+        return f"{self.small_tasks:,}"
 
 
 SIZES = {
@@ -121,8 +129,8 @@ class Scale:
         return b
 
     # ---- the fleet ------------------------------------------------------------------------
-    def fleet_row(self, b: Bench, label: str) -> Row:
-        n = self.size.fleet
+    def fleet_row(self, b: Bench, tasks: int) -> Row:
+        n, label = self.size.fleet, f"{tasks:,}"
         row = Row(f"fleet CPU/task, {label} tasks",
                   f"CPU ms per task of a {n}-task fleet, pending to merged (its whole process "
                   f"tree: ttal, hooks, tmux, the scripted agents), vs the raw calls of "
@@ -130,8 +138,7 @@ class Scale:
         row.floor.append(fleet.run_floor(b, self.size.floor_lifecycles, self.all) * 1000)
         # A safety net, not a target: on 2 shared cores a 50-task fleet at 25,000 tasks took
         # over 30 minutes of wall time before issue 14.
-        store_tasks = int(label.replace(",", ""))
-        timeout = 300 + n * (10 + 90 * store_tasks / 25000)
+        timeout = 300 + n * (10 + 90 * tasks / 25000)
         cpu, wall = fleet.run_fleet(b, n, self.all, timeout, self.size.poll)
         row.ttal.append(cpu * 1000)
         self.fleet_wall[label] = round(wall, 1)
@@ -194,10 +201,10 @@ def run(size: Size, cache: Path, tw3: Path | None) -> tuple[list[Row], dict[str,
         sc = Scale(tmp, size, cache, tw3)
         progress(f" {time.perf_counter() - start:.1f}s\n")
         rows = []
-        for b, label in ((sc.small, size.small), (sc.big, size.big)):
-            progress(f"fleet, {label} tasks ...")
+        for b, tasks in ((sc.small, size.small_tasks), (sc.big, size.big_tasks)):
+            progress(f"fleet, {tasks:,} tasks ...")
             start = time.perf_counter()
-            rows.append(sc.fleet_row(b, label))
+            rows.append(sc.fleet_row(b, tasks))
             progress(f" {time.perf_counter() - start:.1f}s\n")
         small, big = rows
         rows.append(Row(f"fleet CPU/task, {size.big} vs {size.small}", "the fleet's CPU per "
