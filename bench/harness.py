@@ -168,7 +168,7 @@ def table(rows: list[Row]) -> str:
         target = f"{r.target} {r.verdict()}".strip()
         lines.append(
             f"{r.op:<{width}}{r.ttal_ms:>11.1f}{r.floor_ms:>12.1f}{r.added_ms:>9.1f}"
-            f"{r.ratio:>7.1f}x   {target}"
+            f"{r.ratio:>7.2f}x   {target}"
         )
     return "\n".join(lines)
 
