@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-tw3 lint bench bench-scale sysdeps venv clean claude codex tw3
+.PHONY: demo test test-tw3 lint bench bench-scale sysdeps venv clean claude codex tw3 browser
 
 sysdeps:
 	@./scripts/ensure-sysdeps
@@ -38,6 +38,11 @@ claude:
 codex:
 	@./scripts/install-codex || echo "make: Codex not installed; its tests will skip"
 
+# Chromium for tests/test_insights_e2e.py, which renders `ttal insights --html` headless;
+# without it that check skips and says why.
+browser:
+	@./scripts/ensure-sysdeps --browser || echo "make: Chromium not installed; the HTML report's browser check will skip"
+
 # Taskwarrior 3.x for the second pass (scripts/install-taskwarrior3: the machine's own when it
 # is 3.x, else Debian's newer package in .tools/tw3); without it that pass skips and says why.
 tw3:
@@ -59,12 +64,13 @@ test-tw3: venv tw3
 	  echo "make: SKIPPED the Taskwarrior 3 pass: no $(TW3) (scripts/install-taskwarrior3 said why above)"; \
 	fi
 
-test: venv lint claude codex tw3
+test: venv lint claude codex tw3 browser
 	$(VENV)/bin/pytest -n 2 -q -rs
 	@$(MAKE) --no-print-directory test-tw3
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/merge_queue.py
 
 # The scale section (bench/scale.py): 25,000 tasks in the store, a 50-task fleet's CPU, a
 # 10,000-message queue. Slow (10-20 minutes on 2 shared cores): ARGS=--quick for a smaller

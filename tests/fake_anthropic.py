@@ -14,6 +14,11 @@ turn left, the reply is the text "done" and the turn ends.
 Only the main loop consumes turns: a request carrying tools, streamed. Claude Code's side
 requests (titles, token counts, probes) get a harmless answer. Every request body is kept
 in `requests` for the test to assert on.
+
+Each main-loop reply reports token usage: by default 10 input and 5 output tokens, or what
+`usage(route, ...)` set for that route (as the real API does: input and cache counts in
+`message_start`, the output count in `message_delta`). `sent` lists (route, usage) of every
+reply, so a test can sum what the server billed.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from tests.fake_model import FakeModel, ModelHandler, On, Say
 __all__ = ["Bash", "FakeAnthropic", "On", "Request", "Say"]
 
 MODEL = "claude-sonnet-4-5-20250929"
+DEFAULT_USAGE = {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 0,
+                 "cache_creation_input_tokens": 0}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class _Handler(ModelHandler):
     def do_POST(self) -> None:
         route, rest = self._split()
         request = Request(route, "POST", "/v1/" + rest, self._body())
+        usage = self.fake.usage_of(route)
         if rest == "messages/count_tokens":
             self.fake.record(request)
             self._send(200, json.dumps({"input_tokens": 100}).encode(), "application/json")
@@ -101,7 +109,8 @@ class _Handler(ModelHandler):
             self._send(200, b"{}", "application/json")
         elif request.main_loop:
             turn = self._main_loop_turn(request)
-            self._send(200, sse(turn, next(self.fake.ids)), "text/event-stream")
+            self.fake.bill(route, usage)
+            self._send(200, sse(turn, next(self.fake.ids), usage), "text/event-stream")
         else:
             self.fake.record(request)
             self._side_reply(request)
@@ -118,6 +127,36 @@ class FakeAnthropic(FakeModel):
 
     handler = _Handler
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.usages: dict[str, dict[str, int]] = {}
+        self.sent: list[tuple[str, dict[str, int]]] = []
+
+    def usage(self, route: str, input: int, output: int, cache_read: int = 0,
+              cache_write: int = 0) -> None:  # fmt: skip
+        """What each later main-loop reply on `route` reports it used."""
+        with self.lock:
+            self.usages[route] = {"input_tokens": input, "output_tokens": output,
+                                  "cache_read_input_tokens": cache_read,
+                                  "cache_creation_input_tokens": cache_write}  # fmt: skip
+
+    def usage_of(self, route: str) -> dict[str, int]:
+        with self.lock:
+            return dict(self.usages.get(route) or DEFAULT_USAGE)
+
+    def bill(self, route: str, usage: dict[str, int]) -> None:
+        with self.lock:
+            self.sent.append((route, usage))
+
+    def billed(self, route: str) -> dict[str, int]:
+        """The sum of the usage every main-loop reply on `route` reported."""
+        with self.lock:
+            total = dict.fromkeys(DEFAULT_USAGE, 0)
+            for where, usage in self.sent:
+                for key in total if where == route else ():
+                    total[key] += usage.get(key, 0)
+            return total
+
 
 def message(turn: Turn, n: int) -> dict[str, Any]:
     """A whole (non-streamed) message, for side requests."""
@@ -127,12 +166,13 @@ def message(turn: Turn, n: int) -> dict[str, Any]:
             "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 5}}  # fmt: skip
 
 
-def sse(turn: Turn | None, n: int) -> bytes:
-    return fake_model.sse(_events(turn or Say("done"), n))
+def sse(turn: Turn | None, n: int, usage: dict[str, int] | None = None) -> bytes:
+    return fake_model.sse(_events(turn or Say("done"), n, usage or DEFAULT_USAGE))
 
 
-def _events(turn: Turn, n: int) -> Iterator[dict[str, Any]]:
-    start = {**message(Say(""), n), "content": [], "stop_reason": None}
+def _events(turn: Turn, n: int, usage: dict[str, int]) -> Iterator[dict[str, Any]]:
+    start = {**message(Say(""), n), "content": [], "stop_reason": None,
+             "usage": {**usage, "output_tokens": 1}}  # fmt: skip
     yield {"type": "message_start", "message": start}
     if isinstance(turn, Bash):
         tool = {"type": "tool_use", "id": f"toolu_fake{n}", "name": "Bash", "input": {}}
@@ -148,5 +188,5 @@ def _events(turn: Turn, n: int) -> Iterator[dict[str, Any]]:
     yield {"type": "content_block_delta", "index": 0, "delta": delta}
     yield {"type": "content_block_stop", "index": 0}
     yield {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-           "usage": {"output_tokens": 5}}  # fmt: skip
+           "usage": {"output_tokens": usage["output_tokens"]}}  # fmt: skip
     yield {"type": "message_stop"}

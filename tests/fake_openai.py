@@ -16,6 +16,10 @@ turn ends.
 Only the main loop consumes turns: a request that offers tools. Codex's side requests (the
 thread title, asked with a JSON schema and no tools) get a harmless answer. Every request
 body is kept in `requests` for the test to assert on.
+
+Each main-loop reply reports token usage in its `response.completed`: by default 100 input
+(none cached) and 5 output tokens, or what `usage(route, ...)` set for that route. `sent`
+lists (route, usage) of every main-loop reply, so a test can sum what the server billed.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tests.fake_model import FakeModel, ModelHandler, On, Say
 __all__ = ["FakeOpenAI", "On", "Request", "Say", "Shell"]
 
 MODEL = "gpt-5-codex"
+DEFAULT_USAGE = {"input_tokens": 100, "cached_tokens": 0, "output_tokens": 5}
 
 
 @dataclass(frozen=True)
@@ -114,16 +119,48 @@ class _Handler(ModelHandler):
             self.fake.record(request)
             self._send(200, b"{}", "application/json")
             return
+        usage = DEFAULT_USAGE
         if request.main_loop:
             turn = self._main_loop_turn(request)
+            usage = self.fake.usage_of(route)
+            self.fake.bill(route, usage)
         else:
             self.fake.record(request)
             turn = Say(json.dumps({"title": "ttal task"}) if _wants_json(request) else "ok")
-        self._send(200, sse(turn, next(self.fake.ids)), "text/event-stream")
+        self._send(200, sse(turn, next(self.fake.ids), usage), "text/event-stream")
 
 
 class FakeOpenAI(FakeModel):
     handler = _Handler
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.usages: dict[str, dict[str, int]] = {}
+        self.sent: list[tuple[str, dict[str, int]]] = []
+
+    def usage(self, route: str, input: int, output: int, cached: int = 0) -> None:
+        """What each later main-loop reply on `route` reports: `input` tokens in all, of
+        which `cached` were cache reads (OpenAI counts them inside input), and `output`."""
+        with self.lock:
+            self.usages[route] = {"input_tokens": input, "cached_tokens": cached,
+                                  "output_tokens": output}  # fmt: skip
+
+    def usage_of(self, route: str) -> dict[str, int]:
+        with self.lock:
+            return dict(self.usages.get(route) or DEFAULT_USAGE)
+
+    def bill(self, route: str, usage: dict[str, int]) -> None:
+        with self.lock:
+            self.sent.append((route, usage))
+
+    def billed(self, route: str) -> dict[str, int]:
+        """The sum of the usage every main-loop reply on `route` reported."""
+        with self.lock:
+            total = dict.fromkeys(DEFAULT_USAGE, 0)
+            for where, usage in self.sent:
+                for key in total if where == route else ():
+                    total[key] += usage[key]
+            return total
 
     def url(self, route: str) -> str:
         """The base URL for `route`: Codex appends /responses."""
@@ -135,11 +172,11 @@ def _wants_json(request: Request) -> bool:
     return isinstance(text, dict) and isinstance(text.get("format"), dict)
 
 
-def sse(turn: Turn | None, n: int) -> bytes:
-    return fake_model.sse(_events(turn or Say("done"), n))
+def sse(turn: Turn | None, n: int, usage: dict[str, int] | None = None) -> bytes:
+    return fake_model.sse(_events(turn or Say("done"), n, usage or DEFAULT_USAGE))
 
 
-def _events(turn: Turn, n: int) -> Iterator[dict[str, Any]]:
+def _events(turn: Turn, n: int, tokens: dict[str, int]) -> Iterator[dict[str, Any]]:
     response = {
         "id": f"resp_fake{n}",
         "object": "response",
@@ -161,8 +198,10 @@ def _events(turn: Turn, n: int) -> Iterator[dict[str, Any]]:
         yield {"type": "response.output_text.delta", "item_id": item["id"], "output_index": 0,
                "content_index": 0, "delta": turn.text}  # fmt: skip
     yield {"type": "response.output_item.done", "output_index": 0, "item": item}
-    usage = {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0},
-             "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
-             "total_tokens": 105}  # fmt: skip
+    usage = {"input_tokens": tokens["input_tokens"],
+             "input_tokens_details": {"cached_tokens": tokens["cached_tokens"]},
+             "output_tokens": tokens["output_tokens"],
+             "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": tokens["input_tokens"] + tokens["output_tokens"]}  # fmt: skip
     yield {"type": "response.completed",
            "response": {**response, "status": "completed", "usage": usage}}  # fmt: skip

@@ -172,6 +172,7 @@ def test_a_stuck_worker_is_reported_once_per_quiet_period(
     fresh = row_of(watch(box), name)
     assert (fresh["state"], fresh["health"], fresh["did"]) == ("idle", "ok", ["no longer stuck"])
     assert box.get(uuid)["ttal_health"] == "ok"
+    assert by_hand.events(box, "watch-unstuck", uuid) == [name]  # the episode's end (insights)
     set_stuck_after(box, 1)
     second = wait_for(lambda: stuck_alerts()[1:], 20, "a second quiet period")
     assert "running the slow tests" in second[0]  # it started at the heartbeat

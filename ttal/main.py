@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _on_server(args: list[str]) -> int | None:
     """The served command's exit code, or None to run it here."""
-    from ttal.cli.table import SERVED
+    from ttal.cli import table
 
-    if not args or args[0] not in SERVED:
+    if not table.served(args):
         return None
     from ttal.warm import client
 

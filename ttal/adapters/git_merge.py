@@ -5,7 +5,8 @@ only when its changes are still in the base's tree."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -264,3 +265,72 @@ def _base_checkout(repo: Path, base_ref: str) -> Path | None:
         if record.get("branch") == base_ref:
             return Path(record["worktree"])
     return None
+
+
+@dataclass(frozen=True)
+class Built:
+    """A merge queue's tree to check: the base plus each branch merged in turn, one merge
+    commit each (the history shows every branch's own merge)."""
+
+    commit: str
+    merged: tuple[str, ...]  # the keys of the parts in it, in order
+    conflicts: tuple[tuple[str, str], ...]  # (key, why) of the parts left out
+
+
+def build(repo: Path, base: str, base_tip: str,
+          parts: Sequence[tuple[str, str, str, str]]) -> Built:  # fmt: skip
+    """Merge each part (key, branch, tip, message) onto base_tip in order, in the object
+    store only (no checkout, no ref moved). A part that conflicts with the base or with
+    an earlier part is left out, with the reason."""
+    current, merged, conflicts = base_tip, list[str](), list[tuple[str, str]]()
+    env = ident_env(repo)
+    for key, branch, tip, message in parts:
+        try:
+            tree = _merge_tree(repo, current, tip, branch, base)
+        except MergeConflict as err:
+            earlier = " (with the branches queued before it)" if merged else ""
+            why = err.message.replace(" would conflict", f"{earlier} would conflict")
+            conflicts.append((key, why))
+            continue
+        current = check(git(repo, "commit-tree", tree, "-p", current, "-p", tip, "-m", message,
+                            env=env), "commit-tree").out.strip()  # fmt: skip
+        merged.append(key)
+    return Built(current, tuple(merged), tuple(conflicts))
+
+
+def advance(repo: Path, base: str, old: str, new: str, message: str,
+            record: Callable[..., None] = lambda **_: None) -> bool:  # fmt: skip
+    """Move base from old to new (a commit built on old) by compare-and-swap, with its
+    checkout's index and files when it is checked out, as `merge` does. False, changing
+    nothing, when base is no longer at old."""
+    base_ref = f"refs/heads/{base}"
+    checkout = _base_checkout(repo, base_ref)
+    move = partial(_move_base, repo, base_ref, new, old, f"ttal: {message}", record)
+    if not checkout:
+        record(old=old, new=new, checkout="")
+        return move()
+    lock = git_checkout.acquire(checkout)
+    record(**lock.facts())
+    record(old=old, new=new, checkout=str(checkout))
+    try:
+        moved = _move_with_checkout(lock, base_ref, old, new, move, record)
+    except HalfDone:
+        raise
+    except BaseException:
+        git_checkout.release(lock)
+        raise
+    if not moved:
+        git_checkout.release(lock)
+    return moved
+
+
+def add_detached(repo: Path, path: Path, commit: str) -> None:
+    """A throwaway worktree at `commit` (no branch), for a check to run in."""
+    check(git(repo, "worktree", "add", "--detach", str(path), commit), "git worktree add")
+
+
+def remove_throwaway(repo: Path, path: Path) -> None:
+    """Remove a check's worktree, whatever the check left in it."""
+    if not git(repo, "worktree", "remove", "--force", "--force", str(path)).ok:
+        shutil.rmtree(path, ignore_errors=True)  # not a worktree (any more): ours to remove
+        git(repo, "worktree", "prune")

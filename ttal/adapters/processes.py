@@ -54,3 +54,14 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def started(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22): with
+    the pid, it names one process (a pid alone is reused); "" when there is no such
+    process, or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return ""
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else ""

@@ -5,23 +5,28 @@ read and write, so concurrent modifies of one task silently drop updates (librar
 3.x (one SQLite database, no lock file) keeps them all (80 of 80 raw modifies, where 2.6 kept
 26-36), but the lock is still needed for ttal's own check-then-write rules. Reads take no
 lock; note that 3.x writes its database (WAL mode) even to read.
+
+Every call reads the whole store, history included (docs/speed.md measures it), so a command
+that holds a task under its lock `carry`s the row it read: its writes are checked against
+that row and go out together in one call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ttal.adapters import locks, taskrc
 from ttal.adapters.proc import Result, run
 from ttal.core import tagrules
-from ttal.core.writes import COMPLETED, Write, fields_of
-from ttal.errors import ExternalError, Forbidden, NotFound
+from ttal.core.writes import COMPLETED, Batch, Write, apply_changes, fields_of, merge_changes
+from ttal.errors import ExternalError, Forbidden, NotFound, TtalError
 
 REF_RE = re.compile(
     r"^(\d{1,9}|[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
@@ -50,6 +55,7 @@ UDAS: dict[str, tuple[str, str]] = {
     "ttal_owner_stage": ("string", "ttal owner stage"),
     "ttal_session_id": ("string", "ttal runtime session"),
     "ttal_health": ("string", "ttal health"),
+    "ttal_pr": ("string", "ttal pull request"),
 }
 
 
@@ -83,6 +89,8 @@ class Taskwarrior:
     # With `state_dir`, every write first checks (adapters/taskrc.py, cached there) that the
     # UDAs are declared and the hooks installed, and refuses with exit 10 if not.
     state_dir: Path | None = None
+    # Tasks this process holds (carry): uuid -> what it has decided to write there.
+    _batches: dict[str, Batch] = field(default_factory=dict, repr=False)
 
     def ensure_ready(self) -> None:
         """Refuse (ConfigError, exit 10) before a write to a store that is not set up."""
@@ -113,8 +121,9 @@ class Taskwarrior:
     def call(self, *args: str, stdin: str | None = None) -> Result:
         """An unlocked call: reads only. rc.gc=0 because a read that garbage-collects moves
         completed tasks between files without our lock; concurrent readers then wrote one
-        completed task into completed.data six times (seen in the demo). (2.6; 3.x's gc only
-        renumbers the working set, but the flag costs nothing there.)"""
+        completed task into completed.data six times (seen in the demo). 3.x's gc renumbers
+        the working set (under a person about to type `task 5 done`) and costs ~150 ms per
+        read at 25,000 tasks (docs/speed.md)."""
         return run(self._argv("rc.gc=0", *args), env=self._env(), stdin=stdin)
 
     # ---- reads -------------------------------------------------------------
@@ -157,11 +166,15 @@ class Taskwarrior:
                 args = self._check_rules(check, args)
             log = self.writes() if self.writes and record else None
             ids = log.record_writes(args[0], record) if log else []
-            if self.rules is not None:
-                args = ("rc.hooks=off", *args)
-            result = run(self._argv(*args), env=self._env(), stdin=stdin)
-        if not result.ok and log:
-            log.mark_writes(ids, "failed", _first_line(result))
+            return self._run_write(args, stdin, ids)
+
+    def _run_write(self, args: Sequence[str], stdin: str | None, ids: Sequence[int]) -> Result:
+        """Run one write (holding the lock) whose records are `ids`: marked failed if it is."""
+        if self.rules is not None:
+            args = ("rc.hooks=off", *args)
+        result = run(self._argv(*args), env=self._env(), stdin=stdin)
+        if not result.ok and ids and self.writes:
+            self.writes().mark_writes(ids, "failed", _first_line(result))
         if not result.ok:
             text = _first_line(result)
             if text.startswith("ttal:"):
@@ -182,17 +195,20 @@ class Taskwarrior:
             )
         return ExternalError(f"{what} failed: {text}")
 
-    def _check_rules(self, check: str, args: tuple[str, ...]) -> tuple[str, ...]:
+    def _check_rules(
+        self, check: str, args: tuple[str, ...], before: dict[str, Any] | None = None
+    ) -> tuple[str, ...]:
         """The tag rules on this write; returns its arguments, with the pipeline tags ttal
         wrote before and Taskwarrior lost (a person's report, 2.6) added back: the rules
-        judge the task as ttal wrote it, and this write restores them."""
+        judge the task as ttal wrote it, and this write restores them. `before`: the task
+        as the caller holds it (carry); else it is read first."""
         assert self.rules is not None
         if check == "add":
             reason = tagrules.check_add(apply_changes({}, args[2:]), self.rules)
         elif check == "modify":
             if not _rule_relevant(args[2:]):
                 return args  # only UDAs no rule is about: no need to read the task first
-            before = self.get(args[0])
+            before = self.get(args[0]) if before is None else before
             if lost := self._lost_tags(before):
                 before, args = apply_changes(before, lost), (*args, *lost)
             after = apply_changes(before, args[2:])
@@ -221,7 +237,11 @@ class Taskwarrior:
         return match.group(1)
 
     def modify(self, uuid: str, *changes: str) -> None:
-        if changes:
+        if not changes:
+            return
+        if batch := self._batches.get(uuid):
+            self._stage(batch, changes)
+        else:
             self._write(uuid, "modify", *changes, check="modify", record=fields_of(changes))
 
     def set(self, uuid: str, **values: str | int) -> None:
@@ -231,10 +251,79 @@ class Taskwarrior:
         self.modify(uuid, *(f"+{t}" for t in tags))
 
     def annotate(self, uuid: str, text: str) -> None:
-        self._write(uuid, "annotate", "--", text.replace("\n", " ")[:2000])
+        text = text.replace("\n", " ")[:2000]
+        if batch := self._batches.get(uuid):
+            batch.notes.append(text)  # on the row too: a prompt made next shows it
+            notes = [*(batch.row.get("annotations") or []), {"description": text}]
+            batch.row = {**batch.row, "annotations": notes}
+        else:
+            self._write(uuid, "annotate", "--", text)
 
     def done(self, uuid: str) -> None:
-        self._write(uuid, "done", record=[COMPLETED])
+        if batch := self._batches.get(uuid):
+            batch.ids += self._record(uuid, [COMPLETED])
+            batch.done = True
+            batch.row = {k: v for k, v in batch.row.items() if k != "start"}
+            batch.row["status"] = "completed"
+        else:
+            self._write(uuid, "done", record=[COMPLETED])
+
+    # ---- a task held under its lock (engine/drive.py, commands/review.py) --------------
+    @contextlib.contextmanager
+    def carry(self, row: dict[str, Any]) -> Iterator[Batch]:
+        """Hold the task `row` (one export row, read under the task's lock, which the caller
+        keeps for the whole block): its modify, annotate and done in the block are checked
+        against the row as ttal's writes left it (no read), recorded, and written together
+        in one `task` call at the end (or at `flush`). The row is kept up to date: the next
+        step reads it instead of the task. An error in the block still writes what was
+        decided; a crash leaves it recorded for the next read to write (reconcile.py)."""
+        uuid = row["uuid"]
+        if uuid in self._batches:  # already held further out: that block writes it
+            yield self._batches[uuid]
+            return
+        batch = self._batches[uuid] = Batch(dict(row))
+        try:
+            yield batch
+        except BaseException:
+            with contextlib.suppress(TtalError):  # the block's error is the one to report
+                self.flush(uuid)
+            raise
+        else:
+            self.flush(uuid)
+        finally:
+            self._batches.pop(uuid, None)
+
+    def flush(self, uuid: str) -> None:
+        """Write what the held task `uuid` has staged, now (one call, more only for a second
+        note): before something outside the task's lock counts on it."""
+        batch = self._batches.get(uuid)
+        calls = batch.calls(self._recorded_tags(uuid)) if batch else []
+        if not batch or not calls:
+            return
+        ids = batch.ids
+        batch.clear()
+        with locks.held(locks.taskwarrior_lock(self.lock_dir)):
+            for args in calls:
+                self._run_write((uuid, *args), None, ids)
+
+    def _stage(self, batch: Batch, changes: Sequence[str]) -> None:
+        """A modify of the held task: the rules on the row held, then recorded and staged."""
+        self.ensure_ready()
+        uuid = batch.row["uuid"]
+        args = (uuid, "modify", *changes)
+        if self.rules is not None:
+            args = self._check_rules("modify", args, before=batch.row)
+        batch.ids += self._record(uuid, fields_of(changes))
+        batch.row = apply_changes(batch.row, args[2:])
+        batch.changes = merge_changes(batch.changes, args[2:])
+
+    def _record(self, uuid: str, fields: Sequence[tuple[str, str]]) -> list[int]:
+        return self.writes().record_writes(uuid, fields) if self.writes and fields else []
+
+    def _recorded_tags(self, uuid: str) -> list[str]:
+        if not self.writes:
+            return []
+        return [w.field for w in self.writes().task_writes(uuid) if w.field.startswith("+")]
 
     # ---- the reconciler's writes (engine/reconcile.py) ---------------------------------
     def reapply(self, uuid: str, changes: Sequence[str], done: bool = False) -> None:
@@ -288,25 +377,6 @@ def _rule_relevant(changes: Sequence[str]) -> bool:
         c.startswith(("+", "-")) or c.partition(":")[0] in tagrules.PERSON_ONLY_UDAS
         for c in changes
     )
-
-
-def apply_changes(task: dict[str, Any], changes: Sequence[str]) -> dict[str, Any]:
-    """The task as a `task modify` with these one-shot arguments would leave it."""
-    after = dict(task)
-    tags = set(after.get("tags") or [])
-    for change in changes:
-        if change.startswith("+"):
-            tags.add(change[1:])
-        elif change.startswith("-"):
-            tags.discard(change[1:])
-        elif ":" in change:
-            name, _, value = change.partition(":")
-            if value:
-                after[name] = value
-            else:
-                after.pop(name, None)
-    after["tags"] = sorted(tags)
-    return after
 
 
 def tags_of(task: dict[str, Any]) -> frozenset[str]:

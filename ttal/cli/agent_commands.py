@@ -144,9 +144,10 @@ def context(json: JsonOpt = False) -> None:
 def list_agents(json: JsonOpt = False) -> None:
     """Every agent: idle, busy, waiting, offline or stuck, for how long, its task and unread
     count."""
+    from ttal.cli import render_status
     from ttal.commands.agents import agents as run_agents
 
-    render.show(run_agents(_app()), json, render.agents_text)
+    render.show(run_agents(_app()), json, render_status.agents_text)
 
 
 @command("report", HERE)

@@ -7,11 +7,11 @@ import inspect
 
 import typer
 
-from ttal.cli import agent_commands, task_commands
+from ttal.cli import agent_commands, insight_commands, task_commands
 from ttal.cli.base import app, registered
 from ttal.cli.table import COMMANDS
 
-__all__ = ["agent_commands", "app", "task_commands", "unwrapped"]
+__all__ = ["agent_commands", "app", "insight_commands", "task_commands", "unwrapped"]
 
 _missing = [c.name for c in COMMANDS if c.name not in registered()]
 if _missing:  # a table entry no cli module registers: `ttal <name>` would be "no such command"

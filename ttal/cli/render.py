@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the results' types only: importing them here would slow eve
     from pathlib import Path
 
     from ttal.adapters.tmux import Screen
-    from ttal.commands.agents import AgentAction, AgentRow, Forked, Started
+    from ttal.commands.agents import AgentAction, Forked, Started
     from ttal.commands.context import Briefing
     from ttal.commands.demo import DemoSummary
     from ttal.commands.diary import Diary, Written
@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # the results' types only: importing them here would slow eve
     from ttal.commands.review import Approved, ChangesRequested
     from ttal.commands.send import Sent
     from ttal.commands.server import ServerState, Stopped
-    from ttal.commands.status import StatusReport
     from ttal.engine.drive import Outcome
     from ttal.engine.journal import Intent
     from ttal.engine.sweep import Item
@@ -156,18 +155,6 @@ def doctor_text(checks: list[Check]) -> str:
                    + (f"  [fixed: {c.fixed}]" if c.fixed else "") for c in checks))  # fmt: skip
 
 
-def status_text(report: StatusReport) -> str:
-    data = report.as_dict()
-    cols = ["id", "project", "stage", "worker", "reviewer", "description"]
-    parts = [table(data["tasks"], cols, title="Tasks"), "",
-             table(data["sessions"], ["session", "kind"],
-                   title=f"Sessions (tmux -L {report.socket})")]  # fmt: skip
-    if report.queue:
-        parts += ["", table(data["queue"], ["position", "task", "project", "reason"],
-                            title="Waiting to spawn (started by `ttal watch`)")]  # fmt: skip
-    return lines(*parts)
-
-
 def journal_text(intents: list[Intent]) -> str:
     rows = [i.as_dict() for i in intents]
     for row in rows:
@@ -197,7 +184,9 @@ def server_text(info: ServerState) -> str:
         return (
             f"server {info.pid} on {info.socket}: up {info.uptime_s} s, "
             f"{info.commands_served} commands served, {info.commands_running} running"
-        )
+            + (f" (at most {info.max_children}), {info.commands_waiting} waiting"
+               if info.max_children else "")
+        )  # fmt: skip
     if info.refused:
         return refused_text(info.socket)
     state = "enabled" if info.enabled else "off (TTAL_SERVER=off)"
@@ -302,10 +291,6 @@ def stopped_agents_text(results: list[AgentAction]) -> str:
 
 def forked_text(result: Forked) -> str:
     return f"{result.agent}: forked from {result.source} (session {result.session_id})"
-
-
-def agents_text(rows: list[AgentRow]) -> str:
-    return table([r.as_dict() for r in rows], ["agent", "role", "state", "for", "task", "unread"])
 
 
 def delivered_text(counts: Mapping[str, int]) -> str:

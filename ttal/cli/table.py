@@ -6,7 +6,8 @@ decides where a command runs.
 - `module`: the ttal.cli module whose typer command (or group) it is (ttal/cli/app.py).
 - `served`: a warm server may run it (ttal/warm/). Commands whose work is short and needs no
   controlling terminal; attach, demo and watch stay in-process: they own the terminal or
-  run for hours.
+  run for hours. `local`: options with which a served command runs in-process anyway, because
+  then it owns the terminal (`ttal status --watch`).
 - `fast`: the arguments the fast path (ttal/cli/fastpath.py) understands, so that agents'
   hot commands run before typer is imported (typer costs ~85 ms of every start, bench/).
   Only what agents pass; anything else (--help, a typo) goes to typer, which owns the real
@@ -36,13 +37,17 @@ class Fast:
 
 
 class Command:
-    __slots__ = ("fast", "module", "name", "served")
+    __slots__ = ("fast", "local", "module", "name", "served")
 
-    def __init__(self, name: str, module: str, served: bool = False, fast: Fast | None = None):
+    def __init__(
+        self, name: str, module: str, served: bool = False, fast: Fast | None = None,
+        local: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         self.name, self.module, self.served, self.fast = name, module, served, fast
+        self.local = local
 
 
-TASKS, AGENTS = "task_commands", "agent_commands"
+TASKS, AGENTS, LOOK = "task_commands", "agent_commands", "insight_commands"
 
 # In the order `ttal --help` lists them.
 COMMANDS = (
@@ -64,8 +69,11 @@ COMMANDS = (
     Command("doctor", TASKS),
     Command("go", TASKS, served=True, fast=Fast(options=("--note",))),
     Command("approve", TASKS, served=True),
-    Command("status", TASKS, served=True),
+    Command("status", TASKS, served=True, local=("--watch", "-w")),
+    Command("cost", TASKS, served=True),
     Command("history", TASKS),
+    Command("log", LOOK),
+    Command("insights", LOOK),
     Command("attach", TASKS),
     Command("demo", TASKS),
     Command("recover", TASKS, served=True),
@@ -77,3 +85,9 @@ COMMANDS = (
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 SERVED = frozenset(c.name for c in COMMANDS if c.served)
+
+
+def served(args: list[str]) -> bool:
+    """Whether a warm server may run this command line."""
+    entry = BY_NAME.get(args[0]) if args else None
+    return entry is not None and entry.served and not any(a in entry.local for a in args[1:])

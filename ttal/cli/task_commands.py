@@ -10,7 +10,7 @@ import typer
 
 from ttal.cli import complete, hot, render
 from ttal.cli.base import JsonOpt, _app, _finish, command, group
-from ttal.errors import Exit
+from ttal.errors import Exit, UsageError
 
 HERE = __name__
 review_app = group("review", HERE, "The review lead's verdict (run inside a review session).")
@@ -91,21 +91,71 @@ def review_changes(
 @command("approve", HERE)
 def approve(
     task: Annotated[str, typer.Argument(help="Task id or uuid.", autocompletion=complete.task_ids)],
+    budget: Annotated[
+        str,
+        typer.Option(
+            help="Approve this much more budget ($5, 500k tokens) for a task stopped "
+            "at its limit, instead of passing a gate."
+        ),
+    ] = "",
     json: JsonOpt = False,
 ) -> None:
-    """Pass a human gate (from your own shell). Recorded on the task; never asked twice."""
+    """Pass a human gate (from your own shell). Recorded on the task; never asked twice.
+    With --budget: let a task stopped at its budget go on (docs/cost.md)."""
+    if budget:
+        from ttal.cli.render_cost import budget_approved_text
+        from ttal.commands.cost import approve_budget
+
+        render.show(approve_budget(_app(), task, budget), json, budget_approved_text)
+        return
     from ttal.commands.review import human_approve
 
     render.show(human_approve(_app(), task), json, render.steps_text)
 
 
+@command("cost", HERE)
+def cost(
+    task: Annotated[
+        str | None, typer.Argument(help="Only this task.", autocompletion=complete.task_ids)
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Tokens and dollars per task and stage, read from the runtimes' transcripts."""
+    from ttal.cli.render_cost import cost_text
+    from ttal.commands.cost import cost as run_cost
+
+    render.show(run_cost(_app(), task or ""), json, cost_text)
+
+
 @command("status", HERE)
-def status(json: JsonOpt = False) -> None:
-    """Tasks by stage, with their worker and reviewer sessions."""
+def status(
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Redraw it full-screen until q or ^C.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between redraws with --watch.", min=0.2)
+    ] = 2.0,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Every row, even past the terminal's height.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """The fleet at a glance: agents, tasks by stage (age, last activity, health), queues,
+    what the journal flagged, counts by stage. One `task` call, however long your history."""
+    from ttal.cli import render_status
     from ttal.commands.status import status as run_status
 
+    if watch:
+        from ttal.cli import status_screen
+
+        if json:
+            raise UsageError("--watch draws for a person; --json is for scripts", hint="pick one")
+        app_ = _app()
+        status_screen.watch(lambda: run_status(app_), interval)
+        return
     report = run_status(_app())
-    render.show(report, json, render.status_text)
+    size = render_status.screen_size(show_all)
+    render.show(report, json, lambda r: render_status.dashboard(r, *size))
     if not json:
         for text in report.conflicts:  # someone changed a fact ttal wrote: for a person
             render.warn(f"ttal: {text}")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ttal.adapters.task_query import ttal_tasks
 from ttal.core.durations import ago
 from ttal.engine import mesh
 from ttal.engine.agents import (
@@ -179,11 +180,21 @@ def _breathing(app: App, name: str) -> bool:
 
 
 def agents(app: App) -> list[AgentRow]:
+    """Persistent agents, then workers and review leads: one `task` read (ttal's own tasks,
+    adapters/task_query.py) and one tmux call."""
     now = time.time()
-    sessions = set(app.tmux.sessions())
     activity = app.tmux.activity()
+    return agent_rows(app, ttal_tasks(app.tw, set(app.cfg.projects), now), activity, now)
+
+
+def agent_rows(
+    app: App, tasks: list[dict[str, Any]], activity: dict[str, float], now: float
+) -> list[AgentRow]:
+    """The rows of `ttal agents` from what the caller read: ttal's tasks and each tmux
+    session's last output (its keys are the sessions that exist)."""
+    sessions = set(activity)
     unread = app.state.unread_counts()
-    owned = _owned_tasks(app)
+    owned = _owned_tasks(tasks)
     rows = []
     for agent in (a for a in app.cfg.agents.values() if a.persistent):
         state, since = agent_state(app, agent.name, sessions, activity, now)
@@ -203,10 +214,11 @@ def _row(
                     round(now - since, 1) if since else None, task, unread)  # fmt: skip
 
 
-def _owned_tasks(app: App) -> dict[str, str]:
+def _owned_tasks(tasks: list[dict[str, Any]]) -> dict[str, str]:
     owned: dict[str, str] = {}
-    for task in app.tw.export("status:pending", "ttal_owner.any:"):
-        owned.setdefault(str(task["ttal_owner"]), task["uuid"][:8])
+    for task in tasks:
+        if task.get("status") == "pending" and task.get("ttal_owner"):
+            owned.setdefault(str(task["ttal_owner"]), task["uuid"][:8])
     return owned
 
 

@@ -1,7 +1,8 @@
 """`ttal demo`: a whole pipeline with scripted agents, on real Taskwarrior, git and tmux,
-in a sandbox. Five tasks run at once: one gets a round of requested changes, two edit the
+in a sandbox. Six tasks run at once: one gets a round of requested changes, two edit the
 same line so the second merge is refused (nothing lost), one goes through a plan stage and
-a human gate."""
+a human gate, and one is caught by the web project's check in the merge queue (its base
+never sees the broken page; docs/merge-queue.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,19 @@ TASKS = [
     ("Set greeting to bonjour", "api", ()),  # the later merge is refused
     ("Write release notes", "web", ()),
     ("Plan the search page", "web", ("feature",)),  # plan stage, then a human gate
+    ("Drop the page title", "web", ()),  # its merge queue check fails: sent back
 ]
+# The web project merges through the merge queue: its check must pass on the merge result.
+WEB_CHECK = """\
+#!/bin/sh
+echo "checking index.html"
+grep -q '<h1>' index.html || { echo "FAIL: index.html has no <h1> title"; exit 1; }
+echo "ok"
+"""
+REPOS = {
+    "api": {"greeting.txt": "hi\n", "README.md": "# api\n"},
+    "web": {"index.html": "<h1>web</h1>\n", "README.md": "# web\n", "check.sh": WEB_CHECK},
+}
 
 
 @dataclass
@@ -79,7 +92,8 @@ Progress = Callable[[float, str], None]  # seconds since the start, what happene
 
 def run_demo(keep: bool, directory: Path | None, progress: Progress) -> DemoSummary:
     root = directory or Path(tempfile.mkdtemp(prefix="ttal-demo-"))
-    box = sandbox.build(root)
+    box = sandbox.build(root, repos=REPOS)
+    _with_check(box)
     _enter(box)
     app = App.load(box.config)
     log = _Log(progress)
@@ -91,6 +105,13 @@ def run_demo(keep: bool, directory: Path | None, progress: Progress) -> DemoSumm
             box.kill_tmux()
             if directory is None:
                 shutil.rmtree(root, ignore_errors=True)
+
+
+def _with_check(box: sandbox.Sandbox) -> None:
+    text = box.config.read_text(encoding="utf-8")
+    web = f"  web:\n    repo: {box.repos['web']}\n    base: main\n"
+    check = web + "    check: sh check.sh\n    check_timeout: 60\n"
+    box.config.write_text(text.replace(web, check), encoding="utf-8")
 
 
 def _enter(box: sandbox.Sandbox) -> None:
@@ -137,7 +158,9 @@ def _watch(app: App, tracked: list[Tracked], log: _Log) -> None:
 
 def _watch_pass(app: App, tracked: list[Tracked], log: _Log) -> bool:
     """One look at every task not finished yet; True when none is left."""
-    refused = {e.task for e in app.state.events() if e.kind == "merge-refused"}
+    events = app.state.events(limit=1000)
+    refused = {e.task for e in events if e.kind == "merge-refused"}
+    caught = {e.task: e.detail for e in events if e.kind == "merge-returned"}
     for item in (t for t in tracked if not t.result):
         task = app.tw.get(item.uuid)
         label = stage_label(app, task)
@@ -149,6 +172,12 @@ def _watch_pass(app: App, tracked: list[Tracked], log: _Log) -> bool:
             human_approve(app, item.uuid)
         elif task.get("status") == "completed":
             item.result, item.finished_at = "merged", time.monotonic() - log.start
+        elif item.uuid in caught:
+            item.result, item.finished_at = "caught by check", time.monotonic() - log.start
+            log(
+                f"{item.project:<4} {item.description}: {caught[item.uuid]}: sent back to its "
+                "worker, web's main never saw it"
+            )
         elif item.uuid in refused:
             item.result, item.finished_at = "merge refused", time.monotonic() - log.start
             log(f"{item.project:<4} {item.description}: merge refused (conflict); kept")

@@ -15,7 +15,7 @@ from ttal.adapters.proc import run
 from ttal.adapters.taskrc import find_data, find_taskrc
 from ttal.adapters.taskwarrior import UDAS
 from ttal.commands.doctor_setup import Check as Check
-from ttal.commands.doctor_setup import git_identity, runtime_version, task_data
+from ttal.commands.doctor_setup import forges, git_identity, runtime_version, task_data
 from ttal.engine.app import App
 
 MIN_VERSIONS = {"task": (2, 6), "git": (2, 38), "tmux": (3, 0)}
@@ -33,6 +33,7 @@ def doctor(app: App, fix: bool) -> list[Check]:
     checks.append(_hooks(app, fix))
     checks += [_project(app, name) for name in sorted(app.cfg.projects)]
     checks.append(git_identity(app))
+    checks += forges(app)
     checks += _runtimes(app)
     checks.append(_server())
     return checks

@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ttal.adapters import git
+from ttal.adapters.forges.base import Forge
 from ttal.adapters.proc import run
+from ttal.config.model import Project
 from ttal.engine.app import App
 from ttal.errors import TtalError
 
@@ -86,3 +89,29 @@ def runtime_version(kind: str, command: str) -> str:
     match = re.search(r"\d+\.\d+\.\d+", out)
     found = match.group(0) if match else (out.splitlines() or ["unknown"])[0][:40]
     return f"version {found} (proven: {PROVEN[kind]})"
+
+
+def forges(app: App) -> list[Check]:
+    """Projects that merge through a forge need `gh` and the user's own login to it
+    (`gh auth status`); ttal pushes and opens PRs with it, the agents never do."""
+    from ttal.engine import forge
+
+    used = [p for p in app.cfg.projects.values() if forge.uses_forge(p)]
+    if not used:
+        return []
+    if not shutil.which("gh"):
+        return [Check("gh", False, "not installed (projects merge: github); on Debian/Ubuntu: "
+                      "apt-get install gh, then `gh auth login`")]  # fmt: skip
+    return [_forge_login(forge.forge_of, project) for project in used]
+
+
+def _forge_login(forge_of: Callable[[Project], Forge], project: Project) -> Check:
+    name = f"forge {project.name}"
+    try:
+        hub = forge_of(project)
+        problem = hub.auth_problem()
+    except TtalError as err:
+        return Check(name, False, err.message)
+    if problem:
+        return Check(name, False, f"{problem}; run `gh auth login` (ttal uses your login)")
+    return Check(name, True, f"gh is logged in for {project.pr.repo or project.remote}")

@@ -20,7 +20,7 @@ from ttal.adapters import git, processes
 from ttal.adapters.git_history import History, history
 from ttal.config.model import Project
 from ttal.engine.app import App
-from ttal.engine.sweep import Item, Run, Tasks, deciding, keys, short_of
+from ttal.engine.sweep import Item, Run, Tasks, deciding, keys, prepare, short_of
 from ttal.errors import TtalError
 
 ARCHIVE = "refs/ttal/archive/"
@@ -29,11 +29,14 @@ SESSION_RE = re.compile(r"^(?:w-([0-9a-f]{8})|r-([0-9a-f]{8})-[A-Za-z0-9_]+)$")
 
 def gc(app: App, dry_run: bool = False, include_ignored: bool = False) -> list[Item]:
     run = Run(app, Tasks.load(app), dry_run, include_ignored)
-    items = sweep_sessions(run)
-    if run.doomed and not dry_run:
-        run.tasks = Tasks.load(app)  # a fresh first look after the wait for the killed agents
-    for repo, projects in _repos(app).items():
-        items += sweep_repo(run, repo, projects)
+    try:
+        items = sweep_sessions(run)
+        if run.doomed and not dry_run:
+            run.tasks = Tasks.load(app)  # a fresh first look after the wait for the killed agents
+        for repo, projects in _repos(app).items():
+            items += sweep_repo(run, repo, projects)
+    finally:
+        run.close()  # the tasks' locks, held since their read
     # Skipping the repo locks we take ourselves keeps the dry run exact: the real run has
     # just written its own pid into them.
     items += sweep_locks(app.lock_dir, dry_run, skip=run.repo_locks, doomed=run.doomed)
@@ -58,6 +61,7 @@ def sweep_sessions(run: Run) -> list[Item]:
     tmux = run.app.tmux
     names = [s for s in tmux.sessions() if s not in run.app.cfg.agents]
     children: dict[int, list[int]] = {}  # the process tree, read before the first kill
+    prepare(run, [m[1] or m[2] for name in names if (m := SESSION_RE.match(name))])
     # Our own session last: killing it first would end this very command.
     for name in sorted(names, key=lambda s: s == run.app.caller.name):
         if not (match := SESSION_RE.match(name)):
@@ -117,19 +121,26 @@ def sweep_worktrees(
     lock and then the repo's."""
     root = os.path.realpath(run.app.cfg.worktree_root) + os.sep
     items, removed = [], set()
-    for first in git.worktree_records(repo):
+    records = [r for r in git.worktree_records(repo)
+               if os.path.realpath(r["worktree"]).startswith(root)]  # fmt: skip
+    prepare(run, [_short_of_record(r) for r in records])  # their tasks: one read
+    for first in records:
         path = os.path.realpath(first["worktree"])
-        if not path.startswith(root) or "prunable" in first or not os.path.isdir(path):
+        if "prunable" in first or not os.path.isdir(path):
             continue
         branch = first.get("branch", "").removeprefix("refs/heads/")
-        found = keys(short_of(branch.removeprefix("ttal/")) or short_of(Path(path).name),
-                     branch, path)  # fmt: skip
+        found = keys(_short_of_record(first), branch, path)
         with deciding(run, "worktree", path, "remove", found) as item:
             if item is None or not _judge_worktree(run, repo, hist, first, item, projects):
                 continue
         removed.update([path] if item.action == "remove" else [])
         items.append(item)
     return items, removed
+
+
+def _short_of_record(record: dict[str, str]) -> str:
+    branch = record.get("branch", "").removeprefix("refs/heads/")
+    return short_of(branch.removeprefix("ttal/")) or short_of(Path(record["worktree"]).name)
 
 
 def _judge_worktree(
@@ -207,7 +218,9 @@ def sweep_branches(
     """ttal/* branches of finished tasks: delete when merged, else archive, then delete.
     Each decided under its task's lock, then the repo's, on the branch's tip at that time."""
     items = []
-    for _tip, branch in hist.branches("ttal/"):
+    branches = [branch for _tip, branch in hist.branches("ttal/")]
+    prepare(run, [short_of(b.removeprefix("ttal/")) for b in branches])  # one read
+    for branch in branches:
         short = short_of(branch.removeprefix("ttal/"))
         found = keys(short, branch)
         if not (short or run.tasks.is_live(found) or run.tasks.task(found)):

@@ -30,6 +30,7 @@ projects:
   api:
     repo: ~/src/api          # a git repository
     base: main               # the branch ttal merges into
+    # merge: github          # merge through pull requests with your `gh` login (docs/forges.md)
 
 # Runtimes: how agents are launched. Kinds: claude, codex, command, scripted.
 runtimes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from ttal.core import prompts
 from ttal.core.pipeline import Stage, current_stage, last_review_stage
 from ttal.engine import drive, reconcile
 from ttal.engine.app import App
-from ttal.engine.lookup import check_paths, pipeline_for, resolve_task, task_view
+from ttal.engine.lookup import check_paths, pipeline_for, resolve_uuid, task_view
 from ttal.engine.mesh import tell
 from ttal.errors import Forbidden, PreconditionFailed, ReviewTouched
 
@@ -29,13 +31,14 @@ def _review_in_progress(app: App, task: dict[str, Any]) -> Stage:
     return stage
 
 
-def _reviewer_task(app: App) -> dict[str, Any]:
+def _reviewer_task(app: App) -> str:
+    """The review lead's task (its uuid: the verdict reads it under the task's lock)."""
     if app.caller.role != "reviewer":
         raise Forbidden(
             f"only a review lead gives a verdict (you are {app.caller.role} {app.caller.name})",
             hint="review leads are spawned by `ttal go` once a worker's stage is coded",
         )
-    return resolve_task(app, None)
+    return resolve_uuid(app, None)
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,9 @@ class ChangesRequested:
 
 
 def approve(app: App, note: str, continue_in_background: bool = True) -> Approved:
-    task = _reviewer_task(app)
-    uuid = task["uuid"]
-    with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = reconcile.read(app, uuid)
+    uuid = _reviewer_task(app)
+    # One read under the task's lock; the verdict's writes go out in one call at the end.
+    with locks.held(locks.task_lock(app.lock_dir, uuid)), _held(app, uuid) as task:
         stage = _review_in_progress(app, task)
         rnd = int(task.get("ttal_round") or 1)
         view = task_view(task)
@@ -85,6 +87,14 @@ def approve(app: App, note: str, continue_in_background: bool = True) -> Approve
     if continue_in_background:
         _continue_detached(app, uuid)
     return Approved(uuid, stage.name, stage.approve_tag, rnd)
+
+
+@contextmanager
+def _held(app: App, uuid: str) -> Iterator[dict[str, Any]]:
+    """The task, read once (with ttal's writes a person's report undid) and held: the
+    block's writes are checked against it and made in one `task` call as it ends."""
+    with app.tw.carry(reconcile.read(app, uuid)) as held:
+        yield held.row
 
 
 def _check_untouched(app: App, task: dict[str, Any], stage: Stage, verdict: str) -> None:
@@ -138,10 +148,8 @@ def _continue_detached(app: App, uuid: str) -> None:
 def request_changes(app: App, message: str) -> ChangesRequested:
     if not message.strip():
         raise PreconditionFailed("say what must change: the message is empty")
-    task = _reviewer_task(app)
-    uuid = task["uuid"]
-    with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = reconcile.read(app, uuid)
+    uuid = _reviewer_task(app)
+    with locks.held(locks.task_lock(app.lock_dir, uuid)), _held(app, uuid) as task:
         stage = _review_in_progress(app, task)
         view = task_view(task)
         check_paths(app, view)  # the verdict reads git in its worktree
@@ -164,15 +172,17 @@ def request_changes(app: App, message: str) -> ChangesRequested:
 
 def human_approve(app: App, ref: str) -> drive.Outcome:
     """A person passes a human gate. The approval is recorded on the task (ttal_approved),
-    so it is never asked twice."""
+    so it is never asked twice; then `ttal go` drives on from the same read, under the same
+    lock, and writes the approval with what follows in one call."""
     if not app.caller.is_person:
         raise Forbidden(
             f"only a person approves a human gate (you are {app.caller.role} {app.caller.name})",
             hint="run `ttal approve` from your own shell, outside ttal's sessions",
         )
-    uuid = resolve_task(app, ref)["uuid"]
-    with locks.held(locks.task_lock(app.lock_dir, uuid)):
-        task = reconcile.read(app, uuid)
+    uuid = resolve_uuid(app, ref)
+    passed: list[str] = []
+
+    def approve_gate(app: App, task: dict[str, Any]) -> drive.Outcome | None:
         view = task_view(task)
         check_paths(app, view)  # before an approval that would merge its branch
         stage = current_stage(pipeline_for(app, task), view)
@@ -181,14 +191,18 @@ def human_approve(app: App, ref: str) -> drive.Outcome:
             outcome.message = "already merged; nothing to approve"
             return outcome
         if stage.gate != "human":
-            where = stage.name if stage else "finished"
-            raise PreconditionFailed(f"task {uuid[:8]} is not at a human gate (stage: {where})")
+            where = f"stage: {stage.name}"
+            raise PreconditionFailed(f"task {uuid[:8]} is not at a human gate ({where})")
         if stage.kind == "work" and stage.tag not in view.tags:
             raise PreconditionFailed(f"the worker has not finished stage {stage.name} yet")
         approved = sorted(view.approved | {stage.name})
         app.tw.set(uuid, ttal_approved=",".join(approved))
         app.tw.annotate(uuid, f"{stage.name} approved by a person")
         app.state.event("human-approved", uuid, "human", stage.name)
-    outcome = drive.go(app, uuid)
-    outcome.did.insert(0, f"approved stage {stage.name}")
+        passed.append(stage.name)
+        return None
+
+    outcome = drive.go(app, uuid, first=approve_gate)
+    if passed:
+        outcome.did.insert(0, f"approved stage {passed[0]}")
     return outcome

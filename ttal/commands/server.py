@@ -18,6 +18,9 @@ class ServerState:
     commands_running: int = 0
     commands_served: int = 0
     uptime_s: int = 0
+    max_children: int = 0  # TTAL_SERVER_CHILDREN when it started
+    peak_children: int = 0  # the most commands it ran at once
+    commands_waiting: int = 0  # requests waiting for a free child, in order
     refused: bool = False  # the runtime dir is not ours alone: no server is used
 
     def as_dict(self) -> dict[str, Any]:
@@ -25,7 +28,10 @@ class ServerState:
                                 "running": self.running}  # fmt: skip
         if self.running:
             info.update(pid=self.pid, commands_running=self.commands_running,
-                        commands_served=self.commands_served, uptime_s=self.uptime_s)  # fmt: skip
+                        commands_served=self.commands_served, uptime_s=self.uptime_s,
+                        commands_waiting=self.commands_waiting,
+                        max_children=self.max_children,
+                        peak_children=self.peak_children)  # fmt: skip
         else:
             info["refused"] = self.refused
         return info
@@ -46,8 +52,10 @@ def status() -> ServerState:
     if not answer:
         refused = relay.refused()
         return ServerState(relay.enabled(), relay.socket_path(), False, refused=refused)
-    pid, running, served, uptime = (int(x) for x in answer.split())
-    return ServerState(relay.enabled(), relay.socket_path(), True, pid, running, served, uptime)
+    pid, running, served, uptime, *more = (int(x) for x in answer.split())
+    limit, peak, waiting = [*more, 0, 0, 0][:3]  # a server older than the limit: none
+    return ServerState(relay.enabled(), relay.socket_path(), True, pid, running, served, uptime,
+                       limit, peak, waiting)  # fmt: skip
 
 
 def start(wait: float = 10) -> ServerState:

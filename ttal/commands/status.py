@@ -1,14 +1,28 @@
-"""`ttal status`: tasks by stage, with their workers and reviewers, derived live from
-Taskwarrior and tmux (nothing here is stored twice)."""
+"""`ttal status`: the fleet at a glance, derived live (nothing here is stored twice).
+
+Agents with their state and since when; ttal's tasks with their stage, age, last sign of
+life, health (and cost, once it is measured); what waits in the queues; what the journal
+flagged for a person; counts by stage. One `task` call (adapters/task_query.py: ttal's
+tasks only, pending and finished in the last day), one tmux call, and reads of ttal's own
+store. `--watch` redraws it (cli/status_screen.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ttal.adapters.task_query import epoch, ttal_tasks
+from ttal.commands.agents import AgentRow, agent_rows
+from ttal.core.costs import Cost
 from ttal.core.pipeline import current_stage
 from ttal.engine.app import App
 from ttal.engine.lookup import pipeline_for, task_view
+
+FLAGGED_STATES = ("flagged", "unknown")  # intents that wait for a person (`ttal journal`)
 
 
 @dataclass(frozen=True)
@@ -20,6 +34,14 @@ class TaskRow:
     worker: str
     reviewer: str
     description: str
+    age: float = 0.0  # seconds since the task was entered
+    active: float | None = None  # seconds since its last sign of life (a write, its panes)
+    health: str = ""  # ttal_health, as the watchdog last wrote it ("" not judged yet)
+    owner: str = ""  # the persistent agent a role stage was given to
+    # What the task's sessions cost so far (docs/cost.md), as of the last usage read: None
+    # when nothing was measured, and then nothing is shown (never a made-up zero).
+    cost: str | None = None
+    usage: dict[str, Any] | None = None  # the same in full, for --json
 
 
 @dataclass(frozen=True)
@@ -37,18 +59,47 @@ class QueueRow:
 
 
 @dataclass(frozen=True)
+class RoleQueueRow:
+    position: int
+    task: str
+    stage: str
+    role: str
+
+
+@dataclass(frozen=True)
+class FlaggedRow:
+    id: int
+    action: str
+    task: str
+    state: str
+    note: str
+
+
+@dataclass(frozen=True)
 class StatusReport:
     tasks: list[TaskRow]
     sessions: list[SessionRow]
     queue: list[QueueRow]  # tasks waiting for a free worker slot
     socket: str  # ttal's tmux server
     conflicts: list[str]  # facts ttal wrote that someone else changed (engine/reconcile.py)
+    agents: list[AgentRow] = field(default_factory=list)
+    roles: list[RoleQueueRow] = field(default_factory=list)  # role stages waiting for an agent
+    flagged: list[FlaggedRow] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # tasks by stage (rounds merged)
+    at: float = 0.0  # when it was read (epoch seconds)
+    merge_queue: list[dict[str, Any]] = field(default_factory=list)  # engine/merge_queue.py
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tasks": [asdict(t) for t in self.tasks],
-                "sessions": [asdict(s) for s in self.sessions],
-                "queue": [asdict(q) for q in self.queue], "socket": self.socket,
-                "conflicts": self.conflicts}  # fmt: skip
+        return {"at": self.at, "socket": self.socket,
+                "agents": [a.as_dict() for a in self.agents],
+                "tasks": [asdict(t) for t in self.tasks],
+                "counts": self.counts,
+                "queue": [asdict(q) for q in self.queue],
+                "roles": [asdict(r) for r in self.roles],
+                "flagged": [asdict(f) for f in self.flagged],
+                "conflicts": self.conflicts,
+                "merge_queue": self.merge_queue,
+                "sessions": [asdict(s) for s in self.sessions]}  # fmt: skip
 
 
 def stage_label(app: App, task: dict[str, Any]) -> str:
@@ -80,35 +131,85 @@ def stage_label(app: App, task: dict[str, Any]) -> str:
     return f"{stage.name}: reviewing (r{view.review_round})"
 
 
+ROUND = re.compile(r" \(r\d+\)$")
+
+
 def status(app: App) -> StatusReport:
-    projects = sorted(app.cfg.projects)
-    tasks = app.tw.export("status:pending") if projects else []
-    recent = app.tw.export("status:completed", "ttal_branch.any:", "end.after:now-1d")
-    sessions = set(app.tmux.sessions())
-    rows = []
-    for task in [*tasks, *recent]:
-        if task.get("project") not in app.cfg.projects and not task.get("ttal_branch"):
-            continue
-        worker, reviewer = task.get("ttal_session", ""), task.get("ttal_reviewer", "")
-        rows.append(
-            TaskRow(
-                id=task.get("id") or "-",
-                uuid=task["uuid"],
-                project=task.get("project", ""),
-                stage=stage_label(app, task),
-                worker=_alive(worker, sessions),
-                reviewer=_alive(reviewer, sessions),
-                description=task.get("description", ""),
-            )
-        )
-    agents = [SessionRow(s, _kind(s)) for s in sorted(sessions)]
+    now = time.time()
+    tasks = ttal_tasks(app.tw, set(app.cfg.projects), now)
+    activity = app.tmux.activity()  # its keys: the sessions that exist
+    from ttal.engine.usage import cost_by_task  # as of the last read (`ttal watch`, `ttal cost`)
+
+    costs = cost_by_task(app, [t["uuid"] for t in tasks])
+    rows = [_task_row(app, t, activity, now, costs.get(t["uuid"])) for t in tasks]
+    rows.sort(key=_order)
+    from ttal.engine.reconcile import standing_conflicts
     from ttal.engine.spawn_queue import queue
 
-    waiting = [QueueRow(i + 1, t, p, r) for i, (t, p, r) in enumerate(queue(app))]
-    from ttal.engine.reconcile import standing_conflicts
+    return StatusReport(
+        tasks=rows,
+        sessions=[SessionRow(s, _kind(s)) for s in sorted(activity)],
+        queue=[QueueRow(i + 1, t, p, r) for i, (t, p, r) in enumerate(queue(app))],
+        socket=app.cfg.tmux_socket,
+        conflicts=[item["note"] for item in standing_conflicts(app)],
+        agents=agent_rows(app, tasks, activity, now),
+        roles=_role_queue(app),
+        flagged=[
+            FlaggedRow(i.id, i.action, i.task, i.state, i.note)
+            for i in app.state.intents(FLAGGED_STATES)
+        ],
+        counts=dict(Counter(ROUND.sub("", r.stage) for r in rows).most_common()),
+        at=round(now, 3),
+        merge_queue=_merges(app),
+    )
 
-    conflicts = [item["note"] for item in standing_conflicts(app)]  # someone changed ttal's facts
-    return StatusReport(rows, agents, waiting, app.cfg.tmux_socket, conflicts)
+
+def _task_row(
+    app: App, task: dict[str, Any], activity: dict[str, float], now: float, cost: Cost | None
+) -> TaskRow:
+    worker, reviewer = task.get("ttal_session", ""), task.get("ttal_reviewer", "")
+    sessions = set(activity)
+    seen = [epoch(task.get("modified")), *(activity.get(s, 0.0) for s in (worker, reviewer))]
+    last = max(seen)
+    return TaskRow(
+        id=(task.get("id") or "-") if task.get("status") == "pending" else "-",
+        uuid=task["uuid"],
+        project=task.get("project", ""),
+        stage=stage_label(app, task),
+        worker=_alive(worker, sessions),
+        reviewer=_alive(reviewer, sessions),
+        description=task.get("description", ""),
+        age=round(max(now - epoch(task.get("entry")), 0.0), 1),
+        active=round(max(now - last, 0.0), 1) if last else None,
+        health=str(task.get("ttal_health") or ""),
+        owner=str(task.get("ttal_owner") or ""),
+        cost=cost.label() if cost else None,
+        usage=cost.as_dict() if cost else None,
+    )
+
+
+def _order(row: TaskRow) -> tuple[int, float]:
+    """Work in flight first, then tasks not started, then the recently finished; oldest
+    first in each (a stable order: rows do not jump between `--watch` redraws)."""
+    rank = 2 if row.id == "-" else 1 if row.stage == "pending" else 0
+    return rank, -row.age
+
+
+def _role_queue(app: App) -> list[RoleQueueRow]:
+    position: Counter[str] = Counter()
+    rows = []
+    for task, stage, role in app.state.assignments():
+        position[role] += 1
+        rows.append(RoleQueueRow(position[role], task, stage, role))
+    return rows
+
+
+def _merges(app: App) -> list[dict[str, Any]]:
+    if not any(p.queued for p in app.cfg.projects.values()):
+        return []
+    from ttal.engine.merge_queue import queue_rows
+
+    return queue_rows(app)
 
 
 def _alive(name: str, sessions: set[str]) -> str:

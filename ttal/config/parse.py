@@ -22,6 +22,10 @@ from ttal.config.model import (
     Runtime,
 )
 from ttal.config.parse_checks import NAME_RE, one_line
+from ttal.config.parse_costs import CostParser
+from ttal.config.parse_delivery import DeliveryParser
+from ttal.config.parse_forge import FORGE_KEYS, forge_fields
+from ttal.config.parse_merge import MERGE_KEYS, merge_settings
 from ttal.config.parse_pipelines import PipelineParser
 from ttal.errors import ConfigError
 
@@ -60,7 +64,7 @@ def parse_config(text: str, path: Path) -> Config:
     return Parser(path).config(raw)
 
 
-class Parser(PipelineParser):
+class Parser(PipelineParser, CostParser, DeliveryParser):
     """The whole file: the top level and every section."""
 
     def config(self, raw: Any) -> Config:
@@ -76,6 +80,8 @@ class Parser(PipelineParser):
             "pipelines",
             "limits",
             "notify",
+            "prices",
+            "delivery",
         }
         self.unknown_keys(top, allowed, "")
         state_dir = self.path_of(top.get("state_dir"), "state_dir", _default_state())
@@ -103,6 +109,9 @@ class Parser(PipelineParser):
             pipelines=self.pipelines(top.get("pipelines"), agents),
             limits=self.limits(top.get("limits")),
             notify=self.optional_string(top.get("notify"), "notify"),
+            prices=self.prices(top.get("prices")),
+            budget=self.budget(self.mapping(top.get("limits"), "limits").get("budget")),
+            delivery=self.delivery(top.get("delivery")),
         )
 
     def projects(self, raw: Any) -> dict[str, Project]:
@@ -111,7 +120,8 @@ class Parser(PipelineParser):
             key = f"projects.{name}"
             self.name(name, key)
             data = self.mapping(body, key)
-            self.unknown_keys(data, {"repo", "base", "max_workers", "spawn_spacing"}, key)
+            allowed = {"repo", "base", "max_workers", "spawn_spacing", *FORGE_KEYS} | MERGE_KEYS
+            self.unknown_keys(data, allowed, key)
             if "repo" not in data:
                 raise self.fail(
                     f"{key}.repo", "missing", "set it to the path of the git repository"
@@ -123,6 +133,8 @@ class Parser(PipelineParser):
                 base,
                 int(self.seconds(data.get("max_workers"), f"{key}.max_workers")),
                 self.seconds(data.get("spawn_spacing"), f"{key}.spawn_spacing"),
+                **forge_fields(self, data, key),
+                **merge_settings(self, data, key),
             )
         return out
 
@@ -211,9 +223,9 @@ class Parser(PipelineParser):
         data = self.mapping(raw, "limits")
         known = (("max_workers", 16, "8"), ("stuck_after", 900, "600"),
                  ("restart_limit", 3, "3"), ("restart_backoff", 30, "30"))  # fmt: skip
-        self.unknown_keys(data, {k for k, _, _ in known}, "limits")
+        self.unknown_keys(data, {k for k, _, _ in known} | {"budget"}, "limits")
         values = {}
-        for key, default, example in known:
+        for key, default, example in known:  # `budget`: CostParser.budget
             value = data.get(key, default)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise self.fail(

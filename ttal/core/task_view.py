@@ -38,6 +38,7 @@ class TaskView:
     started: bool = False  # `task start` was run on it
     annotations: tuple[str, ...] = ()
     health: str = ""  # ttal_health
+    pr: str = ""  # ttal_pr: the URL of the task's pull request (projects that merge: github)
 
     @property
     def short(self) -> str:
@@ -73,6 +74,7 @@ def read_task(task: dict[str, Any], unreviewed: bool = False) -> TaskView:
         started=bool(task.get("start")),
         annotations=tuple(str(a.get("description", "")) for a in task.get("annotations") or []),
         health=_text(task, "ttal_health"),
+        pr=_text(task, "ttal_pr"),
     )
 
 

@@ -11,7 +11,7 @@ never overwritten.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 COMPLETED = ("status", "completed")  # the write `task done` makes
@@ -83,6 +83,39 @@ def compare(task: Mapping[str, Any], writes: Sequence[Write]) -> Verdict:
     return Verdict(tuple(seen), tuple(lost), tuple(conflicts))
 
 
+def apply_changes(task: dict[str, Any], changes: Sequence[str]) -> dict[str, Any]:
+    """The task as a `task modify` with these one-shot arguments would leave it."""
+    after = dict(task)
+    tags = set(after.get("tags") or [])
+    for change in changes:
+        if change.startswith("+"):
+            tags.add(change[1:])
+        elif change.startswith("-"):
+            tags.discard(change[1:])
+        elif ":" in change:
+            name, _, value = change.partition(":")
+            if value:
+                after[name] = value
+            else:
+                after.pop(name, None)
+    after["tags"] = sorted(tags)
+    return after
+
+
+def merge_changes(staged: Sequence[str], more: Iterable[str]) -> list[str]:
+    """One `task modify`'s arguments for `staged` followed by `more`: an attribute's later
+    value replaces its earlier one, a tag is added once."""
+    merged = list(staged)
+    for change in more:
+        if ":" in change and not change.startswith(("+", "-")):
+            name = change.partition(":")[0] + ":"
+            merged = [c for c in merged if not c.startswith(name)]
+        elif change in merged:
+            continue
+        merged.append(change)
+    return merged
+
+
 def changes_for(writes: Iterable[Write]) -> list[str]:
     """`task modify` arguments that write `writes` again (the completion is not one)."""
     return [w.field if w.field.startswith("+") else f"{w.field}:{w.value}"
@@ -99,3 +132,40 @@ def keep_row(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if tags:
         keep["tags"] = tags
     return keep
+
+
+@dataclass
+class Batch:
+    """What one `ttal go` (or verdict) has decided to write to its task and not yet written:
+    each change is checked and recorded (tw_writes) when it is made, and written with the
+    others in one `task` call. `row` is the task as read under its lock, with these changes
+    on it: the next turn works from it instead of reading the task again. A crash before
+    the write leaves the changes recorded and not shown: the next read writes them again
+    (engine/reconcile.py), as it does what a person's report undid."""
+
+    row: dict[str, Any]
+    changes: list[str] = field(default_factory=list)  # `task modify` arguments
+    ids: list[int] = field(default_factory=list)  # their records in tw_writes
+    notes: list[str] = field(default_factory=list)  # annotations
+    done: bool = False  # `task done`
+
+    def calls(self, tags: Iterable[str] = ()) -> list[tuple[str, ...]]:
+        """The `task <uuid> ...` arguments that write it: one call (`modify`, `annotate`
+        with modifications, or `done` with both), plus one `annotate` per further note.
+        `tags`: every tag ttal recorded writing to the task: added again (a no-op where
+        present), so a write never stays lost past this one, and no read is needed to know."""
+        if not (self.changes or self.notes or self.done):
+            return []
+        changes = [*self.changes, *(t for t in tags if t not in self.changes)]
+        first, rest = self.notes[:1], self.notes[1:]
+        note = ("--", first[0]) if first else ()
+        if self.done:
+            main = ("done", *changes, *note)
+        elif first:
+            main = ("annotate", *changes, *note)
+        else:
+            main = ("modify", *changes)
+        return [main, *(("annotate", "--", text) for text in rest)]
+
+    def clear(self) -> None:
+        self.changes, self.ids, self.notes, self.done = [], [], [], False

@@ -7,7 +7,6 @@ what it finds in the world, not a plan: each part checks before it acts."""
 from __future__ import annotations
 
 from functools import partial
-from typing import NoReturn
 
 from ttal import faults
 from ttal.adapters import git, git_merge, locks
@@ -22,7 +21,7 @@ from ttal.core.plans import (
     ReviewStartPlan,
     SpawnPlan,
 )
-from ttal.engine import journal, mesh, spawn_queue
+from ttal.engine import journal, mesh, spawn_queue, usage
 from ttal.engine.app import App
 from ttal.engine.sessions import SessionPlan, start_session
 
@@ -33,8 +32,10 @@ def send(app: App, message: Message, task: str) -> bool:
 
 
 def spawn(app: App, plan: SpawnPlan, running: set[str]) -> str:
-    """Facts first, so a crash later still knows where the work lives; then the worktree,
-    the session, and the session's facts with `task start` in one write."""
+    """Facts first, so a crash later still knows where the work lives (recorded in ttal's
+    store: the next read writes them to the task, engine/reconcile.py); then the worktree,
+    the session, and one write of the facts and the session's with `task start`, made
+    before the caller lets go of the spawn lock (the limits count the tasks with sessions)."""
     if plan.facts:
         app.tw.set(plan.uuid, **plan.facts)
     faults.point("spawn.facts")
@@ -60,20 +61,16 @@ def spawn(app: App, plan: SpawnPlan, running: set[str]) -> str:
         session_id = start_session(app, session, running)
     faults.point("spawn.session")
     app.tw.set(plan.uuid, **plan.session_facts(session_id))
+    app.tw.flush(plan.uuid)
     if session_id:
         spawn_queue.record_spawn(app, plan.uuid, plan.where.project, plan.runtime)
     app.state.event("spawned", plan.uuid, app.caller.name, f"{plan.session} on {plan.branch}")
     return f"spawned worker {plan.session} on {plan.branch} ({plan.worktree})"
 
 
-def hold_spawn(app: App, plan: SpawnPlan, reason: str) -> NoReturn:
-    """A limit says not now (core/spawn_limits): queue the task, in order, and stop the
-    step here (Waiting); `ttal watch` starts it when it may go."""
-    spawn_queue.hold(app, plan.uuid, plan.where.project, reason)
-
-
 def brief(app: App, plan: BriefPlan) -> str:
-    send(app, plan.message, plan.uuid)
+    usage.new_stage(app, plan.message.to, plan.stage)  # before it is told: what it spends
+    send(app, plan.message, plan.uuid)  # from now on is this stage's
     app.tw.set(plan.uuid, ttal_stage=plan.stage)
     return f"briefed worker {plan.message.to} for stage {plan.stage}"
 
@@ -136,6 +133,7 @@ def merged(app: App, plan: MergePlan, result: git_merge.MergeResult) -> str:
 
 def assign(app: App, plan: AssignPlan, role: str) -> str:
     app.tw.set(plan.uuid, **plan.facts)
+    app.tw.flush(plan.uuid)  # before the owner hears of it: it may look for its task unlocked
     app.state.dequeue_assignment(plan.uuid, plan.stage)
     send(app, plan.message, plan.uuid)
     app.state.set_status(plan.owner, "busy", "assigned")  # until its runtime says otherwise

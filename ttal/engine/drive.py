@@ -1,12 +1,14 @@
 """`ttal go`: look at the task, decide the next step, do it; repeat until it must wait.
 
-The task's file lock makes concurrent `ttal go` on one task take turns; each turn re-reads
-the task and does only what is missing, so 16 racing calls give exactly one worker.
+The task's file lock makes concurrent `ttal go` on one task take turns; each reads the task
+once under the lock and does only what is missing, so 16 racing calls give exactly one
+worker. The read is carried through the turns (Taskwarrior.carry): each turn decides from
+the task as that read and this run's own writes left it, and the writes go out together
+in one `task` call (docs/speed.md counts them: at most 8 for a task's whole life).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,13 +22,13 @@ from ttal.engine.lookup import (
     branch_unreviewed,
     check_paths,
     pipeline_for,
-    resolve_task,
+    project_for,
+    resolve_uuid,
     task_view,
 )
 from ttal.engine.recovery import recover
 from ttal.errors import Exit, Forbidden, NotFound, Waiting
 
-FULL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_TURNS = 12
 
 
@@ -50,38 +52,50 @@ class Outcome:
         }
 
 
-def go(app: App, ref: str | None, note: str = "") -> Outcome:
+# A step a command takes before the turns, on the task as read under its lock (`ttal
+# approve` records the approval): an Outcome to stop with, or None to drive on.
+First = Callable[[App, dict[str, Any]], "Outcome | None"]
+
+
+def go(app: App, ref: str | None, note: str = "", first: First | None = None) -> Outcome:
     # The hook's rules first: they touch no task, and a read-only data dir is then refused
     # with one message on 2.6 and 3.x (3.x cannot even read it, so ensure_ready would fail
     # first with Taskwarrior's own error there).
     task_hooks.refresh_rules(app.cfg)
     app.tw.ensure_ready()  # before anything changes: a store without ttal's UDAs or hooks
-    # A full uuid needs no lookup: the loop reads the task under its lock anyway.
-    uuid = ref if ref and FULL_UUID.match(ref) else resolve_task(app, ref)["uuid"]
+    uuid = resolve_uuid(app, ref)  # a full uuid needs no lookup: the loop reads the task
     with locks.held(locks.task_lock(app.lock_dir, uuid)):
         settled = recover(app, uuid)  # what a crashed run of this task left half done
-        outcome = _drive(app, uuid, note)
+        outcome = _drive(app, uuid, note, first)
     outcome.did[:0] = [f"recovered #{s['id']} {s['action']}: {s['note']}" for s in settled]
     return outcome
 
 
-def _drive(app: App, uuid: str, note: str) -> Outcome:
+def _drive(app: App, uuid: str, note: str, first: First | None = None) -> Outcome:
     outcome = Outcome(task=uuid)
-    for _ in range(MAX_TURNS):
-        task = reconcile.read(app, uuid)  # with ttal's writes that a person's report undid
-        outcome.description = str(task.get("description", ""))
-        pipeline = pipeline_for(app, task)
-        view = task_view(task)
-        check_paths(app, view)  # before anything acts on its branch or worktree
-        if (here := current_stage(pipeline, view)) and here.kind == "merge":
-            view = replace(view, unreviewed=branch_unreviewed(app, view))
-        step = next_step(view, pipeline, app.caller)
-        stage = current_stage(pipeline, view)
-        outcome.state = stage.name if stage else "merged"
-        if not HANDLERS[step.action](app, Turn(view, step, note), outcome):
-            break
-        note = ""  # a note belongs to the first step that records the caller's work
+    # One read, with ttal's writes that a person's report undid; the turns carry it.
+    with app.tw.carry(reconcile.read(app, uuid)) as held:
+        if first is not None and (stop := first(app, held.row)) is not None:
+            return stop
+        for _ in range(MAX_TURNS):
+            if not _turn(app, held.row, note, outcome):
+                break
+            note = ""  # a note belongs to the first step that records the caller's work
     return outcome
+
+
+def _turn(app: App, task: dict[str, Any], note: str, outcome: Outcome) -> bool:
+    """Decide and take one step on the task as held; False when the run stops here."""
+    outcome.description = str(task.get("description", ""))
+    pipeline = pipeline_for(app, task)
+    view = task_view(task)
+    check_paths(app, view)  # before anything acts on its branch or worktree
+    if (here := current_stage(pipeline, view)) and here.kind == "merge":
+        view = replace(view, unreviewed=branch_unreviewed(app, view))
+    step = next_step(view, pipeline, app.caller)
+    stage = current_stage(pipeline, view)
+    outcome.state = stage.name if stage else "merged"
+    return HANDLERS[step.action](app, Turn(view, step, note), outcome)
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,14 @@ def _assign(app: App, turn: Turn) -> str:
 def _merge(app: App, turn: Turn) -> str:
     from ttal.engine import merge
 
+    if project_for(app, turn.task).merge != "local":  # through the forge (docs/forges.md)
+        from ttal.engine import forge_flow
+
+        return forge_flow.merge_task(app, turn.task, turn.stage)
+    if project_for(app, turn.task).queued:  # a check or a batch: the merge queue decides
+        from ttal.engine import merge_queue
+
+        return merge_queue.queue_merge(app, turn.task, turn.stage)
     return merge.merge_task(app, turn.task, turn.stage)
 
 

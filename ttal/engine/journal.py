@@ -28,6 +28,15 @@ ACTIONS = {
     "worktree.remove": ("mutating", "irreversible"),
     "branch.delete": ("mutating", "irreversible"),
     "task.dedupe": ("mutating", "recoverable"),  # the kept copy is in the intent's detail
+    # A project that merges through a forge (engine/forge.py): a push to the worker's own
+    # branch (with a lease when it rewrites it), a PR opened or closed, a PR merged.
+    "forge.push": ("mutating", "recoverable"),
+    "forge.open": ("append-only", "recoverable"),
+    "forge.close": ("mutating", "recoverable"),
+    "forge.merge": ("mutating", "irreversible"),
+    # The merge queue's own steps; its runs table says what happened (engine/check_runs.py).
+    "queue.take": ("append-only", "recoverable"),
+    "check.run": ("mutating", "recoverable"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from ttal.adapters.taskwarrior import tags_of
@@ -13,6 +14,8 @@ from ttal.core.refs import branch_problem, inside, worktree_problem
 from ttal.core.task_view import TaskView, read_task
 from ttal.engine.app import App
 from ttal.errors import NotFound, PreconditionFailed, UsageError
+
+FULL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def task_view(task: dict[str, Any], unreviewed: bool = False) -> TaskView:
@@ -108,10 +111,24 @@ def _owned_task(app: App) -> str:
 
 def resolve_task(app: App, ref: str | None) -> dict[str, Any]:
     """The task named by `ref`, or the caller's own task inside a worker/reviewer session."""
+    return app.tw.get(_ref(app, ref))
+
+
+def resolve_uuid(app: App, ref: str | None) -> str:
+    """The full uuid of the task `ref` names (or the caller's own): a full uuid needs no
+    `task` call, since the caller reads the task under its lock anyway (and so finds out
+    whether it exists)."""
+    ref = _ref(app, ref)
+    if FULL_UUID.match(ref.strip().lower()):
+        return ref.strip().lower()
+    return str(app.tw.get(ref)["uuid"])
+
+
+def _ref(app: App, ref: str | None) -> str:
     ref = ref or app.caller.task or _owned_task(app)
     if not ref:
         raise UsageError(
             "which task? give a task id or uuid",
             hint="inside a worker or reviewer session the task is implied",
         )
-    return app.tw.get(ref)
+    return ref

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ttal import faults
 from ttal.adapters import git, locks
+from ttal.config.model import Project
 from ttal.core.pipeline import Stage
 from ttal.core.plans import plan_merge
 from ttal.core.task_view import TaskView
@@ -94,7 +95,7 @@ def cleanup(app: App, task: TaskView) -> list[str]:
     project = project_for(app, task)
     branch, worktree = task.branch, Path(task.worktree)
     tip = git.rev(project.repo, f"refs/heads/{branch}") if branch else ""
-    if tip and not git.is_ancestor(project.repo, tip, f"refs/heads/{project.base}"):
+    if tip and not _landed(app, project, task, tip):
         return [*did, f"kept {branch}: it has commits not on {project.base}"]
     with locks.held(locks.repo_lock(app.lock_dir, project.repo)):
         if str(worktree) != "." and worktree.is_dir():
@@ -107,7 +108,23 @@ def cleanup(app: App, task: TaskView) -> list[str]:
         if branch and tip:
             with journal.intent(app, "branch.delete", f"rm:{branch}", task.uuid,
                                 repo=str(project.repo), branch=branch, tip=tip):  # fmt: skip
-                if git.delete_merged_branch(project.repo, branch, project.base):
+                if _delete_branch(project, branch, tip):
                     did.append(f"deleted branch {branch}")
         faults.point("cleanup.branch")
     return did
+
+
+def _landed(app: App, project: Project, task: TaskView, tip: str) -> bool:
+    """Are the branch's commits on the base? The remote's, for a project that merges
+    through a forge (engine/forge.py)."""
+    if project.merge != "local":
+        from ttal.engine import forge
+
+        return forge.landed(app, project, task, tip)
+    return git.is_ancestor(project.repo, tip, f"refs/heads/{project.base}")
+
+
+def _delete_branch(project: Project, branch: str, tip: str) -> bool:
+    if project.merge != "local":  # landed on the remote's base, checked just before
+        return git.delete_ref(project.repo, f"refs/heads/{branch}", tip)
+    return git.delete_merged_branch(project.repo, branch, project.base)

@@ -31,6 +31,9 @@ INLINE_BYTES = 2048  # a larger body is stored as a file; the pane gets a previe
 INLINE_LINE = 1000  # a tty in canonical mode truncates lines past 4095 bytes
 PREVIEW_LINES = 6
 STARTING_LIMIT = 20.0  # seconds; longer than `ttal up` waits for a program to be ready
+# A recipient held busy after a piece of its backlog (_wait_for_turn) whose runtime never
+# says idle again gets the next piece after this long all the same (a later delivery pass).
+PIECE_SOURCE, PIECE_LIMIT = "delivery", 60.0
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
 # A whole header line, as _render_one writes it: a body cannot forge one (_defang quotes it).
 HEADER = re.compile(r"^\[ttal #(\d+) from ([^\s\]]+)(?: re task [0-9a-f]+)?\]\r?$", re.M)
@@ -83,51 +86,95 @@ def _too_big(body: str) -> bool:
 
 
 def deliver(app: App, recipient: str) -> int:
-    """Deliver `recipient`'s queue, oldest first, if it can take it. Returns how many."""
+    """Deliver `recipient`'s queue, oldest first, if it can take it, in bounded pieces
+    (config `delivery:`), each typed in and recorded before the next. Returns how many.
+    It reads the recipient's state and the head of its queue, never the whole queue."""
     if recipient == "human":
         return _deliver_to_person(app)
     with locks.held(_lock(app, recipient)):
-        queue = app.state.messages(recipient, undelivered=True)
+        if is_busy(app, recipient):
+            return 0
         since = app.state.acking_since(recipient)
-        unacked = app.state.unacked(recipient, since) if since is not None else []
-        if not (queue or unacked) or is_busy(app, recipient):
+        unacked = since is not None and app.state.has_unacked(recipient, since)
+        if not (unacked or app.state.queue_head(recipient, 1)):
             return 0
         pane = app.tmux.agent_pane(recipient)
         if pane is None:
             return 0
-        if _requeue_lost(app, recipient, pane, unacked):
-            queue = app.state.messages(recipient, undelivered=True)
+        if since is not None:
+            _requeue_lost(app, recipient, pane, since)
+        done = 0
+        while piece := _next_piece(app, pane, recipient):
+            if not _paste_piece(app, pane, piece):
+                break  # still queued
+            done += len(piece)
+            if _wait_for_turn(app, recipient):
+                break
+        return done
+
+
+def _next_piece(app: App, pane: Pane, recipient: str) -> list[Message]:
+    """The head of the queue, at most `delivery.max_messages` messages and `max_bytes`
+    bytes (always one, whatever its size); [] when the queue is empty."""
+    limits = app.cfg.delivery
+    while queue := app.state.queue_head(recipient, limits.max_messages):
         queue = _drop_already_landed(app, pane, queue)
         if not queue:
-            return 0
-        ids = [m.id for m in queue]
-        # A fresh mark per attempt, stored before the paste and set on the pane by the paste
-        # itself: after a crash it proves whether this paste went in. Text on the screen
-        # never could: a body may carry any header (issue 15: messages lost that way).
-        attempt = os.urandom(8).hex()
-        app.state.mark_attempted(ids, attempt)
-        faults.point("deliver.attempted")
-        try:
-            app.tmux.paste(pane.id, render(app, queue), mark=attempt)
-        except TtalError:
-            return 0  # still queued
-        faults.point("deliver.pasted")
-        app.state.mark_delivered_many(ids, pane.incarnation)
-        return len(ids)
+            continue  # the whole head had landed before a crash: look at the next
+        size, piece = 0, list[Message]()
+        for message in queue:
+            size += len(_render_one(app, message).encode()) + 1
+            if piece and size > limits.max_bytes:
+                break
+            piece.append(message)
+        return piece
+    return []
+
+
+def _paste_piece(app: App, pane: Pane, piece: list[Message]) -> bool:
+    ids = [m.id for m in piece]
+    # A fresh mark per attempt, stored before the paste and set on the pane by the paste
+    # itself: after a crash it proves whether this paste went in. Text on the screen
+    # never could: a body may carry any header (issue 15: messages lost that way).
+    attempt = os.urandom(8).hex()
+    app.state.mark_attempted(ids, attempt)
+    faults.point("deliver.attempted")
+    try:
+        app.tmux.paste(pane.id, render(app, piece), mark=attempt)
+    except TtalError:
+        return False
+    faults.point("deliver.pasted")
+    app.state.mark_delivered_many(ids, pane.incarnation)
+    return True
+
+
+def _wait_for_turn(app: App, recipient: str) -> bool:
+    """After a piece: True when the rest must wait. A recipient whose runtime reports idle
+    and busy is held busy until it says idle again (that report delivers the next piece):
+    pieces typed in back to back would reach an agent as one huge prompt all the same. One
+    that reports nothing gets the next piece at once; its terminal reads them in order."""
+    status = app.state.status(recipient)
+    if status is None or status.source != "runtime":
+        return False
+    if status.state != "idle":
+        return True  # it already said busy (or waiting): its next idle delivers the rest
+    if app.state.queue_head(recipient, 1):
+        app.state.set_status(recipient, "busy", PIECE_SOURCE)
+        return True
+    return False
 
 
 def _lock(app: App, recipient: str) -> Path:
     return app.lock_dir / f"deliver-{hashlib.sha1(recipient.encode()).hexdigest()[:12]}.lock"
 
 
-def _requeue_lost(app: App, recipient: str, pane: Pane, unacked: list[tuple[int, str]]) -> bool:
+def _requeue_lost(app: App, recipient: str, pane: Pane, since: float) -> None:
     """Messages typed into an earlier pane of an acknowledging recipient and never
     acknowledged died with that pane's program: queue them again, in their old order."""
-    lost = [message_id for message_id, to in unacked if to != pane.incarnation]
+    lost = app.state.unacked_elsewhere(recipient, since, pane.incarnation)
     if lost:
         app.state.requeue(lost)
         app.state.event("requeued", "", "ttal", f"{recipient}: {lost}")
-    return bool(lost)
 
 
 def _drop_already_landed(app: App, pane: Pane, queue: list[Message]) -> list[Message]:
@@ -146,11 +193,13 @@ def _drop_already_landed(app: App, pane: Pane, queue: list[Message]) -> list[Mes
 def _deliver_to_person(app: App) -> int:
     # Under the lock: two deliveries at once would run the notify command twice.
     with locks.held(_lock(app, "human")):
-        queue = app.state.messages("human", undelivered=True)
-        for message in queue:
-            _run_notify(app, message)
-            app.state.mark_delivered_many([message.id])
-        return len(queue)
+        done = 0
+        while queue := app.state.queue_head("human", app.cfg.delivery.max_messages):
+            for message in queue:
+                _run_notify(app, message)
+                app.state.mark_delivered_many([message.id])
+            done += len(queue)
+        return done
 
 
 def ack(app: App, ids: list[int], agent: str = "") -> int:
@@ -186,6 +235,8 @@ def is_busy(app: App, agent: str) -> bool:
         return False
     if status.state == "starting":
         return time.time() - status.since < STARTING_LIMIT
+    if status.source == PIECE_SOURCE:
+        return time.time() - status.since < PIECE_LIMIT
     return status.state in ("busy", "waiting")  # waiting: typing would answer its dialog
 
 

@@ -51,4 +51,22 @@ def deliver_all(app: App) -> dict[str, int]:
         route_queued(app)
     if spawn_queue.queue(app):
         start_queued(app)
+    drive_merges(app)
     return counts
+
+
+def drive_merges(app: App) -> list[str]:
+    """The merge queue: finish the tasks it merged, and start a driver for each queue
+    nobody drives (engine/merge_queue.start_drivers)."""
+    from ttal.engine import merge_queue
+
+    did = []
+    for uuid in merge_queue.merged_unfinished(app):
+        try:
+            did += drive.go(app, uuid).did
+        except TtalError as err:
+            app.state.event("merge-finish-failed", uuid, app.caller.name, err.message)
+            continue
+        if app.tw.get(uuid).get("status") != "pending":
+            merge_queue.forget(app, uuid)
+    return did + merge_queue.start_drivers(app)

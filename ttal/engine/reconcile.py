@@ -20,8 +20,7 @@ import time
 from typing import Any
 
 from ttal.adapters import locks
-from ttal.adapters.taskwarrior import apply_changes
-from ttal.core.writes import COMPLETED, Write, changes_for, compare, keep_row
+from ttal.core.writes import COMPLETED, Write, apply_changes, changes_for, compare, keep_row
 from ttal.engine import journal
 from ttal.engine.app import App
 from ttal.errors import TtalError

@@ -51,6 +51,8 @@ def _settle(app: App, item: Intent) -> tuple[str, str]:
         running = app.tmux.has(str(detail.get("name")))
         done = running if item.action == "session.start" else not running
         return ("done", "the session is as intended") if done else _redo(item)
+    if item.action in ("queue.take", "check.run"):  # its runs table: merge_queue.settle
+        return "done", "the merge queue settles its check runs on its next pass"
     if item.action == "task.dedupe":
         return reconcile.settle_dedupe(app, item.task, dict(detail.get("row") or {}))
     if item.action == "branch.delete":
@@ -58,6 +60,10 @@ def _settle(app: App, item: Intent) -> tuple[str, str]:
         if not git.rev(repo, f"refs/heads/{branch}"):
             return "done", "the branch is gone"
         return _redo(item)
+    if item.action.startswith("forge."):  # a push or a pull request (engine/forge.py)
+        from ttal.engine import forge
+
+        return forge.settle(app, item)
     return "flagged", f"no recovery known for {item.action}; check by hand"
 
 

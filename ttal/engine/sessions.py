@@ -18,6 +18,7 @@ from ttal.adapters.runtimes.launch import (
     shell_line,
 )
 from ttal.config.model import Runtime
+from ttal.engine import budgets, usage
 from ttal.engine.app import App
 from ttal.errors import PreconditionFailed
 
@@ -47,6 +48,7 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
             hint="run `ttal go` again to recreate the worktree, or `ttal doctor` for a "
             "configured path",
         )
+    budgets.refuse_spawn(app, plan.name, plan.task, str((plan.meta or {}).get("project", "")))
     app.run_dir.mkdir(parents=True, exist_ok=True)
     prompt_file = app.run_dir / f"{plan.name}.prompt.md"
     prompt_file.write_text(plan.prompt, encoding="utf-8")
@@ -75,6 +77,9 @@ def start_session(app: App, plan: SessionPlan, running: set[str] | None = None) 
     launch.prepare(runtime, spec, env)
     # Before the launch: Codex's SessionStart hook replaces it with Codex's own id.
     _session_id_file(app, plan.name).write_text(session_id, encoding="utf-8")
+    meta = plan.meta or {}  # before the start: a crash after it must not lose its usage
+    usage.register(app, plan.name, runtime.kind, session_id, env, plan.task,
+                   str(meta.get("project", "")), str(meta.get("stage", "")), plan.role)  # fmt: skip
     app.tmux.new_session(plan.name, plan.workdir, env, shell_line(argv, exit_file))
     if resume:
         app.state.event("session-resumed", plan.task, "ttal", f"{plan.name} {session_id}")

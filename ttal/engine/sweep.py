@@ -10,14 +10,19 @@ cannot be told from their name.
 
 Lock order: the task's lock before the repo's, as `ttal go` takes them (engine/drive.py,
 then apply.spawn or merge), so gc and a concurrent `ttal go` never wait on each other.
+
+Batched: before a sweep decides its items, `prepare` takes the locks of every task their
+names point at (in uuid order) and reads those tasks in one `task export`; the locks stay
+held until gc ends, so each read stays fresh for every item of that task. A thing that
+shows up later is decided the same way, alone.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +142,14 @@ class Run:
     repo_locks: set[Path] = field(default_factory=set)  # the repo locks this gc takes
     doomed: set[int] = field(default_factory=set)  # processes of the sessions this gc kills
     busy: set[str] = field(default_factory=set)  # tasks whose lock stayed held: not waited twice
+    known: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # short -> task
+    held: dict[str, bool] = field(default_factory=dict)  # uuid -> its lock is ours (to the end)
+    fresh: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # read under it
+    stack: ExitStack = field(default_factory=ExitStack)  # the task locks held
+
+    def close(self) -> None:
+        """Let go of the task locks this gc took."""
+        self.stack.close()
 
     def intent(
         self, action: str, key: str, item: Item, **detail: str
@@ -152,14 +165,44 @@ class Run:
         return nullcontext() if self.dry_run else locks.held(lock)
 
 
+def prepare(run: Run, shorts: Iterable[str]) -> None:
+    """Lock the tasks these short uuids point at (those not live in the first look) and
+    read them in one export, for `deciding`. Shorts of no task need no lock."""
+    shorts = sorted({s for s in shorts if s and not run.tasks.is_live(keys(s))})
+    _look_up(run, [s for s in shorts if f"short:{s}" not in run.tasks.finished])
+    uuids = sorted({task["uuid"] for s in shorts if (task := _known(run, s)) is not None
+                    and task["uuid"] not in run.held})  # fmt: skip
+    for uuid in uuids:
+        run.held[uuid] = run.stack.enter_context(_task_lock(run, uuid))
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for row in run.app.tw.export(*uuids) if uuids else []:
+        rows.setdefault(row["uuid"], []).append(row)
+    run.fresh.update({u: next(iter(rows.get(u, [])), None) for u in uuids})
+
+
+def _look_up(run: Run, shorts: list[str]) -> None:
+    """The tasks of short uuids the first look did not show finished, in one export."""
+    shorts = [s for s in shorts if s not in run.known]
+    if not shorts:
+        return
+    found: dict[str, list[dict[str, Any]]] = {s: [] for s in shorts}
+    for task in run.app.tw.export(*shorts):
+        found.setdefault(task["uuid"][:8], []).append(task)
+    for short, tasks in found.items():
+        live = [t for t in tasks if _is_live(t)]
+        run.known[short] = next(iter(live or tasks), None)
+
+
 @contextmanager
 def deciding(
     run: Run, kind: str, name: str, action: str, found: list[str]
 ) -> Iterator[Item | None]:
     """The item gc would act on, or None when its task is live (kept, not reported). With
     a short uuid in `found`, the block runs with that task's lock held and the item comes
-    from a read of the task under it; without one, the first look decides."""
+    from a read of the task under it (prepare); without one, the first look decides."""
     short = _short_key(found)
+    if short and not run.tasks.is_live(found):
+        prepare(run, [short])  # nothing to do when the sweep prepared it
     known = None if run.tasks.is_live(found) or not short else _known(run, short)
     if run.tasks.is_live(found) or _is_live(known):
         yield None
@@ -168,25 +211,24 @@ def deciding(
     elif known is None:  # no such task: nothing a `ttal go` could be spawning, no lock
         yield _item(kind, name, action, None, f"no task {short}")
     else:
-        with _task_lock(run, known["uuid"]) as got:
-            task = _fresh(run.app, known["uuid"])
-            if _is_live(task):
-                yield None
-            elif not got:
-                item = _item(kind, name, "keep", task, f"no task {short}")
-                yield _busy(run, item, short, known["uuid"])
-            else:
-                yield _item(kind, name, action, task, f"no task {short}")
+        uuid = known["uuid"]
+        task = run.fresh.get(uuid)
+        if _is_live(task):
+            yield None
+        elif not run.held.get(uuid):
+            item = _item(kind, name, "keep", task, f"no task {short}")
+            yield _busy(run, item, short, uuid)
+        else:
+            yield _item(kind, name, action, task, f"no task {short}")
 
 
 def _known(run: Run, short: str) -> dict[str, Any] | None:
     """The task the name's short uuid points at: from the first look when it showed it
-    finished, else read now (the uuid names its lock). None when there is no such task."""
+    finished, else as `_look_up` read it. None when there is no such task."""
     if task := run.tasks.finished.get(f"short:{short}"):
         return task
-    tasks = run.app.tw.export(short)
-    live = [t for t in tasks if _is_live(t)]
-    return next(iter(live or tasks), None)
+    _look_up(run, [short])
+    return run.known.get(short)
 
 
 def _is_live(task: dict[str, Any] | None) -> bool:
@@ -200,10 +242,6 @@ def _task_lock(run: Run, uuid: str) -> AbstractContextManager[bool]:
         return nullcontext(True)
     wait = 0.0 if uuid in run.busy else LOCK_WAIT
     return locks.borrowed(locks.task_lock(run.app.lock_dir, uuid), wait)
-
-
-def _fresh(app: App, uuid: str) -> dict[str, Any] | None:
-    return next(iter(app.tw.export(uuid)), None)
 
 
 def _item(kind: str, name: str, action: str, task: dict[str, Any] | None, none: str) -> Item:

@@ -33,7 +33,16 @@ from ttal.core.watchdog import (
     stuck_text,
     worst,
 )
-from ttal.engine import drive, mesh, reconcile, review_rounds, spawn_queue, sweep, workers
+from ttal.engine import (
+    budgets,
+    drive,
+    mesh,
+    reconcile,
+    review_rounds,
+    spawn_queue,
+    sweep,
+    workers,
+)
 from ttal.engine.agents import agent_state
 from ttal.engine.agents import up as agents_up
 from ttal.engine.app import App
@@ -87,10 +96,16 @@ def watch_pass(app: App) -> list[Row]:
         # shows no tasks at all beside ttal's live ones: it is not reading the user's data.
         sweep.require_evidence(app, "watch")
         fixed = reconcile.sweep(app)
+        # Usage first, then budgets: a session over its budget is ended in this very pass,
+        # and its task is held (targets() leaves it out), so nothing restarts it.
         probe = _probe(app)
+        spent = budgets.check(app, probe.sessions)
+        probe = _probe(app) if spent else probe
         watched = [(t, _check_safely(app, t, probe, policy)) for t in targets(app)]
-        rows = [_journal_row(item) for item in fixed] + [row for _, row in watched]
+        rows = [_journal_row(item) for item in fixed] + [_budget_row(c) for c in spent]
+        rows += [row for _, row in watched]
         rows += _record_health(app, watched)
+        rows += _forge(app)
         rows += _deliveries(app)
     return rows
 
@@ -112,7 +127,7 @@ def targets(app: App) -> list[Target]:
         # reporting to ttal although started some other way (`down` clears the report).
         starter = app.state.started_by(agent.name)
         status = app.state.status(agent.name)
-        if starter is None and status is None:
+        if (starter is None and status is None) or budgets.holding(app):
             continue
         # Only a busy (or never ready) manager should be producing output: one without a
         # runtime signal cannot be told apart from one waiting for its next message.
@@ -127,6 +142,8 @@ def _task_targets(app: App, task: dict[str, Any]) -> list[Target]:
     except TtalError:
         return []  # a task no pipeline matches has no agents of ours
     view = task_view(task)
+    if view.health.startswith("budget:") or budgets.holding(app, view.uuid, view.project):
+        return []  # stopped at its budget: kept as it is until a person approves more
     stage = current_stage(pipeline, view)
     spawner = view.spawner or "human"
     found = []
@@ -181,12 +198,13 @@ def _dead(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Poli
     death = on_dead(rec, probe.now, policy)
     rec = death.record
     row.state, row.health = f"{rec.health} (exit {code})", f"{rec.health}:{target.name}:{code}"
+    if death.alert:  # before the restart's own event: `ttal insights` reads the episode so
+        app.state.event(f"watch-{death.alert}", target.uuid, "ttal", row.health)
     if death.restart:
         rec = _restart(app, target, rec, probe, policy, row)
     elif death.wait:
         row.did.append(f"next restart in {ago(death.wait)}")
     if death.alert:
-        app.state.event(f"watch-{death.alert}", target.uuid, "ttal", row.health)
         log = app.run_dir / f"{target.name}.log"
         text = death_text(target, rec, code, policy, row.did, log)
         _alert(app, target, f"{death.alert}:{target.name}:{rec.deaths}", text, row)
@@ -266,6 +284,7 @@ def _alive(app: App, target: Target, rec: WatchRecord, probe: Probe, policy: Pol
     rec, stuck = on_activity(rec, last, probe.now, policy, target.expected)
     if was_stuck and not rec.stuck_at:
         row.did.append("no longer stuck")
+        app.state.event("watch-unstuck", target.uuid, "ttal", target.name)  # ends the episode
     row.state, row.health = state, f"stuck:{target.name}" if rec.stuck_at else "ok"
     waiting = status is not None and status.state == "waiting"
     if rec.stuck_at:
@@ -342,6 +361,23 @@ def _deliveries(app: App) -> list[Row]:
     if started > 0:
         rows.append(Row("-", "spawning", did=[f"started {started} queued task(s)"]))
     return rows
+
+
+def _forge(app: App) -> list[Row]:
+    """Pull requests of projects that merge through a forge: pushes, feedback to the
+    workers, merges of approved tasks (their `ttal go`), PRs of deleted tasks closed."""
+    from ttal.engine import forge_flow
+
+    def go(uuid: str) -> list[str]:
+        outcome = drive.go(app, uuid)
+        return [*outcome.did, *([outcome.message] if outcome.message else [])]
+
+    found = forge_flow.watch(app, go)
+    return [Row("-", "forge", uuid, state, "", did) for uuid, state, did in found]
+
+
+def _budget_row(checked: budgets.Checked) -> Row:
+    return Row("-", "budget", checked.task, checked.state, "", checked.did)
 
 
 def _journal_row(item: dict[str, Any]) -> Row:

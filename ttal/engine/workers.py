@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ttal.adapters import git, locks
+from ttal.adapters import git
 from ttal.core.pipeline import Stage
 from ttal.core.plans import plan_brief, plan_complete, plan_spawn, worker_session_name
 from ttal.core.task_view import TaskView
@@ -23,14 +23,10 @@ def spawn_worker(app: App, task: TaskView, stage: Stage) -> str:
         raise PreconditionFailed(f"stage {stage.name} names no worker agent", hint="set its agent:")
     where, new_branch = workplace(app, project), git.branch_name(task.short, task.description)
     plan = plan_spawn(task, stage, where, agent.name, agent.runtime, app.caller.name, new_branch)
-    # One spawn at a time: the limits count what is running, and two spawns must not both
-    # take the last slot.
-    with locks.held(app.lock_dir / "spawn.lock"):
-        running = set(app.tmux.sessions())
-        if plan.session not in running:
-            runtime = app.cfg.runtimes[agent.runtime]
-            if reason := spawn_queue.blocked(app, task.uuid, project, runtime, running):
-                apply.hold_spawn(app, plan, reason)
+    # Only the decision is serialised (spawn_queue.slot): two spawns must not both take the
+    # last slot; their worktrees and sessions are made in parallel.
+    runtime = app.cfg.runtimes[agent.runtime]
+    with spawn_queue.slot(app, task.uuid, plan.session, project, runtime) as running:
         return apply.spawn(app, plan, running)
 
 

@@ -63,6 +63,7 @@ class Log:
 
     def __init__(self, path: str | None) -> None:
         self._file: IO[str] | None = None
+        self.path = path
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives for the run
@@ -258,6 +259,23 @@ class Runner:
     def exit(self, step: Step) -> int:
         return step.code
 
+    def usage(self, step: Step) -> None:
+        """A model reply's tokens, written as Claude Code writes them to its transcript,
+        beside the log (`<session>.usage.jsonl`), where ttal reads a scripted session's
+        usage (ttal.adapters.runtimes.transcripts)."""
+        if not self.log.path:
+            fail("usage: no --log, so no place for the usage file")
+        names = ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                 "cache_creation_input_tokens")  # fmt: skip
+        counts = dict(zip(names, map(int, step.argv), strict=True))
+        stamp = datetime.now().astimezone().isoformat(timespec="milliseconds")
+        message = {"id": f"msg_scripted_{os.urandom(8).hex()}", "model": step.text,
+                   "usage": counts}  # fmt: skip
+        line = json.dumps({"type": "assistant", "timestamp": stamp, "message": message})
+        with Path(self.log.path).with_suffix(".usage.jsonl").open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        say(f"[scripted] used {sum(counts.values())} tokens of {step.text}")
+
 
 def fail(message: str) -> NoReturn:
     raise Stop(Code.STEP_FAILED, f"[scripted] step failed: {message}")
@@ -273,6 +291,7 @@ STEP_RUNNERS: dict[str, Callable[[Runner, Step], int | None]] = {
     "say": Runner.say,
     "idle": Runner.idle,
     "exit": Runner.exit,
+    "usage": Runner.usage,
 }
 
 

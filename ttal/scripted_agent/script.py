@@ -177,6 +177,17 @@ def parse_exit(kind: str, value: object, fill: Fill) -> Step:
     return Step(kind, code=value)
 
 
+def parse_usage(kind: str, value: object, fill: Fill) -> Step:
+    """`usage: {model: claude-sonnet-4-5, input: 1000, output: 200, cache_read: 0,
+    cache_write: 0}`: a model reply's tokens, for ttal's cost and budget tests."""
+    opts = options(value, {"model", "input", "output", "cache_read", "cache_write"})
+    counts = [opts.get(k, 0) for k in ("input", "output", "cache_read", "cache_write")]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        raise ValueError("token counts must be whole numbers from 0")
+    return Step(kind, text=fill(opts.get("model", "claude-sonnet-4-5")),
+                argv=tuple(str(c) for c in counts))  # fmt: skip
+
+
 PARSERS: dict[str, Callable[[str, object, Fill], Step]] = {
     "write": parse_file_step,
     "append": parse_file_step,
@@ -187,4 +198,5 @@ PARSERS: dict[str, Callable[[str, object, Fill], Step]] = {
     "say": parse_say,
     "idle": parse_idle,
     "exit": parse_exit,
+    "usage": parse_usage,
 }

@@ -9,13 +9,21 @@ ttal.adapters.relay) by the first command that finds no server. It leaves when i
 been idle for TTAL_SERVER_IDLE seconds (default 900), when its socket file is removed or
 replaced, or when ttal's code changes under it (the command that notices runs in-process).
 Children are reaped through pidfds; the exit code goes back to the waiting client.
+
+At most TTAL_SERVER_CHILDREN children run at once (default: twice the cores); the requests
+beyond wait, in the order they came, and start as children end (issue 14: a burst of 50
+workers once had 100 children alive, most waiting on one Taskwarrior lock, 600 MB). A child
+running longer than LONG_RUNNING (a `ttal deliver` loop, a wait for an agent's own `ttal
+report`) stops counting, so the commands it waits for are never held behind it. Past
+MAX_WAITING requests held here (each holds the client's descriptors), the server stops
+accepting: the rest wait in the socket's backlog, and their clients in connect().
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
-import io
 import os
 import selectors
 import signal
@@ -28,7 +36,7 @@ from pathlib import Path
 
 from ttal.adapters import relay
 from ttal.errors import Exit
-from ttal.warm.client import PROTOCOL
+from ttal.warm.child import child, gone
 
 Runner = Callable[[list[str]], int]  # one command line in, its exit code out
 
@@ -37,6 +45,19 @@ MAX_REQUEST = 4 << 20
 TICK = 1.0  # seconds between checks that the socket is still ours
 DEADLINE = 5.0  # seconds a client has to send its whole request
 RELAYED = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT))
+LONG_RUNNING = 30.0  # seconds after which a child no longer counts against the limit
+MAX_WAITING = 128  # requests held in order; past it the rest wait in the listen backlog
+
+
+def child_limit() -> int:
+    """TTAL_SERVER_CHILDREN, else twice the cores (a command mostly waits on task, git and
+    tmux). Unparsable or below 1: the default."""
+    default = 2 * (os.cpu_count() or 1)
+    try:
+        value = int(os.environ.get("TTAL_SERVER_CHILDREN", "") or default)
+    except ValueError:
+        return default
+    return value if value >= 1 else default
 
 
 def fingerprint() -> list[tuple[str, int, int]]:
@@ -102,6 +123,13 @@ class Server:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, conn)
+        self.born: dict[int, float] = {}  # pidfd -> when it was forked (monotonic)
+        self.waiting: collections.deque[tuple[socket.socket, bytes, list[int]]] = (
+            collections.deque()
+        )  # whole requests not yet forked, oldest first
+        self.limit = child_limit()
+        self.peak = 0  # the most children alive at once
+        self.accepting = False
         self.code = fingerprint()
         self.last_used = time.monotonic()
         self.idle_limit = float(os.environ.get("TTAL_SERVER_IDLE", "900") or 900)
@@ -119,6 +147,7 @@ class Server:
         self.listener.setblocking(False)
         self.inode = os.stat(self.name, dir_fd=self.directory, follow_symlinks=False).st_ino
         self.selector.register(self.listener, selectors.EVENT_READ)
+        self.accepting = True
 
     def still_ours(self) -> bool:
         try:
@@ -138,8 +167,9 @@ class Server:
                     self.receive(key.data)
                 else:
                     self.forward(key.data)
+            self.start_waiting()
             self.expire()
-            if self.children:
+            if self.children or self.waiting:
                 self.last_used = time.monotonic()
             elif self.closing or not self.still_ours() or self.idle():
                 return
@@ -171,10 +201,35 @@ class Server:
         if self.closing:  # requests read before it stopped may ask again (stale code, stop)
             return
         self.closing = True
-        self.selector.unregister(self.listener)
+        self.pause_accepting()
         self.listener.close()
         if self.still_ours():
             os.unlink(self.name, dir_fd=self.directory)
+
+    def pause_accepting(self) -> None:
+        if self.accepting:
+            self.selector.unregister(self.listener)
+            self.accepting = False
+
+    def running(self) -> int:
+        """Children that count against the limit: those not yet long-running."""
+        now = time.monotonic()
+        return sum(1 for born in self.born.values() if now - born < LONG_RUNNING)
+
+    def start_waiting(self) -> None:
+        """Fork the waiting requests, oldest first, while the limit allows; accept again
+        once there is room to hold requests."""
+        while self.waiting and self.running() < self.limit:
+            conn, payload, fds = self.waiting.popleft()
+            if gone(conn):  # its client left while it waited: nothing to run for it
+                for fd in fds:
+                    os.close(fd)
+                conn.close()
+                continue
+            self.dispatch(conn, payload, fds)
+        if not self.accepting and not self.closing and len(self.waiting) < MAX_WAITING:
+            self.selector.register(self.listener, selectors.EVENT_READ)
+            self.accepting = True
 
     def accept(self) -> None:
         """Take a connection; its request is read as it arrives (`receive`). Only our own
@@ -205,7 +260,13 @@ class Server:
         if whole:
             self.selector.unregister(pending.conn)
             pending.conn.settimeout(5)
-            self.dispatch(pending.conn, pending.data[4:], pending.fds)
+            payload = pending.data[4:]
+            if payload.startswith(b"ctl:"):  # never waits behind commands
+                self.dispatch(pending.conn, payload, pending.fds)
+                return
+            self.waiting.append((pending.conn, payload, pending.fds))
+            if len(self.waiting) >= MAX_WAITING:
+                self.pause_accepting()
 
     def dispatch(self, conn: socket.socket, payload: bytes, fds: list[int]) -> None:
         try:
@@ -222,6 +283,8 @@ class Server:
             self.served += 1
             pidfd = os.pidfd_open(pid)
             self.children[pidfd] = (pid, conn)
+            self.born[pidfd] = time.monotonic()
+            self.peak = max(self.peak, len(self.children))
             self.selector.register(pidfd, selectors.EVENT_READ, "child")
             self.selector.register(conn, selectors.EVENT_READ, pidfd)  # the client's signals
             conn = None  # type: ignore[assignment]
@@ -234,7 +297,8 @@ class Server:
     def control(self, conn: socket.socket, payload: bytes) -> None:
         if payload == b"ctl:status":
             up = time.monotonic() - self.started
-            conn.sendall(f"{os.getpid()} {len(self.children)} {self.served} {up:.0f}".encode())
+            conn.sendall(f"{os.getpid()} {len(self.children)} {self.served} {up:.0f} "
+                         f"{self.limit} {self.peak} {len(self.waiting)}".encode())  # fmt: skip
         elif payload == b"ctl:stop":
             conn.sendall(f"{os.getpid()}".encode())
             self.stop_listening()
@@ -258,6 +322,7 @@ class Server:
 
     def reap(self, pidfd: int) -> None:
         pid, conn = self.children.pop(pidfd)
+        self.born.pop(pidfd, None)
         self.selector.unregister(pidfd)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(conn)
@@ -268,72 +333,6 @@ class Server:
         with contextlib.suppress(OSError):  # a client gone away: the work is done all the same
             conn.sendall(b"X" + code.to_bytes(4, "big", signed=True))
         conn.close()
-
-
-def child(conn: socket.socket, payload: bytes, fds: list[int], server: Server) -> None:
-    """Become the client's process: its fds, env, cwd and umask; then run the command."""
-    code = int(Exit.BUG)
-    try:
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for pending in server.pending():  # other clients' stdio is not this child's to keep
-            pending.close()
-        server.selector.close()
-        server.listener.close()
-        os.close(server.lock)
-        os.close(server.directory)
-        for pidfd, (_, other) in server.children.items():
-            os.close(pidfd)
-            other.close()
-        args = adopt(payload, fds)
-        conn.sendall(b"P" + os.getpid().to_bytes(4, "big"))
-        conn.close()
-        code = server.runner(args)  # errors become exit codes in there, as in-process
-    except BaseException:  # never return into the server's loop
-        import traceback
-
-        traceback.print_exc()
-        code = int(Exit.BUG)
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code & 0xFF)
-
-
-def adopt(payload: bytes, fds: list[int]) -> list[str]:
-    fields = payload.split(b"\0")
-    if fields[0] != PROTOCOL or len(fds) != 3:
-        raise ValueError("not a ttal request")
-    cwd, umask, count = fields[1], int(fields[2]), int(fields[3])
-    args = [os.fsdecode(a) for a in fields[4 : 4 + count]]
-    env = dict(item.partition(b"=")[::2] for item in fields[4 + count :])
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-        os.close(fd)
-    os.environb.clear()
-    os.environb.update(env)
-    time.tzset()
-    os.umask(umask)
-    os.chdir(cwd)
-    unbuffered = bool(env.get(b"PYTHONUNBUFFERED"))
-    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-    sys.stdout = _writer(1, os.isatty(1), unbuffered, "strict")
-    sys.stderr = _writer(2, True, unbuffered, "backslashreplace")
-    sys.argv = ["ttal", *args]
-    return args
-
-
-def _writer(fd: int, line: bool, unbuffered: bool, errors: str) -> io.TextIOWrapper:
-    raw = io.FileIO(fd, "w", closefd=False)
-    return io.TextIOWrapper(
-        io.BufferedWriter(raw),
-        encoding="utf-8",
-        errors=errors,
-        line_buffering=line,
-        write_through=unbuffered,
-    )
 
 
 def main(path: str, runner: Runner, preload: Callable[[], None]) -> int:

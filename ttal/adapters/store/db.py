@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_task ON events(task);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);  -- `ttal insights --since`
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
     body TEXT NOT NULL, task TEXT NOT NULL DEFAULT '', key TEXT NOT NULL UNIQUE,
@@ -24,6 +25,8 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, delivered_ts);
 CREATE INDEX IF NOT EXISTS messages_digest ON messages(digest, ts);
+CREATE INDEX IF NOT EXISTS messages_unacked ON messages(recipient, delivered_ts)
+    WHERE delivered_ts IS NOT NULL AND acked_ts IS NULL;
 CREATE TABLE IF NOT EXISTS intents (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, key TEXT NOT NULL, action TEXT NOT NULL,
     task TEXT NOT NULL DEFAULT '', tier TEXT NOT NULL, blast TEXT NOT NULL,
@@ -33,6 +36,10 @@ CREATE TABLE IF NOT EXISTS intents (
 CREATE INDEX IF NOT EXISTS intents_state ON intents(state, key);
 CREATE TABLE IF NOT EXISTS spawns (
     ts REAL NOT NULL, task TEXT NOT NULL, project TEXT NOT NULL, runtime TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spawning (
+    task TEXT PRIMARY KEY, session TEXT NOT NULL, project TEXT NOT NULL,
+    runtime TEXT NOT NULL, pid INTEGER NOT NULL, started TEXT NOT NULL, ts REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS spawn_queue (
     task TEXT PRIMARY KEY, project TEXT NOT NULL, ts REAL NOT NULL, reason TEXT NOT NULL
@@ -69,6 +76,42 @@ CREATE TABLE IF NOT EXISTS tw_writes (
 );
 CREATE INDEX IF NOT EXISTS tw_writes_task ON tw_writes(task, field);
 CREATE INDEX IF NOT EXISTS tw_writes_state ON tw_writes(state, task);
+-- usage and budgets (store/usage.py)
+CREATE TABLE IF NOT EXISTS usage_sessions (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, session_id TEXT NOT NULL, kind TEXT NOT NULL,
+    home TEXT NOT NULL, task TEXT NOT NULL DEFAULT '', project TEXT NOT NULL DEFAULT '',
+    stage TEXT NOT NULL DEFAULT '', role TEXT NOT NULL DEFAULT '', since REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_sessions_name ON usage_sessions(name, session_id);
+CREATE TABLE IF NOT EXISTS usage_cursors (
+    name TEXT NOT NULL, session_id TEXT NOT NULL, path TEXT NOT NULL DEFAULT '',
+    inode INTEGER NOT NULL DEFAULT 0, offset INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT '{}', done INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, session_id, path)
+);
+CREATE TABLE IF NOT EXISTS usage (
+    key TEXT PRIMARY KEY, at REAL NOT NULL, session TEXT NOT NULL, session_id TEXT NOT NULL,
+    task TEXT NOT NULL DEFAULT '', project TEXT NOT NULL DEFAULT '',
+    stage TEXT NOT NULL DEFAULT '', role TEXT NOT NULL DEFAULT '', model TEXT NOT NULL,
+    input INTEGER NOT NULL, output INTEGER NOT NULL, cache_read INTEGER NOT NULL,
+    cache_write INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_task ON usage(task, at);
+CREATE TABLE IF NOT EXISTS usage_totals (
+    task TEXT NOT NULL, stage TEXT NOT NULL, project TEXT NOT NULL, day TEXT NOT NULL,
+    model TEXT NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL, cache_write INTEGER NOT NULL,
+    PRIMARY KEY (task, stage, project, day, model)
+);
+CREATE INDEX IF NOT EXISTS usage_totals_day ON usage_totals(day, project);
+CREATE TABLE IF NOT EXISTS budget_stops (
+    scope TEXT PRIMARY KEY, at REAL NOT NULL, detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS budget_grants (
+    id INTEGER PRIMARY KEY, scope TEXT NOT NULL, amount REAL NOT NULL, unit TEXT NOT NULL,
+    by TEXT NOT NULL, at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS budget_grants_scope ON budget_grants(scope);
 """
 
 # Columns added after the first release: (table, column, declaration) for older databases.

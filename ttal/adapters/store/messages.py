@@ -123,14 +123,41 @@ class MessageQueries(Queries):
         )
         return cur.rowcount
 
-    def unacked(self, agent: str, since: float) -> list[tuple[int, str]]:
-        """(id, delivered_to) of `agent`'s messages delivered since `since`, not acknowledged."""
+    # A delivery reads the head of a queue, never all of it: each query is a SEARCH of an
+    # index (messages_recipient for the queue; the partial messages_unacked for what waits
+    # for an acknowledgement, not the whole delivered history), so a send costs the same
+    # with 10,000 messages queued as with none (tests/test_message_scale.py).
+
+    def queue_head(self, recipient: str, limit: int) -> list[Message]:
+        """The oldest `limit` of `recipient`'s messages not yet typed in, oldest first."""
         rows = self.db.execute(
-            "SELECT id, delivered_to FROM messages WHERE recipient = ? AND delivered_ts >= ? "
-            "AND acked_ts IS NULL ORDER BY id",
-            (agent, since),
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE recipient = ? "
+            "AND delivered_ts IS NULL ORDER BY id LIMIT ?",
+            (recipient, limit),
         ).fetchall()
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [_message(r) for r in rows]
+
+    def has_unacked(self, agent: str, since: float) -> bool:
+        """Has `agent` a message delivered since `since` and not acknowledged?"""
+        return bool(
+            self.db.execute(
+                "SELECT 1 FROM messages INDEXED BY messages_unacked WHERE recipient = ? "
+                "AND delivered_ts IS NOT NULL "
+                "AND acked_ts IS NULL AND delivered_ts >= ? LIMIT 1",
+                (agent, since),
+            ).fetchone()
+        )
+
+    def unacked_elsewhere(self, agent: str, since: float, incarnation: str) -> list[int]:
+        """Ids of `agent`'s messages delivered since `since` into a pane other than
+        `incarnation`, and never acknowledged, oldest first."""
+        rows = self.db.execute(
+            "SELECT id FROM messages INDEXED BY messages_unacked WHERE recipient = ? "
+            "AND delivered_ts IS NOT NULL "
+            "AND acked_ts IS NULL AND delivered_to != ? AND delivered_ts >= ? ORDER BY id",
+            (agent, incarnation, since),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
 
     def mark_read(self, ids: list[int]) -> None:
         self._stamp("read_ts", ids)
@@ -168,9 +195,11 @@ class MessageQueries(Queries):
         """Recipients with messages to type in: queued ones, and, for acknowledging agents,
         delivered ones not yet acknowledged (re-sent if the pane they went to has died)."""
         rows = self.db.execute(
-            "SELECT m.recipient FROM messages m LEFT JOIN acking a ON a.agent = m.recipient "
-            "WHERE m.delivered_ts IS NULL OR (m.acked_ts IS NULL AND m.delivered_ts >= a.since) "
-            "GROUP BY m.recipient ORDER BY MIN(m.id)"
+            "SELECT recipient FROM (SELECT recipient, MIN(id) AS first FROM messages "
+            "WHERE delivered_ts IS NULL GROUP BY recipient UNION ALL "
+            "SELECT m.recipient, MIN(m.id) FROM messages m JOIN acking a ON a.agent = m.recipient "
+            "WHERE m.delivered_ts IS NOT NULL AND m.acked_ts IS NULL AND m.delivered_ts >= a.since "
+            "GROUP BY m.recipient) GROUP BY recipient ORDER BY MIN(first)"
         ).fetchall()
         return [r[0] for r in rows]
 

@@ -22,6 +22,18 @@ class QueuedSpawn(NamedTuple):
     reason: str  # the limit that holds it
 
 
+class InFlight(NamedTuple):
+    """A spawn that took its slot and has not finished: its session may not exist yet."""
+
+    task: str
+    session: str
+    project: str
+    runtime: str
+    pid: int
+    started: str  # with pid, the process that spawns (ttal.adapters.processes.started)
+    ts: float
+
+
 class QueueQueries(Queries):
     def enqueue_assignment(self, task: str, stage: str, role: str) -> int:
         """Queue a role stage (once); returns its 1-based position among its role's queue."""
@@ -83,3 +95,15 @@ class QueueQueries(Queries):
     def spawned_tasks(self) -> list[str]:
         """Every task a worker was ever spawned for (ttal's own memory of its tasks)."""
         return [str(r[0]) for r in self.db.execute("SELECT DISTINCT task FROM spawns")]
+
+    def reserve_spawn(self, flight: InFlight) -> None:
+        """`flight.task` took a slot (under the spawn lock): counted until released."""
+        self.db.execute("INSERT OR REPLACE INTO spawning VALUES (?,?,?,?,?,?,?)", flight)
+
+    def release_spawn(self, task: str, pid: int) -> None:
+        self.db.execute("DELETE FROM spawning WHERE task = ? AND pid = ?", (task, pid))
+
+    def spawns_in_flight(self) -> list[InFlight]:
+        """Every reserved slot, a dead spawner's too (the caller tells them apart)."""
+        rows = self.db.execute(f"SELECT {', '.join(InFlight._fields)} FROM spawning").fetchall()
+        return [InFlight(*r) for r in rows]

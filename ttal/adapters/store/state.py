@@ -16,9 +16,13 @@ from ttal.adapters.store.agents import AgentQueries
 from ttal.adapters.store.db import connect
 from ttal.adapters.store.diary import DiaryQueries
 from ttal.adapters.store.events import EventQueries
+from ttal.adapters.store.forge import ForgeQueries
+from ttal.adapters.store.history import HistoryQueries
 from ttal.adapters.store.journal import JournalQueries
+from ttal.adapters.store.merge_queue import MergeQueueQueries
 from ttal.adapters.store.messages import MessageQueries
 from ttal.adapters.store.queues import QueueQueries
+from ttal.adapters.store.usage import UsageQueries
 from ttal.adapters.store.watch import WatchQueries
 from ttal.adapters.store.writes import WriteQueries
 
@@ -32,6 +36,10 @@ class State(
     DiaryQueries,
     WatchQueries,
     WriteQueries,
+    HistoryQueries,
+    ForgeQueries,
+    UsageQueries,
+    MergeQueueQueries,
 ):
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)

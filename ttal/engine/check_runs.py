@@ -1,0 +1,247 @@
+"""One check run of the merge queue (engine/merge_queue.py takes it from the queue): build
+the base plus each taken branch merged in turn (git_merge.build, no checkout touched),
+run the project's check on exactly that tree in a throwaway worktree, then conclude. A
+green run moves the base once, by compare-and-swap under a `merge` intent, to the commit
+that passed; a red one is split in halves (core/merge_queue), or, down to one branch,
+sends that branch back to its worker. A base moved by someone else meanwhile is a rebuild,
+never a merge of an untested tree.
+
+Every step is recorded in the check_runs row before the next starts, so `settle` finishes
+or undoes what a killed runner left: each TTAL_FAULT point here is covered by
+tests/test_merge_queue_crash.py."""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from pathlib import Path
+
+from ttal import faults
+from ttal.adapters import git, git_merge, locks, proc
+from ttal.adapters.store.merge_queue import Entry, Run
+from ttal.config.model import Project
+from ttal.core import merge_queue as rules
+from ttal.core.task_view import TaskView
+from ttal.engine import journal
+from ttal.engine.app import App
+from ttal.engine.lookup import task_view
+from ttal.engine.mesh import tell
+
+LOG_TAIL = 64 * 1024  # bytes of a log read for its last lines
+
+
+def run(app: App, project: Project, run_id: int) -> str:
+    """Build, check and conclude run `run_id` (its tasks were just taken)."""
+    current = test(app, project, run_id)
+    if current is None:
+        return f"check run #{run_id}: nothing left to test"
+    return conclude(app, project, current)
+
+
+def test(app: App, project: Project, run_id: int) -> Run | None:
+    """Build and check run `run_id`; None when nothing was left to test (all conflicted)."""
+    current = _run(app, run_id)
+    entries = _entries(app, current)
+    parts = []
+    for task in current.tasks:
+        entry = entries[task]
+        if git.rev(project.repo, f"refs/heads/{entry.branch}") != entry.tip:
+            app.state.drop_entries([task])  # its next `ttal go` has it re-reviewed first
+            app.state.event("merge-dequeued", task, app.caller.name,
+                            f"{entry.branch} moved after its approval")  # fmt: skip
+            continue
+        message = rules.merge_message(entry.message, run_id, project.check or "no check")
+        parts.append((task, entry.branch, entry.tip, message))
+    built = git_merge.build(project.repo, project.base, current.base_tip, parts)
+    for task, why in built.conflicts:
+        send_back(app, entries[task], current, why, "conflicts")
+    app.state.update_run(run_id, result=built.commit, tested=list(built.merged))
+    if not built.merged:
+        app.state.update_run(run_id, state="returned", ended=time.time())
+        return None
+    if project.check:
+        _check(app, project, _run(app, run_id))
+    else:
+        app.state.update_run(run_id, state="passed", ended=time.time())
+    return _run(app, run_id)
+
+
+def abort(app: App, project: Project, current: Run) -> str:
+    """A run whose runner died before its check ended: stop the check (its process group,
+    found by the run's mark), remove its worktree, queue its tasks again."""
+    if current.pgid:
+        proc.stop_group(current.pgid, marker=f"TTAL_CHECK_RUN={current.id}")
+    remove_worktree(app, project, current.id, current.tasks[0])
+    app.state.requeue_run(current.id, {})
+    app.state.update_run(current.id, state="aborted", ended=time.time())
+    what = f"check run #{current.id} aborted: its runner died; queued again"
+    app.state.event("check-aborted", current.tasks[0], app.caller.name, what)
+    return what
+
+
+def _run(app: App, run_id: int) -> Run:
+    found = app.state.check_run(run_id)
+    assert found is not None, run_id
+    return found
+
+
+def _entries(app: App, current: Run) -> dict[str, Entry]:
+    found = app.state.merge_entries(current.project, ("testing",))
+    return {e.task: e for e in found if e.run == current.id}
+
+
+def check_paths(app: App, run_id: int) -> tuple[Path, Path]:
+    """The run's throwaway worktree and its log, under state_dir."""
+    root = app.cfg.state_dir / "checks"
+    return root / f"run-{run_id}", root / f"run-{run_id}.log"
+
+
+def _check(app: App, project: Project, current: Run) -> None:
+    path, log = check_paths(app, current.id)
+    head = current.tested[0]
+    with journal.intent(app, "worktree.add", f"wt:{path}", head, path=str(path),
+                        repo=str(project.repo)):  # fmt: skip
+        if not path.exists():
+            git_merge.add_detached(project.repo, path, current.result)
+    app.state.update_run(current.id, state="running", worktree=str(path), log=str(log))
+    what = f"check run #{current.id} of {len(current.tested)} on {project.base}"
+    app.state.event("check-started", head, app.caller.name, what)
+
+    def started(pid: int) -> None:
+        app.state.update_run(current.id, pgid=pid)
+        faults.point("check.start")
+
+    # Not the driver's identity: a check that runs ttal must not act as a reviewer or worker.
+    hidden = ("TTAL_FAULT", "TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    env["TTAL_CHECK_RUN"] = str(current.id)  # marks its processes (proc.stop_group)
+    with journal.intent(app, "check.run", f"check:{current.id}", head, run=current.id,
+                        log=str(log)):  # fmt: skip
+        done = proc.run_logged(project.check, cwd=path, log=log, env=env,
+                               timeout=project.check_timeout, started=started)  # fmt: skip
+    state = "timed out" if done.timed_out else "passed" if done.code == 0 else "failed"
+    what = rules.verdict(state, done.code, done.seconds)
+    app.state.update_run(current.id, state=state, code=done.code, ended=time.time(),
+                         last=rules.last_lines(tail(log)))  # fmt: skip
+    for task in current.tested:
+        app.state.event(f"check-{state.replace(' ', '-')}", task, app.caller.name,
+                        f"check run #{current.id}: {what}; log {log}")  # fmt: skip
+    faults.point("check.done")
+    remove_worktree(app, project, current.id, head)
+
+
+def remove_worktree(app: App, project: Project, run_id: int, task: str) -> None:
+    path, _ = check_paths(app, run_id)
+    if path.exists():
+        with journal.intent(app, "worktree.remove", f"rm:{path}", task, path=str(path),
+                            repo=str(project.repo)):  # fmt: skip
+            git_merge.remove_throwaway(project.repo, path)
+
+
+def tail(log: Path) -> str:
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - LOG_TAIL))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def conclude(app: App, project: Project, current: Run) -> str:
+    """Act on a finished check: land a green run, split or send back a red one."""
+    if current.state == "passed":
+        return _land(app, project, current)
+    if current.state in rules.FAILED:
+        return _red(app, project, current)
+    return f"check run #{current.id}: {current.state}"
+
+
+def move(app: App, project: Project, current: Run) -> bool:
+    """Move the base to the run's checked commit (True also when it is there already);
+    False, changing nothing, when the base moved meanwhile (the run must be rebuilt)."""
+    repo, base = project.repo, project.base
+    with locks.held(locks.repo_lock(app.lock_dir, repo)):
+        tip = git.rev(repo, f"refs/heads/{base}")
+        landed = tip == current.result or git.is_ancestor(repo, current.result, tip)
+        if not landed and tip == current.base_tip:
+            landed = _move_base(app, project, current)
+    return landed
+
+
+def _land(app: App, project: Project, current: Run) -> str:
+    base = project.base
+    if not move(app, project, current):
+        return rebuild(app, current)
+    faults.point("queue.cas")
+    tasks = {t["uuid"]: t for t in app.tw.export(*current.tested)}
+    for task in current.tested:
+        entry = app.state.merge_entry(task)
+        if entry is not None and entry.state != "merged":
+            if entry.tag not in (tasks.get(task, {}).get("tags") or []):
+                app.tw.add_tags(task, [entry.tag])
+            _tell_merged(app, task_view(tasks[task]), current, base)
+            app.state.event("merged", task, app.caller.name, f"{entry.branch} merged into "
+                            f"{base}, proved by check run #{current.id}")  # fmt: skip
+            app.state.set_entries([task], state="merged", run=current.id)
+    app.state.update_run(current.id, state="merged")
+    return (
+        f"check run #{current.id}: {len(current.tested)} merged into {base} ({current.result[:10]})"
+    )
+
+
+def _tell_merged(app: App, task: TaskView, current: Run, base: str) -> None:
+    """The spawner's "merged" message, naming the run that proved it; its key is the one
+    engine/merge.finish uses, so finishing the task later does not say it twice."""
+    proof = f"proved by the merge queue's check run #{current.id}; log {current.log or 'none'}"
+    text = f"task {task.short} merged into {current.project}/{base}: {task.description} ({proof})"
+    tell(app, task.spawner or "human", text, key=f"merged:{task.uuid}", task=task.uuid,
+         sender="ttal")  # fmt: skip
+
+
+def _move_base(app: App, project: Project, current: Run) -> bool:
+    message = f"merge queue: check run #{current.id} ({len(current.tested)} branches)"
+    with journal.intent(app, "merge", f"mq:{current.id}", current.tested[0], run=current.id,
+                        repo=str(project.repo), base=project.base) as iid:  # fmt: skip
+        record = partial(journal.update, app, iid)
+        return git_merge.advance(project.repo, project.base, current.base_tip, current.result,
+                                 message, record)  # fmt: skip
+
+
+def rebuild(app: App, current: Run) -> str:
+    """The base moved under the run (a person's push): test again on the new base."""
+    app.state.requeue_run(current.id, {})
+    app.state.update_run(current.id, state="stale")
+    what = f"check run #{current.id}: {current.base} moved meanwhile; rebuilding"
+    app.state.event("check-stale", current.tested[0], app.caller.name, what)
+    return what
+
+
+def _red(app: App, project: Project, current: Run) -> str:
+    if len(current.tested) > 1:
+        app.state.requeue_run(current.id, rules.caps_after_red(current.tested))
+        app.state.update_run(current.id, state="split")
+        return f"check run #{current.id} {current.state}: testing its halves"
+    entry = app.state.merge_entry(current.tested[0])
+    if entry is not None and entry.state == "testing":
+        tail = current.last or "(no output)"
+        what = rules.verdict(current.state, current.code, max(0.0, current.ended - current.started))
+        note = rules.returned_note(entry.task[:8], current.id, what, current.log, tail)
+        send_back(app, entry, current, note, current.state)
+    app.state.update_run(current.id, state="returned")
+    return f"check run #{current.id} {current.state}: task {current.tested[0][:8]} sent back"
+
+
+def send_back(app: App, entry: Entry, current: Run, note: str, why: str) -> None:
+    """The task goes back to its worker: told (once per run), annotated, out of the queue
+    until its branch has a new commit (that commit is re-reviewed first)."""
+    task = task_view(app.tw.get(entry.task))
+    key = f"mq-back:{entry.task}:{current.id}"
+    if tell(app, task.spawner or "human", note, key=key, task=entry.task, sender="ttal"):
+        app.tw.annotate(entry.task, f"merge queue: {why} (check run #{current.id}, log "
+                        f"{current.log or 'none'})")  # fmt: skip
+        app.state.event("merge-returned", entry.task, app.caller.name,
+                        f"check run #{current.id}: {why}")  # fmt: skip
+    if task.worker_session:
+        tell(app, task.worker_session, note, key=f"{key}:worker", task=entry.task, sender="ttal")
+    app.state.set_entries([entry.task], state="returned", run=current.id, note=note)
