@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-tw3 lint bench sysdeps venv clean claude codex tw3 browser
+.PHONY: demo test test-tw3 lint bench bench-scale sysdeps venv clean claude codex tw3 browser
 
 sysdeps:
 	@./scripts/ensure-sysdeps
@@ -71,6 +71,12 @@ test: venv lint claude codex tw3 browser
 bench: venv
 	$(PY) bench/run.py
 	$(PY) bench/merge_queue.py
+
+# The scale section (bench/scale.py): 25,000 tasks in the store, a 50-task fleet's CPU, a
+# 10,000-message queue. Slow (10-20 minutes on 2 shared cores): ARGS=--quick for a smaller
+# run, ARGS=--tw3 to add Taskwarrior 3's rows. The stores are built once into .bench/.
+bench-scale: venv
+	$(PY) bench/scale.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
