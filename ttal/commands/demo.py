@@ -177,11 +177,12 @@ def _watch_pass(app: App, tracked: list[Tracked], log: _Log) -> bool:
             item.result, item.finished_at = "caught by check", time.monotonic() - log.start
             log(
                 f"{item.project:<4} {item.description}: {caught[item.uuid]}: sent back to its "
-                "worker, web's main never saw it"
+                f"worker, {item.project}'s main never saw it"
             )
         elif item.uuid in refused:
             item.result, item.finished_at = "merge refused", time.monotonic() - log.start
-            log(f"{item.project:<4} {item.description}: merge refused (conflict); kept")
+            if "merge refused" not in item.label:  # its stage label said it already
+                log(f"{item.project:<4} {item.description}: merge refused (conflict); kept")
     return all(t.result for t in tracked)
 
 
