@@ -51,7 +51,7 @@ def test(app: App, project: Project, run_id: int) -> Run | None:
             app.state.event("merge-dequeued", task, app.caller.name,
                             f"{entry.branch} moved after its approval")  # fmt: skip
             continue
-        message = rules.merge_message(entry.message, run_id, project.check or "no check")
+        message = rules.merge_message(entry.message, run_id, project.check)
         parts.append((task, entry.branch, entry.tip, message))
     built = git_merge.build(project.repo, project.base, current.base_tip, parts)
     for task, why in built.conflicts:
@@ -163,9 +163,9 @@ def move(app: App, project: Project, current: Run) -> bool:
     repo, base = project.repo, project.base
     with locks.held(locks.repo_lock(app.lock_dir, repo)):
         tip = git.rev(repo, f"refs/heads/{base}")
+        if tip == current.base_tip:  # the usual case: result is built on it, so not in it
+            return _move_base(app, project, current)
         landed = tip == current.result or git.is_ancestor(repo, current.result, tip)
-        if not landed and tip == current.base_tip:
-            landed = _move_base(app, project, current)
     return landed
 
 

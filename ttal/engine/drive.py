@@ -187,9 +187,9 @@ def _merge(app: App, turn: Turn) -> str:
         from ttal.engine import forge_flow
 
         return forge_flow.merge_task(app, turn.task, turn.stage)
-    if project_for(app, turn.task).queued:  # a check or a batch: the merge queue decides
-        from ttal.engine import merge_queue
+    from ttal.engine import merge_queue
 
+    if merge_queue.applies(app, turn.task):  # a check, a batch or a group: the queue decides
         return merge_queue.queue_merge(app, turn.task, turn.stage)
     return merge.merge_task(app, turn.task, turn.stage)
 

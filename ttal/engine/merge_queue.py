@@ -34,8 +34,15 @@ LIVE = ("building", "running", "passed", "failed", "timed out")  # runs not yet 
 REBUILDS = 4  # a base that moves under this many runs in a row: stop, the next pass retries
 
 
+def applies(app: App, task: TaskView) -> bool:
+    """The task merges through the queue: its project has a check or a batch, or it is a
+    child of a group (a change across repos), whatever its project; else today's merge."""
+    return project_for(app, task).queued or bool(merge_groups.group_of(app, task.uuid))
+
+
 def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
-    """Action.MERGE for a queued project: queue the task, drive its queue, say where it is."""
+    """Action.MERGE through the queue: queue the task, drive its queue (or its group), say
+    where it is."""
     project = project_for(app, task)
     plan = plan_merge(task, stage, workplace(app, project))
     if plan.worktree.is_dir() and (dirty := git.dirty_paths(plan.worktree)):
@@ -56,6 +63,11 @@ def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
     entry = app.state.merge_entry(task.uuid)
     stale = entry is not None and entry.state == "queued" and entry.tip != tip  # re-reviewed
     grp = merge_groups.group_of(app, task.uuid)
+    if not grp and not project.queued:  # no longer in a group: merged as today
+        from ttal.engine import merge
+
+        app.state.drop_entries([task.uuid])
+        return merge.merge_task(app, task, stage)
     if entry is None or stale or entry.state not in ("queued", "testing", "merged"):
         _enqueue(app, task, project, plan.message, stage.tag, tip, entry, grp)
     if grp:
