@@ -31,22 +31,26 @@ from ttal.engine.mesh import tell
 LOG_TAIL = 64 * 1024  # bytes of a log read for its last lines
 
 
-def run(app: App, project: Project, run_id: int) -> str:
-    """Build, check and conclude run `run_id` (its tasks were just taken)."""
-    current = test(app, project, run_id)
+def run(app: App, project: Project, run_id: int, tips: dict[str, str] | None = None) -> str:
+    """Build, check and conclude run `run_id` (its tasks were just taken; `tips`: their
+    branches' commits, read when they were, git_merge.tips)."""
+    current = test(app, project, run_id, tips)
     if current is None:
         return f"check run #{run_id}: nothing left to test"
     return conclude(app, project, current)
 
 
-def test(app: App, project: Project, run_id: int) -> Run | None:
-    """Build and check run `run_id`; None when nothing was left to test (all conflicted)."""
+def test(app: App, project: Project, run_id: int, tips: dict[str, str] | None = None) -> Run | None:
+    """Build and check run `run_id`; None when nothing was left to test (all conflicted).
+    `tips`: each branch's commit, read as the tasks were taken (a branch missing from it,
+    or no `tips`, is read here)."""
     current = _run(app, run_id)
     entries = _entries(app, current)
     parts = []
     for task in current.tasks:
         entry = entries[task]
-        if git.rev(project.repo, f"refs/heads/{entry.branch}") != entry.tip:
+        now = tips.get(entry.branch, "") if tips is not None else ""
+        if (now or git.rev(project.repo, f"refs/heads/{entry.branch}")) != entry.tip:
             app.state.drop_entries([task])  # its next `ttal go` has it re-reviewed first
             app.state.event("merge-dequeued", task, app.caller.name,
                             f"{entry.branch} moved after its approval")  # fmt: skip

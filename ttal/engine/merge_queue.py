@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ttal import faults
-from ttal.adapters import git, locks, proc, processes
+from ttal.adapters import git, git_merge, locks, proc, processes
 from ttal.adapters.store.merge_queue import Entry, Run
 from ttal.config.model import Project
 from ttal.core import merge_queue as rules
@@ -135,14 +135,17 @@ def _run_queue(app: App, project: Project) -> list[str]:
         tasks = rules.take(queue, project.batch)
         if not tasks:
             break
-        base_tip = git.rev(project.repo, f"refs/heads/{project.base}")
+        branches = {e.task: e.branch for e in entries}
+        # The base and each taken branch in one read (the run checks the branches' tips).
+        tips = git_merge.tips(project.repo, [project.base, *(branches[t] for t in tasks)])
+        base_tip = tips.get(project.base, "")
         with journal.intent(app, "queue.take", f"take:{project.name}:{tasks[0]}:{time.time()}",
                             tasks[0], tasks=tasks, base_tip=base_tip):  # fmt: skip
             run_id = app.state.take_run(project.name, project.base, tasks, base_tip, os.getpid())
         if not run_id:
             continue
         faults.point("queue.take")
-        did.append(check_runs.run(app, project, run_id))
+        did.append(check_runs.run(app, project, run_id, tips))
         stale = app.state.check_run(run_id)
         rebuilds = rebuilds + 1 if stale is not None and stale.state == "stale" else 0
     return did
