@@ -189,8 +189,8 @@ def _merge(app: App, turn: Turn) -> str:
         return forge_flow.merge_task(app, turn.task, turn.stage)
     from ttal.engine import merge_queue
 
-    if merge_queue.applies(app, turn.task):  # a check, a batch or a group: the queue decides
-        return merge_queue.queue_merge(app, turn.task, turn.stage)
+    if (grp := merge_queue.applies(app, turn.task)) is not None:  # a check, batch or group
+        return merge_queue.queue_merge(app, turn.task, turn.stage, grp)
     return merge.merge_task(app, turn.task, turn.stage)
 
 

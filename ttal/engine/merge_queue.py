@@ -34,15 +34,17 @@ LIVE = ("building", "running", "passed", "failed", "timed out")  # runs not yet 
 REBUILDS = 4  # a base that moves under this many runs in a row: stop, the next pass retries
 
 
-def applies(app: App, task: TaskView) -> bool:
-    """The task merges through the queue: its project has a check or a batch, or it is a
-    child of a group (a change across repos), whatever its project; else today's merge."""
-    return project_for(app, task).queued or bool(merge_groups.group_of(app, task.uuid))
+def applies(app: App, task: TaskView) -> str | None:
+    """The group the task merges with ("" for none) when it merges through the queue: its
+    project has a check or a batch, or it is a child of a group (a change across repos),
+    whatever its project. None: today's merge."""
+    grp = merge_groups.group_of(app, task.uuid)
+    return grp if grp or project_for(app, task).queued else None
 
 
-def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
-    """Action.MERGE through the queue: queue the task, drive its queue (or its group), say
-    where it is."""
+def queue_merge(app: App, task: TaskView, stage: Stage, grp: str | None = None) -> str:
+    """Action.MERGE through the queue: queue the task, drive its queue (or its group `grp`,
+    looked up when not given), say where it is."""
     project = project_for(app, task)
     plan = plan_merge(task, stage, workplace(app, project))
     if plan.worktree.is_dir() and (dirty := git.dirty_paths(plan.worktree)):
@@ -62,7 +64,7 @@ def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
         return merge.merge_task(app, task, stage)
     entry = app.state.merge_entry(task.uuid)
     stale = entry is not None and entry.state == "queued" and entry.tip != tip  # re-reviewed
-    grp = merge_groups.group_of(app, task.uuid)
+    grp = merge_groups.group_of(app, task.uuid) if grp is None else grp
     if not grp and not project.queued:  # no longer in a group: merged as today
         from ttal.engine import merge
 
