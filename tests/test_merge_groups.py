@@ -1,10 +1,13 @@
 """A change across repos merged together (engine/merge_groups.py): a parent task whose
-children are in web and api, each project with its check. Real git, real checks."""
+children are in web and api, each project with its check, neither with one, or only web
+with one. Real git, real checks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests import by_hand
 from tests.by_hand import reviewer_env, worker_env
@@ -56,10 +59,50 @@ def test_a_group_merges_only_when_every_child_passed(
     assert by_hand.events(box, "group-merged", parent)
 
 
-def test_a_crash_between_the_two_repos_is_completed_by_the_next_go(
+def test_a_group_without_checks_merges_together(
     make_box: Callable[..., Box], tmp_path: Path
 ) -> None:
-    box = queue_box(make_box, tmp_path, both=True)
+    box = queue_box(make_box, tmp_path, check="", both=True)  # neither project has a check
+    parent, web, api = group(box)
+    approved(box, "Rename in web", FINE, uuid=web)
+    # Without the group, web would have merged now; with it, web waits for its sibling.
+    assert queued(box) == [(web[:8], "queued")] and not merged(box, web)
+    assert main_subjects(box, "web") == main_subjects(box, "api") == ["Initial commit"]
+    approved(box, "Adapt api", FINE, uuid=api)
+    assert merged(box, web) and merged(box, api)
+    assert main_subjects(box, "web")[0].startswith("Merge ttal/")
+    assert main_subjects(box, "api")[0].startswith("Merge ttal/")
+    body = box.git("api", "log", "-1", "--format=%b", "main")
+    assert "with its group" in body and "(no check)" in body
+    assert by_hand.events(box, "group-merged", parent)
+
+
+def test_a_mixed_group_waits_for_the_child_whose_check_fails(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box = queue_box(make_box, tmp_path)  # web has a check; api has none
+    _, web, api = group(box)
+    approved(box, "Adapt api", FINE, uuid=api)
+    approved(box, "Rename in web", {**FINE, "BROKEN": "x\n"}, uuid=web)
+    assert dict(queued(box)) == {api[:8]: "queued", web[:8]: "returned"}
+    assert main_subjects(box, "web") == main_subjects(box, "api") == ["Initial commit"]
+    assert not merged(box, api) and by_hand.events(box, "merge-returned", web)
+    tree = by_hand.worktree(box, web)
+    (tree / "BROKEN").unlink()
+    sandbox.git(tree, "commit", "-qam", "Unbreak the check")
+    box.ttal("go", env=worker_env(web), check=True)
+    box.ttal("review", "approve", env=reviewer_env(web), check=True)
+    wait_for(lambda: not continuations(web), timeout=60, what="background go to end")
+    assert merged(box, web) and merged(box, api)
+    assert main_subjects(box, "web")[0].startswith("Merge ttal/")
+    assert main_subjects(box, "api")[0].startswith("Merge ttal/")
+
+
+@pytest.mark.parametrize("check", ["sh check.sh", ""], ids=["checked", "no-check"])
+def test_a_crash_between_the_two_repos_is_completed_by_the_next_go(
+    make_box: Callable[..., Box], tmp_path: Path, check: str
+) -> None:
+    box = queue_box(make_box, tmp_path, check=check, both=True)
     parent, web, api = group(box)
     with locks.held(box.sb.state_dir / "locks" / f"merge-group-{parent}.lock"):
         approved(box, "Rename in web", FINE, uuid=web)

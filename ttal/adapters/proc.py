@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import time
@@ -106,6 +107,24 @@ class Finished:
     seconds: float
 
 
+def _wait(child: subprocess.Popen[bytes], timeout: float) -> None:
+    """child.wait(timeout), woken the moment it ends (a pidfd), where Popen.wait polls with
+    sleeps that cost a quick check ~10 ms; that poll where pidfds are missing."""
+    try:
+        fd = os.pidfd_open(child.pid)
+    except (AttributeError, OSError):
+        child.wait(timeout=timeout)
+        return
+    try:
+        waiter = select.poll()
+        waiter.register(fd, select.POLLIN)
+        if not waiter.poll(max(0.0, timeout) * 1000):
+            raise subprocess.TimeoutExpired(child.args, timeout)
+    finally:
+        os.close(fd)
+    child.wait()
+
+
 def run_logged(
     command: str,
     *,
@@ -135,7 +154,7 @@ def run_logged(
     timed_out = False
     try:
         started(child.pid)
-        child.wait(timeout=timeout)
+        _wait(child, timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:

@@ -205,8 +205,8 @@ def _role_queue(app: App) -> list[RoleQueueRow]:
 
 
 def _merges(app: App) -> list[dict[str, Any]]:
-    if not any(p.queued for p in app.cfg.projects.values()):
-        return []
+    if not any(p.queued for p in app.cfg.projects.values()) and not app.state.merge_queue_used():
+        return []  # no queue configured, and no group (a change across repos) queued
     from ttal.engine.merge_queue import queue_rows
 
     return queue_rows(app)

@@ -79,4 +79,6 @@ def returned_note(short: str, run: int, what: str, log: str, tail: str) -> str:
 def merge_message(message: str, run: int, command: str) -> str:
     """A queued merge's commit message names, in its body, the check run that proved it
     (the base moves to it only once that run passed)."""
+    if not command:  # a group's child in a project without a check: merged with its group
+        return f"{message}\n\nMerged by ttal's merge queue with its group: run #{run} (no check)."
     return f"{message}\n\nChecked by ttal's merge queue: check run #{run} passed ({command})."

@@ -31,27 +31,31 @@ from ttal.engine.mesh import tell
 LOG_TAIL = 64 * 1024  # bytes of a log read for its last lines
 
 
-def run(app: App, project: Project, run_id: int) -> str:
-    """Build, check and conclude run `run_id` (its tasks were just taken)."""
-    current = test(app, project, run_id)
+def run(app: App, project: Project, run_id: int, tips: dict[str, str] | None = None) -> str:
+    """Build, check and conclude run `run_id` (its tasks were just taken; `tips`: their
+    branches' commits, read when they were, git_merge.tips)."""
+    current = test(app, project, run_id, tips)
     if current is None:
         return f"check run #{run_id}: nothing left to test"
     return conclude(app, project, current)
 
 
-def test(app: App, project: Project, run_id: int) -> Run | None:
-    """Build and check run `run_id`; None when nothing was left to test (all conflicted)."""
+def test(app: App, project: Project, run_id: int, tips: dict[str, str] | None = None) -> Run | None:
+    """Build and check run `run_id`; None when nothing was left to test (all conflicted).
+    `tips`: each branch's commit, read as the tasks were taken (a branch missing from it,
+    or no `tips`, is read here)."""
     current = _run(app, run_id)
     entries = _entries(app, current)
     parts = []
     for task in current.tasks:
         entry = entries[task]
-        if git.rev(project.repo, f"refs/heads/{entry.branch}") != entry.tip:
+        now = tips.get(entry.branch, "") if tips is not None else ""
+        if (now or git.rev(project.repo, f"refs/heads/{entry.branch}")) != entry.tip:
             app.state.drop_entries([task])  # its next `ttal go` has it re-reviewed first
             app.state.event("merge-dequeued", task, app.caller.name,
                             f"{entry.branch} moved after its approval")  # fmt: skip
             continue
-        message = rules.merge_message(entry.message, run_id, project.check or "no check")
+        message = rules.merge_message(entry.message, run_id, project.check)
         parts.append((task, entry.branch, entry.tip, message))
     built = git_merge.build(project.repo, project.base, current.base_tip, parts)
     for task, why in built.conflicts:
@@ -163,9 +167,9 @@ def move(app: App, project: Project, current: Run) -> bool:
     repo, base = project.repo, project.base
     with locks.held(locks.repo_lock(app.lock_dir, repo)):
         tip = git.rev(repo, f"refs/heads/{base}")
+        if tip == current.base_tip:  # the usual case: result is built on it, so not in it
+            return _move_base(app, project, current)
         landed = tip == current.result or git.is_ancestor(repo, current.result, tip)
-        if not landed and tip == current.base_tip:
-            landed = _move_base(app, project, current)
     return landed
 
 

@@ -187,10 +187,10 @@ def _merge(app: App, turn: Turn) -> str:
         from ttal.engine import forge_flow
 
         return forge_flow.merge_task(app, turn.task, turn.stage)
-    if project_for(app, turn.task).queued:  # a check or a batch: the merge queue decides
-        from ttal.engine import merge_queue
+    from ttal.engine import merge_queue
 
-        return merge_queue.queue_merge(app, turn.task, turn.stage)
+    if (grp := merge_queue.applies(app, turn.task)) is not None:  # a check, batch or group
+        return merge_queue.queue_merge(app, turn.task, turn.stage, grp)
     return merge.merge_task(app, turn.task, turn.stage)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ttal import faults
-from ttal.adapters import git, locks, proc, processes
+from ttal.adapters import git, git_merge, locks, proc, processes
 from ttal.adapters.store.merge_queue import Entry, Run
 from ttal.config.model import Project
 from ttal.core import merge_queue as rules
@@ -34,8 +34,17 @@ LIVE = ("building", "running", "passed", "failed", "timed out")  # runs not yet 
 REBUILDS = 4  # a base that moves under this many runs in a row: stop, the next pass retries
 
 
-def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
-    """Action.MERGE for a queued project: queue the task, drive its queue, say where it is."""
+def applies(app: App, task: TaskView) -> str | None:
+    """The group the task merges with ("" for none) when it merges through the queue: its
+    project has a check or a batch, or it is a child of a group (a change across repos),
+    whatever its project. None: today's merge."""
+    grp = merge_groups.group_of(app, task.uuid)
+    return grp if grp or project_for(app, task).queued else None
+
+
+def queue_merge(app: App, task: TaskView, stage: Stage, grp: str | None = None) -> str:
+    """Action.MERGE through the queue: queue the task, drive its queue (or its group `grp`,
+    looked up when not given), say where it is."""
     project = project_for(app, task)
     plan = plan_merge(task, stage, workplace(app, project))
     if plan.worktree.is_dir() and (dirty := git.dirty_paths(plan.worktree)):
@@ -55,7 +64,12 @@ def queue_merge(app: App, task: TaskView, stage: Stage) -> str:
         return merge.merge_task(app, task, stage)
     entry = app.state.merge_entry(task.uuid)
     stale = entry is not None and entry.state == "queued" and entry.tip != tip  # re-reviewed
-    grp = merge_groups.group_of(app, task.uuid)
+    grp = merge_groups.group_of(app, task.uuid) if grp is None else grp
+    if not grp and not project.queued:  # no longer in a group: merged as today
+        from ttal.engine import merge
+
+        app.state.drop_entries([task.uuid])
+        return merge.merge_task(app, task, stage)
     if entry is None or stale or entry.state not in ("queued", "testing", "merged"):
         _enqueue(app, task, project, plan.message, stage.tag, tip, entry, grp)
     if grp:
@@ -123,14 +137,17 @@ def _run_queue(app: App, project: Project) -> list[str]:
         tasks = rules.take(queue, project.batch)
         if not tasks:
             break
-        base_tip = git.rev(project.repo, f"refs/heads/{project.base}")
+        branches = {e.task: e.branch for e in entries}
+        # The base and each taken branch in one read (the run checks the branches' tips).
+        tips = git_merge.tips(project.repo, [project.base, *(branches[t] for t in tasks)])
+        base_tip = tips.get(project.base, "")
         with journal.intent(app, "queue.take", f"take:{project.name}:{tasks[0]}:{time.time()}",
                             tasks[0], tasks=tasks, base_tip=base_tip):  # fmt: skip
             run_id = app.state.take_run(project.name, project.base, tasks, base_tip, os.getpid())
         if not run_id:
             continue
         faults.point("queue.take")
-        did.append(check_runs.run(app, project, run_id))
+        did.append(check_runs.run(app, project, run_id, tips))
         stale = app.state.check_run(run_id)
         rebuilds = rebuilds + 1 if stale is not None and stale.state == "stale" else 0
     return did

@@ -95,6 +95,15 @@ class MergeQueueQueries(Queries):
             self.db.executescript(SCHEMA)
             self._mq_ready = True
 
+    def merge_queue_used(self) -> bool:
+        """Any task in a merge queue (or group) now, without making the tables: `ttal
+        status` asks it where no project has a check."""
+        if not self._mq_ready:
+            made = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'merge_queue'"
+            if self.db.execute(made).fetchone() is None:
+                return False
+        return bool(self.merge_entries(states=("queued", "testing", "returned")))
+
     def enqueue_merge(self, task: str, project: str, base: str, branch: str, tip: str,
                       tag: str, message: str, grp: str = "") -> None:  # fmt: skip
         """Queue a task at the end (a returned one comes back with its new tip)."""
