@@ -1,8 +1,7 @@
 """How many `task` calls a task's whole lifecycle makes, counted by a `task` wrapper first on
 PATH that logs each call and then runs the real one (issue 14: at most 8, from pending to
 merged and cleaned up, over every process: the person's `ttal go`, the worker's, the review
-lead's verdict and the detached `ttal go` that merges; 9 since the merge step looks for a
-group parent, docs/merge-queue.md)."""
+lead's verdict and the detached `ttal go` that merges)."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from tests import by_hand
 from tests.conftest import Box, wait_for
 from ttal.errors import Exit
 
-LIMIT = 9  # 8, plus the merge step's look for a group parent (docs/merge-queue.md)
+LIMIT = 8
 FINISHED = 3  # tasks whose leftovers `ttal gc` removes
 HUMAN_GATE = """  gated:
     match_tags: [gated]
@@ -89,9 +88,7 @@ EXPECTED = {
     "person: go": 2,  # read; facts, session and `task start` in one modify
     "worker: go": 2,  # read; +coded and the review round with +reviewing in one modify
     "reviewer: review approve": 2,  # read; the approval and its note in one annotate
-    # (detached, after the approval) read; is it a group's child (one export of pending
-    # parents, docs/merge-queue.md)? +merged with `task done`
-    "reviewer: go": 3,
+    "reviewer: go": 2,  # (detached, after the approval) read; +merged with `task done`
 }
 
 
@@ -102,7 +99,7 @@ def _process(who: str, cmdline: str) -> str:
     return f"{role}: {sub}"
 
 
-def test_a_lifecycle_makes_at_most_9_task_calls(box: Box, tmp_path: Path) -> None:
+def test_a_lifecycle_makes_at_most_8_task_calls(box: Box, tmp_path: Path) -> None:
     uuid = box.add("Write notes", "project:web")
     # The first write after `ttal doctor --fix` checks the setup once (`task _show`, then
     # cached in the state dir): not part of any task's life. A uuid that does not exist.
@@ -201,6 +198,6 @@ def test_a_persons_approval_drives_on_from_the_same_read(
     assert task["ttal_approved"] == "implement" and "landed" in task["tags"], task
     assert task["status"] == "completed"
     calls = counted.calls()
-    # the short id's look-up, the read under the lock, the merge step's look for a group
-    # parent (docs/merge-queue.md), one write: the approval, its note, +landed and `task done`
-    assert len(calls) == 4, breakdown(calls)
+    # the short id's look-up, the read under the lock, one write: the approval, its note,
+    # +landed and `task done`
+    assert len(calls) == 3, breakdown(calls)

@@ -80,3 +80,9 @@ def read_task(task: dict[str, Any], unreviewed: bool = False) -> TaskView:
 
 def _text(task: dict[str, Any], key: str) -> str:
     return str(task.get(key) or "")
+
+
+def depends_of(task: dict[str, Any]) -> list[str]:
+    """A task's `depends:` uuids (a string on Taskwarrior 2.6, a list on 3.x)."""
+    found = task.get("depends") or []
+    return [d for d in (found.split(",") if isinstance(found, str) else found) if d]

@@ -19,6 +19,9 @@ from ttal.core.pipeline import Caller
 class App:
     cfg: Config
     caller: Caller = field(default_factory=current_caller)
+    # The pending parents (`depends:` on it) of each task read under its lock this run, from
+    # that same read (engine/reconcile.read): a merge in a group needs no second `task` call.
+    parents: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, config: Path | None = None) -> App:

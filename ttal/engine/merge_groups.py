@@ -15,6 +15,7 @@ from typing import Any
 from ttal import faults
 from ttal.adapters import git, locks, proc
 from ttal.adapters.store.merge_queue import Entry, Run
+from ttal.core.task_view import depends_of
 from ttal.engine import check_runs
 from ttal.engine.app import App
 
@@ -23,12 +24,13 @@ LIVE = ("building", "running", "passed", "failed", "timed out")
 
 def depends(task: dict[str, Any]) -> list[str]:
     """A task's `depends:` uuids (a string on Taskwarrior 2.6, a list on 3.x)."""
-    found = task.get("depends") or []
-    return [d for d in (found.split(",") if isinstance(found, str) else found) if d]
+    return depends_of(task)
 
 
 def group_of(app: App, uuid: str) -> str:
     """The pending parent whose children include `uuid`, or ""."""
+    if uuid in app.parents:  # read with the task itself (engine/reconcile.read)
+        return next(iter(app.parents[uuid]), "")
     for task in app.tw.export("status:pending", "depends.any:"):
         if uuid in depends(task):
             return str(task["uuid"])

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from ttal.adapters import locks
+from ttal.core.task_view import depends_of
 from ttal.core.writes import COMPLETED, Write, apply_changes, changes_for, compare, keep_row
 from ttal.engine import journal
 from ttal.engine.app import App
@@ -34,7 +35,13 @@ BATCH = 100  # uuids per `task export` in a sweep
 def read(app: App, uuid: str) -> dict[str, Any]:
     """The task (full `uuid`) with ttal's recorded writes on it. Call it holding the task's
     lock: it may write. Stored twice, it is stored once first."""
-    rows = app.tw.export(uuid)
+    # The same one call also brings the task's pending parents, for a change across repos
+    # (engine/merge_groups.py): a term more costs far less than a second read of the history.
+    found = app.tw.export("(", f"uuid:{uuid}", "or", f"depends.has:{uuid}", ")")
+    rows = [r for r in found if r.get("uuid") == uuid]
+    app.parents[uuid] = [str(r["uuid"]) for r in found
+                         if r.get("uuid") != uuid and r.get("status") == "pending"
+                         and uuid in depends_of(r)]  # fmt: skip
     if not rows:
         return app.tw.get(uuid)  # its NotFound
     task = store_once(app, uuid, rows) if len(rows) > 1 else rows[0]
