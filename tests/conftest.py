@@ -155,7 +155,10 @@ class Box:
         return proc.stdout.split("Created task ")[1].split(".")[0].strip()
 
     def get(self, uuid: str) -> dict[str, Any]:
-        proc = self.task(uuid, "export", "rc.json.array=on")
+        # rc.gc=0: a test that polls a task must not be a person whose report runs gc (that
+        # rewrites Taskwarrior 2.6's files unlocked and can undo a write of ttal's in flight,
+        # which ttal repairs only at its next read: tests/test_person_reports.py covers it).
+        proc = self.task(uuid, "export", "rc.json.array=on", "rc.gc=0")
         data: list[dict[str, Any]] = json.loads(proc.stdout)
         assert len(data) == 1, proc.stdout
         return data[0]
