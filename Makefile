@@ -65,9 +65,9 @@ test-tw3: venv tw3
 	  echo "make: SKIPPED the Taskwarrior 3 pass: no $(TW3) (scripts/install-taskwarrior3 said why above)"; \
 	fi
 
-# Four pytest workers on two cores: the tests mostly wait on the real task, git, tmux and
-# agents (at -n 2 the run used ~45% of the CPU); the whole suite took 8:38 at -n 4 on 2 cores.
-JOBS ?= 4
+# Two pytest workers: at -n 4 the suite took 8:38 instead of ~12 min (the tests mostly wait
+# on real programs), but timing-sensitive tests (test_server, test_routing) flaked there.
+JOBS ?= 2
 
 test: venv lint claude codex tw3 browser
 	$(VENV)/bin/pytest -n $(JOBS) -q -rs
