@@ -11,7 +11,9 @@ it reports idle once at start (then `ttal up` may type in), and when a whole mes
 `[ttal #N from X]` header through its reply hint) has arrived, it appends `MSG <id>` to
 LINES.msgs and only then acknowledges the id (`ttal.engine.mesh.ack`, in-process). A message typed
 again (ttal re-sends what a dead pane never acknowledged) that was already recorded is
-noted as `DUP <id>` and not recorded twice: the recipient's half of exactly-once.
+noted as `DUP <id>` and not recorded twice: the recipient's half of exactly-once. When it
+has read all that was typed in and a message was among it, it reports idle again, as a
+runtime's Stop hook does when a turn ends (that report delivers the next piece of a backlog).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import select
 import sys
 import termios
 import time
@@ -41,9 +44,11 @@ class Acker:
         self.log = log
         self.seen = {int(line.split()[1]) for line in _lines(log) if line.startswith("MSG ")}
         self.current: int | None = None
+        self.read_one = False  # a whole message since the last idle report
         self.mesh.ack(self.app, [])  # says "I acknowledge": ttal may re-send to me
         from ttal.commands.agents import report
 
+        self.report = report
         report(self.app, "idle")  # ready for input, as a runtime's hook says it
 
     def line(self, raw: bytes) -> None:
@@ -61,6 +66,13 @@ class Acker:
             _append(self.log, f"MSG {message_id}\n")
             self.seen.add(message_id)
         self.mesh.ack(self.app, [message_id])
+        self.read_one = True
+
+    def turn_ended(self) -> None:
+        """Nothing more is waiting on the terminal: the turn is over."""
+        if self.read_one and not select.select([0], [], [], 0)[0]:
+            self.read_one = False
+            self.report(self.app, "idle")
 
 
 def _lines(path: Path) -> list[str]:
@@ -100,6 +112,8 @@ def main() -> int:
             _append(args.out, raw.hex() + "\n")
             if acker:
                 acker.line(raw)
+        if acker and not buffer:
+            acker.turn_ended()
     return 0
 
 

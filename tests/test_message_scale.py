@@ -195,6 +195,40 @@ def test_a_recipient_that_reports_gets_one_piece_per_idle(
     wait_body(tmp_path / "rec" / "mgr.hex", ids[-1])
 
 
+def test_an_idle_said_while_a_piece_goes_in_is_kept(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """A fast runtime reads a piece and says idle before the delivery has looked at its
+    status again: that idle must stand (the next piece follows), not be overwritten by the
+    delivery's hold, which would keep the rest waiting PIECE_LIMIT (60 s) for a report that
+    already came (the soak test's stall)."""
+    box = recorder_box(make_box, tmp_path / "rec", ["mgr"],
+                       extra_yaml="delivery: {max_messages: 5}")  # fmt: skip
+    up(box, "mgr")
+    app = app_of(box)
+    report(app, "idle", agent="mgr")
+    ids = [mesh.post(app, "mgr", f"m{n}") for n in range(12)]
+    pauses = box.sb.root / "pauses"
+    pauses.mkdir()
+    pid = deliver_in_child(box, {"TTAL_PAUSE": "deliver.pasted@1", "TTAL_PAUSE_DIR": str(pauses)})
+    try:
+        wait_for(lambda: (pauses / f"deliver.pasted.{pid}").exists(), 60, "the 1st piece")
+        held = app.state.status("mgr")
+        assert held is not None and (held.state, held.source) == ("busy", mesh.PIECE_SOURCE)
+        # What `ttal report idle` records (its delivery would wait on the paused one's lock).
+        app.state.set_status("mgr", "idle", "runtime")
+    finally:
+        (pauses / "go").touch()
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    delivered = "SELECT COUNT(*) FROM messages WHERE delivered_ts IS NOT NULL"
+    assert by_hand.rows(box, delivered)[0][0] == 10  # the idle let the 2nd piece follow
+    assert mesh.deliver(app, "mgr") == 0  # held for the 2nd piece's turn, as it should be
+    assert report(app, "idle", agent="mgr").delivered == 2
+    now = app.state.status("mgr")
+    assert now is not None and (now.state, now.source) == ("idle", "runtime")  # released
+    wait_body(tmp_path / "rec" / "mgr.hex", ids[-1])
+
+
 @pytest.mark.parametrize(
     ("delivery", "key"),
     [

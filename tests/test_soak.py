@@ -40,6 +40,9 @@ pytestmark = pytest.mark.soak
 MANAGERS = [f"m{i}" for i in range(10)]
 SENDERS = ["human", "m0", "m3", "m6", "m9"]  # a person and managers, one thread each
 TOTAL = int(os.environ.get("TTAL_SOAK_MESSAGES", "1000"))
+# Seconds between one sender's messages at most: sending alone takes ~3 s, too short for
+# the killer to restart many recipients; paced, the run spans ~8 s and some 30 restarts.
+PACE = 0.08
 
 
 def app_as(box: Box, name: str) -> App:
@@ -62,6 +65,7 @@ def send_many(
         assert message_id, "a fresh body was taken for a resend"
         log.append((to, sender, message_id))
         mesh.deliver(app, to)
+        time.sleep(rng.uniform(0, PACE))
 
 
 def restart_at_random(box: Box, stop: threading.Event, kills: Counter[str]) -> None:
@@ -104,6 +108,7 @@ def test_thousand_messages_exactly_once_through_restarts(
     killer.join(timeout=60)
     assert not errors, errors
     assert len(sent) == per_sender * len(SENDERS)
+    assert sum(kills.values()) >= 10, f"too few restarts to prove anything: {dict(kills)}"
 
     app = app_as(box, "human")
     agents.up(app, [])  # whoever the killer left down

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ttal import faults
 from ttal.adapters import locks, proc
+from ttal.adapters.store.agents import AgentStatus
 from ttal.adapters.store.messages import Message
 from ttal.adapters.tmux import Pane
 from ttal.engine.app import App
@@ -105,10 +106,12 @@ def deliver(app: App, recipient: str) -> int:
             _requeue_lost(app, recipient, pane, since)
         done = 0
         while piece := _next_piece(app, pane, recipient):
+            hold = _hold_for_piece(app, recipient)
             if not _paste_piece(app, pane, piece):
+                _release(app, hold)
                 break  # still queued
             done += len(piece)
-            if _wait_for_turn(app, recipient):
+            if _wait_for_turn(app, recipient, hold):
                 break
         return done
 
@@ -148,20 +151,38 @@ def _paste_piece(app: App, pane: Pane, piece: list[Message]) -> bool:
     return True
 
 
-def _wait_for_turn(app: App, recipient: str) -> bool:
-    """After a piece: True when the rest must wait. A recipient whose runtime reports idle
-    and busy is held busy until it says idle again (that report delivers the next piece):
-    pieces typed in back to back would reach an agent as one huge prompt all the same. One
-    that reports nothing gets the next piece at once; its terminal reads them in order."""
+def _hold_for_piece(app: App, recipient: str) -> AgentStatus | None:
+    """A recipient whose runtime reports idle and busy is marked busy before a piece goes
+    in, not after: a runtime that reads the piece and says idle at once (a fast turn) then
+    overwrites the hold rather than being overwritten by it and kept waiting PIECE_LIMIT.
+    The hold, or None for one that reports nothing (its terminal reads pieces in order)."""
     status = app.state.status(recipient)
-    if status is None or status.source != "runtime":
+    if status is None or status.source != "runtime" or status.state != "idle":
+        return None
+    if not app.state.replace_status(status, "busy", PIECE_SOURCE):
+        return None  # a report came in just now; is_busy was read before it
+    return app.state.status(recipient)
+
+
+def _wait_for_turn(app: App, recipient: str, hold: AgentStatus | None) -> bool:
+    """After a piece: True when the rest must wait. Pieces typed in back to back would
+    reach an agent as one huge prompt all the same, so one whose runtime reports is held
+    until it says idle again (that report delivers the next piece); one that reports
+    nothing gets the next piece at once."""
+    if hold is None:
         return False
-    if status.state != "idle":
-        return True  # it already said busy (or waiting): its next idle delivers the rest
-    if app.state.queue_head(recipient, 1):
-        app.state.set_status(recipient, "busy", PIECE_SOURCE)
-        return True
-    return False
+    if not app.state.queue_head(recipient, 1):
+        _release(app, hold)  # nothing left: a later message need not wait for a report
+        return False
+    now = app.state.status(recipient)
+    if now == hold:
+        return True  # its next idle delivers the rest
+    return now is not None and now.state != "idle"  # it has spoken since: idle means read
+
+
+def _release(app: App, hold: AgentStatus | None) -> None:
+    if hold is not None:
+        app.state.replace_status(hold, "idle", "runtime")
 
 
 def _lock(app: App, recipient: str) -> Path:

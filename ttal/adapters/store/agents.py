@@ -30,6 +30,17 @@ class AgentQueries(Queries):
             (agent, state, now, now, source),
         )
 
+    def replace_status(self, was: AgentStatus, state: str, source: str) -> bool:
+        """Set `agent`'s status only if it is still `was` (no report came in since it was
+        read): a delivery's own hold must never overwrite a runtime's newer report."""
+        now = time.time()
+        changed = self.db.execute(
+            "UPDATE agent_status SET state = ?, source = ?, since = ?, seen = ? "
+            "WHERE agent = ? AND state = ? AND source = ? AND seen = ?",
+            (state, source, now, now, was.agent, was.state, was.source, was.seen),
+        )
+        return changed.rowcount == 1
+
     def status(self, agent: str) -> AgentStatus | None:
         row = self.db.execute(
             "SELECT agent, state, since, seen, source FROM agent_status WHERE agent = ?", (agent,)
