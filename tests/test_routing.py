@@ -15,7 +15,9 @@ from ttal.errors import Exit
 
 DESIGNER = """\
 - wait: "is yours"
-- sleep: 5  # long enough for the test to see it busy and queue the second task
+# Busy until the test has seen it busy and queued the second task (a fixed sleep was too
+# short on a loaded machine); 120 s at most, so a broken test cannot hang it.
+- sh: "for i in $(seq 2400); do [ -e GATE ] && exit 0; sleep 0.05; done; exit 1"
 - ttal: [go, --note, "Plan: first"]
 - wait: "is yours"
 - ttal: [go, --note, "Plan: second"]
@@ -26,7 +28,7 @@ DESIGNER = """\
 def designer_box(make_box: Callable[..., Box], tmp_path: Path) -> Box:
     box = idle_box(make_box, tmp_path)
     script = tmp_path / "designer.yaml"
-    script.write_text(DESIGNER, encoding="utf-8")
+    script.write_text(DESIGNER.replace("GATE", str(tmp_path / "gate")), encoding="utf-8")
     cfg = yaml.safe_load(box.sb.config.read_text(encoding="utf-8"))
     cfg["runtimes"]["scripted-designer"] = {"kind": "scripted", "script": str(script)}
     cfg["agents"]["dana"] = {"role": "designer", "runtime": "scripted-designer"}
@@ -65,6 +67,7 @@ def test_role_stage_queues_while_busy_and_is_assigned_when_idle(
     assert waiting.returncode == Exit.WAITING, waiting.stdout + waiting.stderr
     assert "queued (position 1)" in waiting.stdout + waiting.stderr
     assert not box.get(second).get("ttal_owner")
+    (tmp_path / "gate").touch()
 
     # dana finishes the first plan; going idle gets it the queued one
     wait_for(lambda: "planned" in box.get(first).get("tags", []), what="first plan done")
