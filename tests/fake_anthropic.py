@@ -127,35 +127,14 @@ class FakeAnthropic(FakeModel):
 
     handler = _Handler
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.usages: dict[str, dict[str, int]] = {}
-        self.sent: list[tuple[str, dict[str, int]]] = []
+    default_usage = DEFAULT_USAGE
 
     def usage(self, route: str, input: int, output: int, cache_read: int = 0,
               cache_write: int = 0) -> None:  # fmt: skip
         """What each later main-loop reply on `route` reports it used."""
-        with self.lock:
-            self.usages[route] = {"input_tokens": input, "output_tokens": output,
-                                  "cache_read_input_tokens": cache_read,
-                                  "cache_creation_input_tokens": cache_write}  # fmt: skip
-
-    def usage_of(self, route: str) -> dict[str, int]:
-        with self.lock:
-            return dict(self.usages.get(route) or DEFAULT_USAGE)
-
-    def bill(self, route: str, usage: dict[str, int]) -> None:
-        with self.lock:
-            self.sent.append((route, usage))
-
-    def billed(self, route: str) -> dict[str, int]:
-        """The sum of the usage every main-loop reply on `route` reported."""
-        with self.lock:
-            total = dict.fromkeys(DEFAULT_USAGE, 0)
-            for where, usage in self.sent:
-                for key in total if where == route else ():
-                    total[key] += usage.get(key, 0)
-            return total
+        self.set_usage(route, {"input_tokens": input, "output_tokens": output,
+                               "cache_read_input_tokens": cache_read,
+                               "cache_creation_input_tokens": cache_write})  # fmt: skip
 
 
 def message(turn: Turn, n: int) -> dict[str, Any]:

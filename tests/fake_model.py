@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,11 @@ class On:
 
 
 class FakeModel:
-    """A scripted model server; a subclass names its request `handler` (a ModelHandler)."""
+    """A scripted model server; a subclass names its request `handler` (a ModelHandler)
+    and `default_usage`, the token counts a reply reports unless `usage` set others."""
 
     handler: type[ModelHandler]
+    default_usage: ClassVar[dict[str, int]]
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
@@ -57,6 +59,29 @@ class FakeModel:
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.httpd: ThreadingHTTPServer | None = None
+        self.usages: dict[str, dict[str, int]] = {}  # route -> what its replies report
+        self.sent: list[tuple[str, dict[str, int]]] = []  # (route, usage) per reply
+
+    def set_usage(self, route: str, usage: dict[str, int]) -> None:
+        with self.lock:
+            self.usages[route] = usage
+
+    def usage_of(self, route: str) -> dict[str, int]:
+        with self.lock:
+            return dict(self.usages.get(route) or self.default_usage)
+
+    def bill(self, route: str, usage: dict[str, int]) -> None:
+        with self.lock:
+            self.sent.append((route, usage))
+
+    def billed(self, route: str) -> dict[str, int]:
+        """The sum of the usage every main-loop reply on `route` reported."""
+        with self.lock:
+            total = dict.fromkeys(self.default_usage, 0)
+            for where, usage in self.sent:
+                for key in total if where == route else ():
+                    total[key] += usage.get(key, 0)
+            return total
 
     def start(self) -> Self:
         handler = type("Handler", (self.handler,), {"fake": self})

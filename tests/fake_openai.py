@@ -133,34 +133,13 @@ class _Handler(ModelHandler):
 class FakeOpenAI(FakeModel):
     handler = _Handler
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.usages: dict[str, dict[str, int]] = {}
-        self.sent: list[tuple[str, dict[str, int]]] = []
+    default_usage = DEFAULT_USAGE
 
     def usage(self, route: str, input: int, output: int, cached: int = 0) -> None:
         """What each later main-loop reply on `route` reports: `input` tokens in all, of
         which `cached` were cache reads (OpenAI counts them inside input), and `output`."""
-        with self.lock:
-            self.usages[route] = {"input_tokens": input, "cached_tokens": cached,
-                                  "output_tokens": output}  # fmt: skip
-
-    def usage_of(self, route: str) -> dict[str, int]:
-        with self.lock:
-            return dict(self.usages.get(route) or DEFAULT_USAGE)
-
-    def bill(self, route: str, usage: dict[str, int]) -> None:
-        with self.lock:
-            self.sent.append((route, usage))
-
-    def billed(self, route: str) -> dict[str, int]:
-        """The sum of the usage every main-loop reply on `route` reported."""
-        with self.lock:
-            total = dict.fromkeys(DEFAULT_USAGE, 0)
-            for where, usage in self.sent:
-                for key in total if where == route else ():
-                    total[key] += usage[key]
-            return total
+        self.set_usage(route, {"input_tokens": input, "cached_tokens": cached,
+                               "output_tokens": output})  # fmt: skip
 
     def url(self, route: str) -> str:
         """The base URL for `route`: Codex appends /responses."""
