@@ -334,33 +334,22 @@ class Taskwarrior:
         if done:
             self._write("rc.hooks=off", uuid, "done")
 
-    def store_once(self, uuid: str, row: dict[str, Any]) -> None:
-        """A task stored more than once (2.6: a report's gc crossed a write) is stored once,
-        as `row`: every copy deleted and purged, then `row` imported, under one lock. A
-        re-done completion adds a copy instead. The caller journals `row` first."""
-        self.ensure_ready()
-        with locks.held(locks.taskwarrior_lock(self.lock_dir)):
-            for args in ((uuid, "delete"), (uuid, "purge")):
-                result = run(self._argv("rc.hooks=off", *args), env=self._env())
-                if not result.ok:
-                    raise self._failed(f"task {args[1]}", result)
-            self._import(row)
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """ttal's Taskwarrior lock, for a sequence of writes that must not interleave."""
+        return locks.held(locks.taskwarrior_lock(self.lock_dir))
 
-    def purge(self, uuid: str) -> None:
-        """Remove the deleted copies of a task from the data files (2.6)."""
-        self._write("rc.hooks=off", uuid, "purge")
+    def raw(self, *args: str, stdin: str | None = None) -> None:
+        """One write with no rules and no hook, the caller holding `locked()`: for repairs
+        of the store itself (adapters/task_rewrite.py). Raises on failure."""
+        result = run(self._argv("rc.hooks=off", *args), env=self._env(), stdin=stdin)
+        if not result.ok:
+            raise self._failed(f"task {' '.join(a for a in args if a != '-')}", result)
 
     def import_row(self, row: dict[str, Any]) -> None:
         """`task import` of one whole task (it replaces every field; see libraries.md §1.7)."""
         self.ensure_ready()
-        with locks.held(locks.taskwarrior_lock(self.lock_dir)):
-            self._import(row)
-
-    def _import(self, row: dict[str, Any]) -> None:
-        args = self._argv("rc.hooks=off", "import", "-")
-        result = run(args, env=self._env(), stdin=json.dumps(row) + "\n")
-        if not result.ok:
-            raise self._failed("task import", result)
+        with self.locked():
+            self.raw("import", "-", stdin=json.dumps(row) + "\n")
 
 
 def _first_line(result: Result) -> str:

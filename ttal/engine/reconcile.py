@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ttal.adapters import locks
+from ttal.adapters import locks, task_rewrite
 from ttal.core.task_view import depends_of
 from ttal.core.writes import COMPLETED, Write, apply_changes, changes_for, compare, keep_row
 from ttal.engine import journal
@@ -114,7 +114,7 @@ def store_once(app: App, uuid: str, rows: list[dict[str, Any]]) -> dict[str, Any
     keep = keep_row(rows)
     intent_id = journal.begin(app, "task.dedupe", f"dedupe:{uuid}", uuid, row=keep)
     try:
-        app.tw.store_once(uuid, keep)
+        restored = task_rewrite.store_once(app.tw, uuid, keep)
     except TtalError as err:
         state, note = settle_dedupe(app, uuid, keep)
         journal.finish(app, intent_id, state, f"{note} (after: {err.message})")
@@ -122,7 +122,14 @@ def store_once(app: App, uuid: str, rows: list[dict[str, Any]]) -> dict[str, Any
     journal.finish(app, intent_id, "done", f"{len(rows)} copies stored once")
     shown = ", ".join(f"{r.get('status')}@{r.get('modified')}/{r.get('id')}" for r in rows)
     app.state.event("task-deduped", uuid, "ttal", f"{len(rows)} copies ({shown}) stored once")
+    _restored(app, restored)
     return keep
+
+
+def _restored(app: App, uuids: list[str]) -> None:
+    for lost in uuids:
+        app.state.event("task-restored", lost, "ttal",
+                        "a report's gc crossed ttal's purge; imported back whole")  # fmt: skip
 
 
 def settle_dedupe(app: App, uuid: str, keep: dict[str, Any]) -> tuple[str, str]:
@@ -133,7 +140,7 @@ def settle_dedupe(app: App, uuid: str, keep: dict[str, Any]) -> tuple[str, str]:
     if len(live) > 1:
         return "skipped", f"still {len(live)} copies; the next `ttal watch` stores it once"
     if len(live) < len(rows):
-        app.tw.purge(uuid)  # the copies deleted on the way
+        _restored(app, task_rewrite.purge(app.tw, uuid))  # the copies deleted on the way
     if live:
         return "done", "the task is stored once"
     app.tw.import_row(keep)
