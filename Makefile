@@ -49,13 +49,14 @@ tw3:
 	@./scripts/install-taskwarrior3 || echo "make: Taskwarrior 3 not installed; the 3.x pass will skip"
 
 # The tests that talk to Taskwarrior, again on 3.x: hooks, lifecycle, races, lost updates,
-# crash, bad input, gc, tasklib's reads, the task-call counts, status, budgets.
+# crash, bad input, gc, tasklib's reads, the task-call counts, status, budgets, the spawn
+# limits' count of a project's workers.
 # TTAL_TEST_TASK_MAJOR=3 fails the run if `task` is not 3.x; the header names the binary.
 TW3 := .tools/tw3/bin/task
 TW3_TESTS := tests/test_hooks.py tests/test_rules_in_process.py tests/test_e2e_flows.py \
 	tests/test_smoke_e2e.py tests/test_race.py tests/test_lost_updates.py tests/test_crash.py \
 	tests/test_bad_input.py tests/test_gc.py tests/test_history.py tests/test_person_reports.py \
-	tests/test_task_calls.py tests/test_status.py tests/test_budget.py
+	tests/test_task_calls.py tests/test_status.py tests/test_budget.py tests/test_spawn_dead_slots.py
 
 test-tw3: venv tw3
 	@if [ -x $(TW3) ]; then \

@@ -105,20 +105,3 @@ def test_concurrent_spawns_in_two_repos_keep_the_limits(
     queued = json.loads(box.ttal("status", "--json", check=True).stdout)["queue"]
     assert sorted(q["task"] for q in queued) == sorted(u for u in tasks if u[:8] not in running)
     assert by_hand.rows(box, "SELECT COUNT(*) FROM spawning") == [(0,)]
-
-
-def test_a_slot_whose_spawner_died_counts_no_more(
-    make_box: Callable[..., Box], tmp_path: Path
-) -> None:
-    """A spawn killed (as by kill -9) inside its spawn leaves its slot's row behind; with
-    its process gone, the slot no longer holds the last place."""
-    box = limited_box(make_box, tmp_path, total=1, api=1)
-    killed, other = box.add("Killed", "project:api"), box.add("Other", "project:web")
-    code, out = finish(go(box, killed, {"TTAL_FAULT": "spawn.facts"}))
-    assert code == 137, out
-    assert by_hand.rows(box, "SELECT task FROM spawning") == [(killed,)]
-    code, out = finish(go(box, other))
-    assert code == 0 and "spawned worker" in out, out
-    assert workers(box) == [f"w-{other[:8]}"]
-    code, out = finish(go(box, killed))  # now the limit (1) is taken: it waits
-    assert code == Exit.WAITING and "max_workers" in out, out

@@ -1,6 +1,6 @@
 """Settle the intents a crash left pending: look at the world, then complete, skip (the next
 `ttal go` redoes it after its own checks) or flag for a person. Nothing irreversible is
-ever retried blind."""
+ever retried blind. The spawn slots of spawners killed mid-spawn are freed here too."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ttal.adapters import git, git_checkout, locks
-from ttal.engine import journal, reconcile
+from ttal.adapters.store.queues import InFlight
+from ttal.engine import journal, reconcile, spawn_queue
 from ttal.engine import sweep as sweeps
 from ttal.engine.app import App
 from ttal.engine.journal import Intent
@@ -18,10 +19,11 @@ from ttal.errors import TtalError
 def recover(
     app: App, task: str = "", standing: bool = False, sweep: bool = True
 ) -> list[dict[str, Any]]:
-    """Settle `task`'s stale intents (every task's: then also, with `sweep`, write again
-    what Taskwarrior lost of ttal's writes, engine/reconcile.py). `standing`: list the
-    writes flagged as changed by someone else too. Refused, changing nothing, when
-    Taskwarrior shows no tasks at all beside ttal's live ones (engine/sweep.py)."""
+    """Settle `task`'s stale intents (every task's: then also free the slots of spawners
+    killed mid-spawn and, with `sweep`, write again what Taskwarrior lost of ttal's
+    writes, engine/reconcile.py). `standing`: list the writes flagged as changed by
+    someone else too. Refused, changing nothing, when Taskwarrior shows no tasks at all
+    beside ttal's live ones (engine/sweep.py)."""
     if sweep and not task:
         sweeps.require_evidence(app, "recover")
     settled = []
@@ -32,11 +34,18 @@ def recover(
             f"recovered-{state}", item.task, "ttal", f"#{item.id} {item.action}: {note}"
         )
         settled.append({**item.as_dict(), "state": state, "note": note})
+    if not task:  # slots of spawns killed mid-spawn (engine/spawn_queue.py)
+        settled += [_freed(f) for f in spawn_queue.free_dead(app)]
     if sweep and not task:
         settled += reconcile.sweep(app)
     if standing:
         settled += reconcile.standing_conflicts(app)
     return settled
+
+
+def _freed(flight: InFlight) -> dict[str, Any]:
+    note = f"freed the slot of {flight.session}: its spawner (pid {flight.pid}) died mid-spawn"
+    return {"id": 0, "action": "spawn.slot", "task": flight.task, "state": "done", "note": note}
 
 
 def _settle(app: App, item: Intent) -> tuple[str, str]:

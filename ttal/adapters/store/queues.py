@@ -103,6 +103,16 @@ class QueueQueries(Queries):
     def release_spawn(self, task: str, pid: int) -> None:
         self.db.execute("DELETE FROM spawning WHERE task = ? AND pid = ?", (task, pid))
 
+    def free_spawn(self, flight: InFlight) -> bool:
+        """Free the slot of a spawn whose spawner is gone: only the row naming that very
+        process, so a row the task's next spawn took since is kept. False when it was not
+        there any more (released, taken again, or freed by another looker)."""
+        cur = self.db.execute(
+            "DELETE FROM spawning WHERE task = ? AND pid = ? AND started = ?",
+            (flight.task, flight.pid, flight.started),
+        )
+        return cur.rowcount == 1
+
     def spawns_in_flight(self) -> list[InFlight]:
         """Every reserved slot, a dead spawner's too (the caller tells them apart)."""
         rows = self.db.execute(f"SELECT {', '.join(InFlight._fields)} FROM spawning").fetchall()
