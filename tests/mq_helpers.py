@@ -80,6 +80,18 @@ def approved(box: Box, title: str, files: dict[str, str | None], uuid: str = "")
     return uuid
 
 
+def commit_to_main(box: Box, files: dict[str, str | None], message: str) -> None:
+    """A person's commit of `files` (None deletes one) on web's main, in its checkout."""
+    repo = box.sb.repos["web"]
+    for name, text in files.items():
+        if text is None:
+            (repo / name).unlink()
+        else:
+            (repo / name).write_text(text, encoding="utf-8")
+    sandbox.git(repo, "add", "-A")
+    sandbox.git(repo, "commit", "-qm", message)
+
+
 def queued(box: Box) -> list[tuple[str, str]]:
     return [(t[:8], s) for t, s in by_hand.rows(
         box, "SELECT task, state FROM merge_queue ORDER BY ts")]  # fmt: skip

@@ -103,3 +103,14 @@ def test_bad_merge_queue_keys_name_file_key_and_fix(tmp_path: Path, keys: str, n
     with pytest.raises(ConfigError) as err:
         _project(tmp_path, keys)
     assert f"ttal.yaml: {named}:" in err.value.message and err.value.hint
+
+
+def test_a_hold_lifts_when_its_check_or_its_base_changes() -> None:
+    held = ("make test", "a" * 40)
+    assert rules.lifted(held, held) == ""
+    assert "make check" in rules.lifted(held, ("make check", "a" * 40))
+    assert "moved to bbbbbbbbbb" in rules.lifted(held, ("make test", "b" * 40))
+    assert rules.cannot_run("failed", 127) and rules.cannot_run("failed", 126)
+    assert not rules.cannot_run("failed", 1) and not rules.cannot_run("timed out", -9)
+    line = rules.held_line("api/main", "mak test", "a" * 40, "failed (exit 127)", 127)
+    assert "cannot run" in line and "ttal.yaml" in line and "\n" not in line

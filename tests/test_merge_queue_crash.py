@@ -15,11 +15,18 @@ import pytest
 
 from tests import by_hand
 from tests.conftest import Box
-from tests.mq_helpers import approved, check_processes, main_subjects, queue_box, queue_held
+from tests.mq_helpers import (
+    approved,
+    check_processes,
+    commit_to_main,
+    main_subjects,
+    queue_box,
+    queue_held,
+)
 from tests.test_crash import KILLED
 from tests.test_random_kills import SEEDS, run_killed_maybe
 from ttal.errors import Exit
-from ttal.faults import QUEUE_POINTS
+from ttal.faults import HOLD_POINTS, QUEUE_POINTS
 
 
 def drive(box: Box, good: str, fault: str) -> bool:
@@ -111,3 +118,58 @@ def test_driver_killed_at_random_times_then_go_again(
     assert box.ttal("go", bad).returncode == Exit.CONFLICT
     box.ttal("deliver", "--once", check=True)
     assert final_state(box, good, bad) == EXPECTED, f"seed {seed}"
+
+
+HELD = {
+    "queue": [("GOOD", "queued"), ("BAD", "queued")],
+    "main": ["A person breaks main", "Initial commit"],
+    "told": [("human", "held")],
+    "holds": ["flagged"],
+    "returned": [],
+    "check processes": [],
+    "throwaway worktrees": [],
+    "open intents": [],
+}
+
+
+def held_state(box: Box, first: str, second: str) -> dict[str, Any]:
+    def ids(text: str) -> str:
+        return text.replace(first[:8], "GOOD").replace(second[:8], "BAD")
+
+    queue = by_hand.rows(box, "SELECT task, state FROM merge_queue ORDER BY ts")
+    told = by_hand.rows(box, "SELECT recipient, body FROM messages WHERE body LIKE '%merge queue%'")
+    holds = by_hand.rows(box, "SELECT state FROM intents WHERE action = 'queue.hold'")
+    open_intents = "SELECT action, note FROM intents WHERE state IN ('pending', 'unknown')"
+    return {
+        "queue": [(ids(t[:8]), s) for t, s in queue],
+        "main": main_subjects(box),
+        "told": [(r, "held" if " held: " in b else b) for r, b in told],
+        "holds": [s for (s,) in holds],
+        "returned": by_hand.events(box, "merge-returned"),
+        "check processes": check_processes(box),
+        "throwaway worktrees": [p for p in by_hand.worktrees(box, "web") if "/checks/" in p],
+        "open intents": by_hand.rows(box, open_intents),
+    }
+
+
+@pytest.mark.parametrize("fault", ["", *HOLD_POINTS], ids=["uninterrupted", *HOLD_POINTS])
+def test_killed_while_holding_a_broken_base_then_go_again(
+    make_box: Callable[..., Box], tmp_path: Path, fault: str
+) -> None:
+    """A base that fails its own check: ttal is killed at each step of holding the queue;
+    the end state is an uninterrupted run's (one hold, said once, nobody sent back), and a
+    person's fix on the base lets both merge."""
+    box = queue_box(make_box, tmp_path)
+    with queue_held(box):
+        first = approved(box, "Good notes", {"notes.txt": "good\n"})
+        second = approved(box, "More notes", {"more.txt": "more\n"})
+        commit_to_main(box, {"BROKEN": "x\n"}, "A person breaks main")
+    armed = {"TTAL_FAULT": fault, "TTAL_FAULT_LOG": str(box.sb.root / "faults.log")}
+    go = box.ttal("go", first, env=armed if fault else None)
+    assert go.returncode == (KILLED if fault else Exit.WAITING), go.stdout + go.stderr
+    again = box.ttal("go", first)
+    assert again.returncode == Exit.WAITING, again.stdout + again.stderr
+    assert held_state(box, first, second) == HELD, f"killed at {fault}"
+    commit_to_main(box, {"BROKEN": None}, "A person fixes main")
+    box.ttal("go", first, check=True)
+    assert all("merged" in box.get(u)["tags"] for u in (first, second))

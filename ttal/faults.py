@@ -38,7 +38,13 @@ QUEUE_POINTS = (
     "queue.take",  # tasks taken into a check run, nothing built yet
     "check.start",  # the check started (its process group recorded), not finished
     "check.done",  # the check's result recorded, its worktree not yet removed
+    "check.base",  # a lone red branch: the check running on the base alone, not finished
     "queue.cas",  # base moved to the checked commit, tasks not yet tagged +merged
+)
+# A queue held because its base alone fails the check (tests/test_merge_queue_crash.py).
+HOLD_POINTS = (
+    "check.base",  # the check running on the base alone, not finished (also in QUEUE_POINTS)
+    "queue.held",  # the hold flagged in the journal, nobody told, the run's tasks not requeued
 )
 # A change across repos (tests/test_merge_groups.py).
 GROUP_POINTS = ("group.second",)  # the first child's base moved, the second's not yet

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 FAILED = ("failed", "timed out")  # a run's states for a red check
+# sh's own exits: the command was found but cannot be executed (126), or not found (127).
+CANNOT_RUN = (126, 127)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,55 @@ def caps_after_red(tasks: Sequence[str]) -> dict[str, int]:
 def extra_runs_bound(size: int) -> int:
     """At most this many runs after a red batch of `size` find one culprit and merge the rest."""
     return 2 * math.ceil(math.log2(size)) if size > 1 else 0
+
+
+def cannot_run(state: str, code: int) -> bool:
+    """The check itself could not run (not found, not executable): no branch's doing."""
+    return state == "failed" and code in CANNOT_RUN
+
+
+def lifted(held: tuple[str, str], now: tuple[str, str]) -> str:
+    """Why a hold made for (check command, base tip) `held` no longer holds at `now`; ""
+    while it does."""
+    if held[0] != now[0]:
+        return f"the check is now `{now[0]}`"
+    if held[1] != now[1]:
+        return f"the base moved to {now[1][:10]}"
+    return ""
+
+
+def held_line(where: str, command: str, base_tip: str, what: str, code: int) -> str:
+    """A held queue in one line, for the journal, `ttal status` and `ttal go`."""
+    base = where.split("/", 1)[-1]
+    if code in CANNOT_RUN:
+        return (f"merge queue of {where} held: its check `{command}` cannot run (exit {code}, "
+                f"on {base} alone too); fix `check:` in ttal.yaml")  # fmt: skip
+    return (f"merge queue of {where} held: {base} alone ({base_tip[:10]}) fails its check "
+            f"`{command}` ({what}); fix {base}")  # fmt: skip
+
+
+def held_note(where: str, command: str, base_tip: str, what: str, code: int, log: str,
+              tail: str, entry: int) -> str:  # fmt: skip
+    """What a person is told once when a project's queue is held: the base alone fails
+    its check (or the check cannot run), so no queued task is to blame."""
+    project, base = where.split("/", 1)
+    if code in CANNOT_RUN:
+        why = f"The shell could not run the check ({what}), on {base} alone too."
+        fix = (
+            f"Fix `check:` of project {project} in ttal.yaml: the queue resumes by itself "
+            "once it changes (`ttal go` of a queued task, or `ttal watch`)."
+        )
+    else:
+        why = f"{base} alone fails the check too ({what}): the failure is not the branches'."
+        fix = (
+            f"Fix {base} (a commit to it) or `check:` in ttal.yaml: the queue resumes by "
+            "itself once either changes (`ttal go` of a queued task, or `ttal watch`)."
+        )
+    return (
+        f"{held_line(where, command, base_tip, what, code)}\n{why} No task was sent back; "
+        f"they wait in the queue. Log: {log}\nLast lines:\n{tail or '(no output)'}\n{fix} "
+        f"To try again as it is (say, a tool installed since): `ttal journal resolve {entry}`."
+    )
 
 
 def last_lines(text: str, count: int = 15, width: int = 200) -> str:

@@ -3,8 +3,9 @@ the base plus each taken branch merged in turn (git_merge.build, no checkout tou
 run the project's check on exactly that tree in a throwaway worktree, then conclude. A
 green run moves the base once, by compare-and-swap under a `merge` intent, to the commit
 that passed; a red one is split in halves (core/merge_queue), or, down to one branch,
-sends that branch back to its worker. A base moved by someone else meanwhile is a rebuild,
-never a merge of an untested tree.
+sends that branch back to its worker, unless the base alone fails the check too (or the
+check cannot run at all): then the project's queue is held instead (engine/queue_holds.py).
+A base moved by someone else meanwhile is a rebuild, never a merge of an untested tree.
 
 Every step is recorded in the check_runs row before the next starts, so `settle` finishes
 or undoes what a killed runner left: each TTAL_FAULT point here is covered by
@@ -12,7 +13,6 @@ tests/test_merge_queue_crash.py."""
 
 from __future__ import annotations
 
-import os
 import time
 from functools import partial
 from pathlib import Path
@@ -23,12 +23,10 @@ from ttal.adapters.store.merge_queue import Entry, Run
 from ttal.config.model import Project
 from ttal.core import merge_queue as rules
 from ttal.core.task_view import TaskView
-from ttal.engine import journal
+from ttal.engine import check_exec, journal, queue_holds
 from ttal.engine.app import App
 from ttal.engine.lookup import task_view
 from ttal.engine.mesh import tell
-
-LOG_TAIL = 64 * 1024  # bytes of a log read for its last lines
 
 
 def run(app: App, project: Project, run_id: int, tips: dict[str, str] | None = None) -> str:
@@ -75,7 +73,7 @@ def abort(app: App, project: Project, current: Run) -> str:
     """A run whose runner died before its check ended: stop the check (its process group,
     found by the run's mark), remove its worktree, queue its tasks again."""
     if current.pgid:
-        proc.stop_group(current.pgid, marker=f"TTAL_CHECK_RUN={current.id}")
+        proc.stop_group(current.pgid, marker=check_exec.marker(f"run-{current.id}"))
     remove_worktree(app, project, current.id, current.tasks[0])
     app.state.requeue_run(current.id, {})
     app.state.update_run(current.id, state="aborted", ended=time.time())
@@ -97,17 +95,13 @@ def _entries(app: App, current: Run) -> dict[str, Entry]:
 
 def check_paths(app: App, run_id: int) -> tuple[Path, Path]:
     """The run's throwaway worktree and its log, under state_dir."""
-    root = app.cfg.state_dir / "checks"
-    return root / f"run-{run_id}", root / f"run-{run_id}.log"
+    return check_exec.paths(app, f"run-{run_id}")
 
 
 def _check(app: App, project: Project, current: Run) -> None:
     path, log = check_paths(app, current.id)
     head = current.tested[0]
-    with journal.intent(app, "worktree.add", f"wt:{path}", head, path=str(path),
-                        repo=str(project.repo)):  # fmt: skip
-        if not path.exists():
-            git_merge.add_detached(project.repo, path, current.result)
+    check_exec.add_worktree(app, project, path, current.result, head)
     app.state.update_run(current.id, state="running", worktree=str(path), log=str(log))
     what = f"check run #{current.id} of {len(current.tested)} on {project.base}"
     app.state.event("check-started", head, app.caller.name, what)
@@ -116,18 +110,11 @@ def _check(app: App, project: Project, current: Run) -> None:
         app.state.update_run(current.id, pgid=pid)
         faults.point("check.start")
 
-    # Not the driver's identity: a check that runs ttal must not act as a reviewer or worker.
-    hidden = ("TTAL_FAULT", "TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK")
-    env = {k: v for k, v in os.environ.items() if k not in hidden}
-    env["TTAL_CHECK_RUN"] = str(current.id)  # marks its processes (proc.stop_group)
-    with journal.intent(app, "check.run", f"check:{current.id}", head, run=current.id,
-                        log=str(log)):  # fmt: skip
-        done = proc.run_logged(project.check, cwd=path, log=log, env=env,
-                               timeout=project.check_timeout, started=started)  # fmt: skip
+    done = check_exec.run_check(app, project, f"run-{current.id}", head, started)
     state = "timed out" if done.timed_out else "passed" if done.code == 0 else "failed"
     what = rules.verdict(state, done.code, done.seconds)
     app.state.update_run(current.id, state=state, code=done.code, ended=time.time(),
-                         last=rules.last_lines(tail(log)))  # fmt: skip
+                         last=rules.last_lines(check_exec.tail(log)))  # fmt: skip
     for task in current.tested:
         app.state.event(f"check-{state.replace(' ', '-')}", task, app.caller.name,
                         f"check run #{current.id}: {what}; log {log}")  # fmt: skip
@@ -136,20 +123,7 @@ def _check(app: App, project: Project, current: Run) -> None:
 
 
 def remove_worktree(app: App, project: Project, run_id: int, task: str) -> None:
-    path, _ = check_paths(app, run_id)
-    if path.exists():
-        with journal.intent(app, "worktree.remove", f"rm:{path}", task, path=str(path),
-                            repo=str(project.repo)):  # fmt: skip
-            git_merge.remove_throwaway(project.repo, path)
-
-
-def tail(log: Path) -> str:
-    try:
-        with open(log, "rb") as fh:
-            fh.seek(max(0, fh.seek(0, os.SEEK_END) - LOG_TAIL))
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+    check_exec.remove_worktree(app, project, check_paths(app, run_id)[0], task)
 
 
 def conclude(app: App, project: Project, current: Run) -> str:
@@ -222,7 +196,13 @@ def rebuild(app: App, current: Run) -> str:
 
 
 def _red(app: App, project: Project, current: Run) -> str:
-    if len(current.tested) > 1:
+    # Before anyone is blamed: a check that cannot run at all, or a lone branch (a batch
+    # is halved first), is tried on the base alone; red there too, the project is held.
+    alone = len(current.tested) == 1
+    blame = (alone or rules.cannot_run(current.state, current.code)) and project.check
+    if blame and (held := queue_holds.blame_base(app, project, current)):
+        return held
+    if not alone:
         app.state.requeue_run(current.id, rules.caps_after_red(current.tested))
         app.state.update_run(current.id, state="split")
         return f"check run #{current.id} {current.state}: testing its halves"

@@ -37,6 +37,8 @@ ACTIONS = {
     # The merge queue's own steps; its runs table says what happened (engine/check_runs.py).
     "queue.take": ("append-only", "recoverable"),
     "check.run": ("mutating", "recoverable"),
+    # A project's queue held (engine/queue_holds.py): flagged at once, for a person to see.
+    "queue.hold": ("append-only", "recoverable"),
 }
 
 

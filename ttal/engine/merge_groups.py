@@ -16,7 +16,7 @@ from ttal import faults
 from ttal.adapters import git, locks, proc
 from ttal.adapters.store.merge_queue import Entry, Run
 from ttal.core.task_view import depends_of
-from ttal.engine import check_runs
+from ttal.engine import check_runs, queue_holds
 from ttal.engine.app import App
 
 LIVE = ("building", "running", "passed", "failed", "timed out")
@@ -59,6 +59,9 @@ def _drive(app: App, grp: str) -> list[str]:
     waiting = [c for c in todo if (e := entries[c]) is None or e.state != "queued"]
     if waiting:
         return [*did, f"group {grp[:8]}: waiting for {len(waiting)} of {len(children)} children"]
+    projects = dict.fromkeys(e.project for c in todo if (e := entries[c]) is not None)
+    if stuck := [p for p in projects if queue_holds.hold_of(app, app.cfg.project(p))]:
+        return [*did, f"group {grp[:8]}: waiting, the merge queue of {stuck[0]} is held"]
     runs: list[int] = []
     for child in todo:
         current = _check_child(app, grp, child)

@@ -25,7 +25,7 @@ from ttal.core.durations import ago
 from ttal.core.pipeline import Stage
 from ttal.core.plans import plan_merge
 from ttal.core.task_view import TaskView
-from ttal.engine import check_runs, journal, merge_groups
+from ttal.engine import check_exec, check_runs, journal, merge_groups, queue_holds
 from ttal.engine.app import App
 from ttal.engine.lookup import project_for, workplace
 from ttal.errors import MergeConflict, PreconditionFailed, Waiting
@@ -108,10 +108,12 @@ def _where(app: App, task: TaskView, project: Project) -> str:
                       "merges when every child is approved and checked")  # fmt: skip
     queued = [e.task for e in app.state.merge_entries(project.name, ("queued", "testing"))]
     position = queued.index(task.uuid) + 1 if task.uuid in queued else 0
-    raise Waiting(
-        f"in the merge queue of {project.name}/{project.base} (position {position} of "
-        f"{len(queued)}); a check run is in progress, `ttal status` shows it"
-    )
+    where = (f"in the merge queue of {project.name}/{project.base} (position {position} of "
+             f"{len(queued)})")  # fmt: skip
+    if (hold := queue_holds.hold_of(app, project, lift=False)) is not None:
+        raise Waiting(f"{where}, held: {hold.note.partition(' held: ')[2]}",
+                      hint=f"a person was told; `ttal journal` has it (#{hold.id})")  # fmt: skip
+    raise Waiting(f"{where}; a check run is in progress, `ttal status` shows it")
 
 
 def slot_lock(app: App, project: Project, slot: int) -> Path:
@@ -132,6 +134,8 @@ def _run_queue(app: App, project: Project) -> list[str]:
     rebuilds = 0
     while rebuilds < REBUILDS:
         did += settle(app, project)
+        if queue_holds.hold_of(app, project):
+            break  # the base or the check is broken: nothing runs until it changes
         entries = [e for e in app.state.merge_entries(project.name) if not e.grp]
         queue = [rules.Queued(e.task, e.cap) for e in entries]
         tasks = rules.take(queue, project.batch)
@@ -165,6 +169,7 @@ def settle(app: App, project: Project) -> list[str]:
     """Finish or undo the runs a killed runner left: a check still running is stopped
     (with its process group) and its tasks queued again; a finished one is concluded."""
     did = []
+    queue_holds.settle(app, project)  # a base check (engine/queue_holds.py) left running
     for current in app.state.check_runs(project.name, LIVE):
         if not _abandoned(app, project, current):
             continue
@@ -192,6 +197,8 @@ def start_drivers(app: App) -> list[str]:
         with locks.borrowed(slot_lock(app, project, 0), 0) as free:
             if not free:
                 continue
+        if queue_holds.hold_of(app, project):
+            continue
         head = app.state.merge_entries(project.name)[0].task
         log = app.run_dir / "merge-queue.log"
         proc.start_detached([sys.executable, "-m", "ttal", "go", head], log=log)
@@ -215,11 +222,16 @@ def queue_rows(app: App) -> list[dict[str, Any]]:
     now = time.time()
     for current in app.state.check_runs(states=("building", "running")):
         _, log = check_runs.check_paths(app, current.id)
-        last = rules.last_lines(check_runs.tail(log), 1)
+        last = rules.last_lines(check_exec.tail(log), 1)
         rows.append({"project": current.project, "task": current.tasks[0][:8],
                      "state": f"checking #{current.id}",
                      "detail": f"{len(current.tasks)} branch(es), {ago(now - current.started)}: "
                                f"{last or '(no output yet)'}"})  # fmt: skip
+    for project, hold in queue_holds.standing(app):  # the base or its check is broken
+        rows.append({"project": project.name, "task": "-", "state": "held",
+                     "detail": f"{hold.note} (journal #{hold.id})", "journal": hold.id,
+                     "command": hold.detail.get("command"),
+                     "base_tip": hold.detail.get("base_tip")})  # fmt: skip
     entries = app.state.merge_entries(states=("queued", "returned"))
     for entry in [e for e in entries if not e.grp]:
         rows.append(_entry_row(entry))

@@ -60,7 +60,7 @@ def _settle(app: App, item: Intent) -> tuple[str, str]:
         running = app.tmux.has(str(detail.get("name")))
         done = running if item.action == "session.start" else not running
         return ("done", "the session is as intended") if done else _redo(item)
-    if item.action in ("queue.take", "check.run"):  # its runs table: merge_queue.settle
+    if item.action in ("queue.take", "check.run", "queue.hold"):  # its runs: merge_queue.settle
         return "done", "the merge queue settles its check runs on its next pass"
     if item.action == "task.dedupe":
         return reconcile.settle_dedupe(app, item.task, dict(detail.get("row") or {}))

@@ -32,6 +32,13 @@ CREATE TABLE IF NOT EXISTS merge_groups (
     grp TEXT PRIMARY KEY, state TEXT NOT NULL, runs TEXT NOT NULL, ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS check_runs_state ON check_runs(project, state);
+CREATE TABLE IF NOT EXISTS base_checks (
+    id INTEGER PRIMARY KEY, project TEXT NOT NULL, base_tip TEXT NOT NULL,
+    command TEXT NOT NULL, state TEXT NOT NULL, code INTEGER NOT NULL DEFAULT 0,
+    pgid INTEGER NOT NULL DEFAULT 0, started REAL NOT NULL, ended REAL NOT NULL DEFAULT 0,
+    last TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS base_checks_key ON base_checks(project, base_tip, command);
 """
 
 ENTRY_COLUMNS = "task, project, base, ts, state, cap, run, branch, tip, tag, message, note, grp"
@@ -66,7 +73,8 @@ class Run:
     result: str  # the commit the check ran on: base_tip plus each tested branch's merge
     tested: list[str]  # the tasks in that commit (a conflicting one is not)
     state: str  # building, running, passed, failed, timed out, then merged, split, returned,
-    # stale (the base moved: rebuilt), aborted (its runner died)
+    # stale (the base moved: rebuilt), aborted (its runner died), held (the base alone
+    # fails the check too: its tasks queued again, the project held, engine/queue_holds.py)
     owner: int  # the pid of the ttal running it
     pgid: int  # the check's process group
     started: float
@@ -79,6 +87,26 @@ class Run:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class BaseCheck:
+    """The project's check run once on its base alone (engine/queue_holds.py): is a red
+    result the branch's, or the base's (or the check's own)?"""
+
+    id: int
+    project: str
+    base_tip: str
+    command: str
+    state: str  # running, then passed, failed or timed out
+    code: int
+    pgid: int
+    started: float
+    ended: float
+    last: str
+
+
+BASE_COLUMNS = "id, project, base_tip, command, state, code, pgid, started, ended, last"
 
 
 def _run(row: tuple[Any, ...]) -> Run:
@@ -223,3 +251,35 @@ class MergeQueueQueries(Queries):
             "INSERT OR REPLACE INTO merge_groups(grp, state, runs, ts) VALUES (?,?,?,?)",
             (grp, state, json.dumps(runs), time.time()),
         )
+
+    def start_base_check(self, project: str, base_tip: str, command: str) -> int:
+        self._mq()
+        cur = self.db.execute(
+            "INSERT INTO base_checks(project, base_tip, command, state, started) "
+            "VALUES (?,?,?, 'running', ?)",
+            (project, base_tip, command, time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update_base_check(self, check: int, **values: Any) -> None:
+        self._mq()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"UPDATE base_checks SET {sets} WHERE id = ?", (*values.values(), check))
+
+    def drop_base_check(self, check: int) -> None:
+        self._mq()
+        self.db.execute("DELETE FROM base_checks WHERE id = ?", (check,))
+
+    def base_checks(self, project: str, base_tip: str = "", command: str = "",
+                    states: tuple[str, ...] = ()) -> list[BaseCheck]:  # fmt: skip
+        """`project`'s base checks (of `base_tip`, of `command`, in `states`: each when
+        given), newest first."""
+        self._mq()
+        sql, args = f"SELECT {BASE_COLUMNS} FROM base_checks WHERE project = ?", [project]
+        for column, value in (("base_tip", base_tip), ("command", command)):
+            if value:
+                sql, args = sql + f" AND {column} = ?", [*args, value]
+        if states:
+            sql, args = sql + f" AND state IN ({marks(states)})", [*args, *states]
+        rows = self.db.execute(sql + " ORDER BY id DESC", args).fetchall()
+        return [BaseCheck(*r) for r in rows]
