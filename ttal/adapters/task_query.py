@@ -1,24 +1,26 @@
-"""ttal's own tasks in ONE Taskwarrior read, for `ttal status` and `ttal agents`.
+"""ttal's pending tasks in ONE Taskwarrior read, `status:pending`, for `ttal status` and
+`ttal agents`. The tasks ttal finished, which status also lists for a day, come from ttal's
+own record of them (adapters/store/finished.py), not from Taskwarrior.
 
-A person's store holds years of their own tasks, and both 2.6 and 3.x read all of it on
-every call (2.6 with rc.gc=0, which ttal's reads need, takes no pending-only shortcut). So
-what ttal controls is how many calls it makes, how many filter terms Taskwarrior evaluates
-on every task, and how many rows it renders. Measured at 5,000 pending (150 ttal's) and
-20,000 finished tasks, in instructions against a raw `task export status:pending`
-(docs/speed.md has the table):
+A person's store holds years of their own tasks, and with rc.gc=0 (which ttal's reads
+need: docs/speed.md) both 2.6 and 3.x read all of it on every call, whatever the filter.
+So what ttal controls is how many calls it makes, how many filter terms Taskwarrior
+evaluates on every task, and how many rows it renders. Measured at 5,000 pending and 20,000
+finished tasks, in instructions (callgrind) against a raw `task status:pending export` with
+gc on (docs/speed.md has the table):
 
 - one call, not two (the pending tasks, then the recent merges: 2.5x together);
-- only the status terms, `( status:pending or end.after:T )` (1.38x on 2.6, 1.53x on 3.5):
-  each term costs about as much as rendering 5,000 rows, so adding ttal's projects and
-  marks to the filter (`project.is:api or ... or ttal_branch.any:`, 1.61x and 1.64x) or
-  nesting it (`( pending and ttal's ) or ( completed and recent and ttal's )`, 1.78x and
-  1.61x) costs more than it saves, and the cost would grow with the number of projects;
-- an absolute `end.after:` time (no `now-1d` to work out per task);
+- only `status:pending`, the bench floor's own filter (1.16x on 2.6, 1.19x on 3.5: the
+  cost of rc.gc=0 alone). The recently finished in the same call,
+  `( status:pending or end.after:T )`, cost 1.38x and 1.52x: every term is evaluated on
+  every task and costs about as much as rendering 5,000 rows, so ttal's projects and marks
+  in the filter (`project.is:api or ... or ttal_branch.any:`, 1.61x and 1.64x) or a nested
+  filter (1.78x and 1.61x) cost more than they save;
 - `export`, not a custom report of a few columns: a report still evaluates the filter on
   every task, and its text would need parsing.
 
-`is_ttals` then keeps exactly ttal's rows (the person's own pending tasks, their deleted
-ones and whatever finished without ttal are dropped here, in ~2 ms for 5,000 rows).
+`is_ttals` then keeps exactly ttal's rows (the person's own pending tasks are dropped here,
+in ~2 ms for 5,000 rows).
 """
 
 from __future__ import annotations
