@@ -1,68 +1,52 @@
-"""ttal's own tasks in ONE Taskwarrior read, for `ttal status` and `ttal agents`.
+"""ttal's pending tasks in ONE Taskwarrior read, `status:pending`, for `ttal status` and
+`ttal agents`. The tasks ttal finished, which status also lists for a day, come from ttal's
+own record of them (adapters/store/finished.py), not from Taskwarrior.
 
-A person's store holds years of their own tasks, and both 2.6 and 3.x read all of it on
-every call (2.6 with rc.gc=0, which ttal's reads need, takes no pending-only shortcut). So
-what ttal controls is how many calls it makes, how many filter terms Taskwarrior evaluates
-on every task, and how many rows it renders. Measured at 5,000 pending (150 ttal's) and
-20,000 finished tasks, in instructions against a raw `task export status:pending`
-(docs/speed.md has the table):
+A person's store holds years of their own tasks, and with rc.gc=0 (which ttal's reads
+need: docs/speed.md) both 2.6 and 3.x read all of it on every call, whatever the filter.
+So what ttal controls is how many calls it makes, how many filter terms Taskwarrior
+evaluates on every task, and how many rows it renders. Measured at 5,000 pending and 20,000
+finished tasks, in instructions (callgrind) against a raw `task status:pending export` with
+gc on (docs/speed.md has the table):
 
 - one call, not two (the pending tasks, then the recent merges: 2.5x together);
-- only the status terms, `( status:pending or end.after:T )` (1.38x on 2.6, 1.53x on 3.5):
-  each term costs about as much as rendering 5,000 rows, so adding ttal's projects and
-  marks to the filter (`project.is:api or ... or ttal_branch.any:`, 1.61x and 1.64x) or
-  nesting it (`( pending and ttal's ) or ( completed and recent and ttal's )`, 1.78x and
-  1.61x) costs more than it saves, and the cost would grow with the number of projects;
-- an absolute `end.after:` time (no `now-1d` to work out per task);
+- only `status:pending`, the bench floor's own filter (1.16x on 2.6, 1.19x on 3.5: the
+  cost of rc.gc=0 alone). The recently finished in the same call,
+  `( status:pending or end.after:T )`, cost 1.38x and 1.52x: every term is evaluated on
+  every task and costs about as much as rendering 5,000 rows, so ttal's projects and marks
+  in the filter (`project.is:api or ... or ttal_branch.any:`, 1.61x and 1.64x) or a nested
+  filter (1.78x and 1.61x) cost more than they save;
 - `export`, not a custom report of a few columns: a report still evaluates the filter on
   every task, and its text would need parsing.
 
-`is_ttals` then keeps exactly ttal's rows (the person's own pending tasks, their deleted
-ones and whatever finished without ttal are dropped here, in ~2 ms for 5,000 rows).
+`is_ttals` then keeps exactly ttal's rows (the person's own pending tasks are dropped here,
+in ~2 ms for 5,000 rows).
 """
 
 from __future__ import annotations
 
 import calendar
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ttal.adapters.taskwarrior import Taskwarrior
 
-RECENT = 86400.0  # finished tasks `ttal status` still shows (seconds)
 # UDAs only ttal sets: a task carrying one is ttal's, whatever its project.
 BRANCH, OWNER = "ttal_branch", "ttal_owner"
-STAMP = "%Y%m%dT%H%M%SZ"  # Taskwarrior's dates in export
+PENDING = ("status:pending",)  # the whole filter: the floor's own, with its shortcuts
 
 
-def ttal_filter(since: float) -> list[str]:
-    """Taskwarrior filter arguments: every pending task, and every task that ended after
-    `since` (epoch seconds); `is_ttals` says which are ttal's."""
-    stamp = time.strftime(STAMP, time.gmtime(since))
-    return ["(", "status:pending", "or", f"end.after:{stamp}", ")"]
+def is_ttals(task: dict[str, Any], projects: Sequence[str] | set[str]) -> bool:
+    """A pending task in one of ttal's projects or marked by ttal."""
+    if task.get("status") != "pending":  # 5,000 rows a call: no generator, no loop
+        return False
+    return task.get("project") in projects or bool(task.get(BRANCH) or task.get(OWNER))
 
 
-def is_ttals(task: dict[str, Any], projects: Sequence[str] | set[str], since: float) -> bool:
-    """A pending task in one of ttal's projects or marked by ttal; a completed one that ttal
-    worked on and that ended after `since`."""
-    status = task.get("status")
-    if status == "pending":  # 5,000 rows a call: no generator, no loop
-        return task.get("project") in projects or bool(task.get(BRANCH) or task.get(OWNER))
-    if status == "completed":
-        return bool(task.get("ttal_branch")) and epoch(task.get("end")) >= since
-    return False
-
-
-def ttal_tasks(
-    tw: Taskwarrior, projects: Sequence[str] | set[str], now: float, recent: float = RECENT
-) -> list[dict[str, Any]]:
-    """ttal's pending tasks and those it finished in the last `recent` seconds: one
-    `task export`."""
-    since = now - recent
-    rows = tw.export(*ttal_filter(since))
-    return [t for t in rows if is_ttals(t, projects, since)]
+def ttal_pending(tw: Taskwarrior, projects: Sequence[str] | set[str]) -> list[dict[str, Any]]:
+    """ttal's pending tasks: one `task status:pending export`."""
+    return [t for t in tw.export(*PENDING) if is_ttals(t, projects)]
 
 
 def epoch(stamp: Any) -> float:

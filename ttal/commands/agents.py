@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ttal.adapters.task_query import ttal_tasks
+from ttal.adapters.task_query import ttal_pending
 from ttal.core.durations import ago
 from ttal.engine import mesh
 from ttal.engine.agents import (
@@ -180,11 +180,11 @@ def _breathing(app: App, name: str) -> bool:
 
 
 def agents(app: App) -> list[AgentRow]:
-    """Persistent agents, then workers and review leads: one `task` read (ttal's own tasks,
-    adapters/task_query.py) and one tmux call."""
+    """Persistent agents, then workers and review leads: one `task` read (ttal's pending
+    tasks, adapters/task_query.py) and one tmux call."""
     now = time.time()
     activity = app.tmux.activity()
-    return agent_rows(app, ttal_tasks(app.tw, set(app.cfg.projects), now), activity, now)
+    return agent_rows(app, ttal_pending(app.tw, set(app.cfg.projects)), activity, now)
 
 
 def agent_rows(

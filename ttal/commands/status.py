@@ -3,8 +3,9 @@
 Agents with their state and since when; ttal's tasks with their stage, age, last sign of
 life, health (and cost, once it is measured); what waits in the queues; what the journal
 flagged for a person; counts by stage. One `task` call (adapters/task_query.py: ttal's
-tasks only, pending and finished in the last day), one tmux call, and reads of ttal's own
-store. `--watch` redraws it (cli/status_screen.py).
+pending tasks), one tmux call, and reads of ttal's own store, which also lists the tasks
+ttal finished in the last day (adapters/store/finished.py; a task a person marks done by
+hand leaves the status at once). `--watch` redraws it (cli/status_screen.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ttal.adapters.task_query import epoch, ttal_tasks
+from ttal.adapters.store.finished import Finished
+from ttal.adapters.task_query import epoch, ttal_pending
 from ttal.commands.agents import AgentRow, agent_rows
 from ttal.core.costs import Cost
 from ttal.core.pipeline import current_stage
@@ -23,6 +25,7 @@ from ttal.engine.app import App
 from ttal.engine.lookup import pipeline_for, task_view
 
 FLAGGED_STATES = ("flagged", "unknown")  # intents that wait for a person (`ttal journal`)
+RECENT = 86400.0  # finished tasks `ttal status` still shows (seconds)
 
 
 @dataclass(frozen=True)
@@ -136,12 +139,14 @@ ROUND = re.compile(r" \(r\d+\)$")
 
 def status(app: App) -> StatusReport:
     now = time.time()
-    tasks = ttal_tasks(app.tw, set(app.cfg.projects), now)
+    tasks = ttal_pending(app.tw, set(app.cfg.projects))
+    finished = _finished(app, tasks, now)
     activity = app.tmux.activity()  # its keys: the sessions that exist
     from ttal.engine.usage import cost_by_task  # as of the last read (`ttal watch`, `ttal cost`)
 
-    costs = cost_by_task(app, [t["uuid"] for t in tasks])
+    costs = cost_by_task(app, [t["uuid"] for t in tasks] + [f.uuid for f in finished])
     rows = [_task_row(app, t, activity, now, costs.get(t["uuid"])) for t in tasks]
+    rows += [_finished_row(f, activity, now, costs.get(f.uuid)) for f in finished]
     rows.sort(key=_order)
     from ttal.engine.reconcile import standing_conflicts
     from ttal.engine.spawn_queue import queue
@@ -183,6 +188,36 @@ def _task_row(
         active=round(max(now - last, 0.0), 1) if last else None,
         health=str(task.get("ttal_health") or ""),
         owner=str(task.get("ttal_owner") or ""),
+        cost=cost.label() if cost else None,
+        usage=cost.as_dict() if cost else None,
+    )
+
+
+def _finished(app: App, pending: list[dict[str, Any]], now: float) -> list[Finished]:
+    """The tasks ttal finished in the last RECENT seconds, but one pending again (reopened,
+    or ttal's done never landed): its Taskwarrior row is the truth."""
+    shown = {t["uuid"] for t in pending}
+    return [f for f in app.state.finished_since(now - RECENT) if f.uuid not in shown]
+
+
+def _finished_row(
+    task: Finished, activity: dict[str, float], now: float, cost: Cost | None
+) -> TaskRow:
+    """A task ttal merged and marked done, from its record."""
+    sessions = set(activity)
+    last = max(task.ended, *(activity.get(s, 0.0) for s in (task.worker, task.reviewer)))
+    return TaskRow(
+        id="-",
+        uuid=task.uuid,
+        project=task.project,
+        stage="merged",
+        worker=_alive(task.worker, sessions),
+        reviewer=_alive(task.reviewer, sessions),
+        description=task.description,
+        age=round(max(now - task.entry, 0.0), 1),
+        active=round(max(now - last, 0.0), 1),
+        health=task.health,
+        owner=task.owner,
         cost=cost.label() if cost else None,
         usage=cost.as_dict() if cost else None,
     )

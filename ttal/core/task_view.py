@@ -39,6 +39,7 @@ class TaskView:
     annotations: tuple[str, ...] = ()
     health: str = ""  # ttal_health
     pr: str = ""  # ttal_pr: the URL of the task's pull request (projects that merge: github)
+    entry: str = ""  # when it was entered, as Taskwarrior writes it (`20261202T101500Z`)
 
     @property
     def short(self) -> str:
@@ -75,6 +76,7 @@ def read_task(task: dict[str, Any], unreviewed: bool = False) -> TaskView:
         annotations=tuple(str(a.get("description", "")) for a in task.get("annotations") or []),
         health=_text(task, "ttal_health"),
         pr=_text(task, "ttal_pr"),
+        entry=_text(task, "entry"),
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ttal import faults
 from ttal.adapters import git, locks
+from ttal.adapters.store.finished import Finished
+from ttal.adapters.task_query import epoch
 from ttal.config.model import Project
 from ttal.core.pipeline import Stage
 from ttal.core.plans import plan_merge
@@ -76,9 +79,20 @@ def finish(app: App, task: TaskView) -> str:
         did.append(f"told {spawner}")
     faults.point("finish.told")
     if task.status == "pending":
+        _record_finished(app, task)
         app.tw.done(task.uuid)
         did.append("task done")
     return "; ".join(did) or "already finished"
+
+
+def _record_finished(app: App, task: TaskView) -> None:
+    """What `ttal status` shows of the task for a day, from ttal's store: its query reads
+    pending tasks only (adapters/store/finished.py). Before the done: a crash between the
+    two leaves a record and a pending task, and status shows the pending row."""
+    app.state.record_finished(Finished(
+        task.uuid, task.project, task.description, epoch(task.entry), time.time(),
+        task.worker_session, task.reviewer, task.health, task.owner,
+    ))  # fmt: skip
 
 
 def cleanup(app: App, task: TaskView) -> list[str]:

@@ -113,6 +113,15 @@ CREATE TABLE IF NOT EXISTS budget_grants (
     by TEXT NOT NULL, at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS budget_grants_scope ON budget_grants(scope);
+-- the tasks ttal finished, for `ttal status` (store/finished.py); an older database gains
+-- the table here, empty: merges made before the upgrade are not listed
+CREATE TABLE IF NOT EXISTS finished (
+    uuid TEXT PRIMARY KEY, project TEXT NOT NULL, description TEXT NOT NULL,
+    entry REAL NOT NULL, ended REAL NOT NULL, worker TEXT NOT NULL DEFAULT '',
+    reviewer TEXT NOT NULL DEFAULT '', health TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS finished_ended ON finished(ended);
 """
 
 # Columns added after the first release: (table, column, declaration) for older databases.
