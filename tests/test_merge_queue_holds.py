@@ -110,3 +110,27 @@ def test_a_base_that_fails_its_own_check_holds_the_queue_until_a_fix_lands(
     assert "A person fixes main" in main_subjects(box)
     assert [s for s, _ in holds(box)] == ["done"]
     assert not by_hand.events(box, "merge-returned")
+
+
+def test_a_group_whose_base_fails_its_check_waits_and_blames_no_child(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """A change across repos: web's base fails its own check, so web's child is not sent
+    back; the group waits on the held queue, and merges once main is fixed."""
+    box = queue_box(make_box, tmp_path, both=True)
+    web = box.add("Rename in web", "project:web")
+    api = box.add("Adapt api", "project:api")
+    parent = box.add("Ship the rename", f"depends:{web},{api}")
+    commit_to_main(box, {"BROKEN": "x\n"}, "A person breaks main")
+    approved(box, "Adapt api", {"notes.txt": "n\n"}, uuid=api)
+    approved(box, "Rename in web", {"notes.txt": "n\n"}, uuid=web)
+    # web's child failed its check, and so did web's main alone: the queue is held.
+    assert by_hand.events(box, "merge-queue-held", web)
+    assert queued(box) == [(api[:8], "queued"), (web[:8], "queued")]
+    assert main_subjects(box)[0] == "A person breaks main"
+    assert not by_hand.events(box, "merge-returned")
+    assert [r for r, _ in told(box)] == ["human"]
+    commit_to_main(box, {"BROKEN": None}, "A person fixes main")
+    box.ttal("go", web, check=True)
+    assert all("merged" in box.get(u)["tags"] for u in (web, api))
+    assert by_hand.events(box, "group-merged", parent)

@@ -67,6 +67,12 @@ def _drive(app: App, grp: str) -> list[str]:
         current = _check_child(app, grp, child)
         if current is None or current.state != "passed":
             _unwind(app, runs)
+            project = app.cfg.project(entries[child].project)  # type: ignore[union-attr]
+            if queue_holds.hold_of(app, project):  # its base failed too: no one is blamed
+                return [
+                    *did,
+                    f"group {grp[:8]}: waiting, the merge queue of {project.name} is held",
+                ]
             return [*did, f"group {grp[:8]}: child {child[:8]} sent back; the others wait"]
         runs.append(current.id)
     if runs:
