@@ -18,7 +18,12 @@ TTAL_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # replac
 
 def main() -> int:
     sys.path.insert(0, TTAL_PKG)
-    from ttal.core.tagrules import RULES_FILE, check_add, check_modify, loads
+    try:
+        from ttal.core.tagrules import RULES_FILE, check_add, check_modify, loads
+    except ImportError as err:  # ttal moved or upgraded under an installed hook
+        print(f"ttal: this hook cannot load ttal from {TTAL_PKG} ({err}); "
+              "run `ttal doctor --fix` to install the hooks of the ttal you have")  # fmt: skip
+        return 1
 
     # split("\n"), not splitlines(): a description may hold \x1c or \u2028, written raw.
     lines = sys.stdin.read().split("\n")

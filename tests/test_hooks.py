@@ -7,6 +7,7 @@ ttal's own adapter. A rejection must leave the task exactly as it was.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pytest
 import tasklib
 from tasklib.backends import TaskWarriorException
 
+from tests import by_hand
 from tests.conftest import Box
 from ttal.adapters import sandbox
 from ttal.adapters.taskwarrior import HookRejected, Taskwarrior
@@ -471,3 +473,31 @@ def test_hooks_are_installed_with_an_absolute_interpreter(hbox: Box) -> None:
         assert first.startswith("#!/") and "env python" not in first, first
         assert os.access(hooks / name, os.X_OK)
     assert Path(hooks / "ttal-rules.json").exists()
+
+
+def test_a_hook_that_cannot_load_ttal_says_how_to_fix_it(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """An installed hook whose ttal moved (an upgrade, a new venv) refuses with words that
+    say what to do, not a traceback; `ttal doctor` names it and `--fix` mends it."""
+    box = by_hand.idle_box(make_box, tmp_path)
+    uuid = box.add("Hooked", "project:api")
+    box.ttal("go", uuid, check=True)
+    assert box.task(uuid, "modify", "+coded").returncode == 0  # sh decides this one
+    hook = box.sb.task_data / "hooks" / "ttal-hook.py"
+    text = hook.read_text(encoding="utf-8")
+    moved = re.sub(r"(?m)^TTAL_PKG = .*$", f"TTAL_PKG = {str(tmp_path / 'gone')!r}", text)
+    assert moved != text
+    hook.write_text(moved, encoding="utf-8")
+
+    refused = box.task(uuid, "modify", "-coded")  # a refusal: Python words it
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr
+    assert "this hook cannot load ttal" in said and "ttal doctor --fix" in said, said
+    assert "Traceback" not in said
+    doctor = box.ttal("doctor")
+    assert "ttal-hook.py" in doctor.stdout + doctor.stderr
+    box.ttal("doctor", "--fix", check=True)
+    again = box.task(uuid, "modify", "-coded")
+    assert again.returncode != 0 and "cannot load ttal" not in again.stdout + again.stderr
+    assert "Traceback" not in again.stdout + again.stderr
