@@ -291,16 +291,39 @@ def test_opened_at_coded_then_merged_with_the_same_pr(
     uuid = box.add("Add JWT auth", "project:api")
     box.ttal("go", uuid, check=True)
     head = commit(box, uuid, "jwt.py", "TOKEN = 1\n")
-    box.ttal("go", env=worker_env(uuid), check=True)
-    assert not hub.prs
-    watch(box)
+    coded = box.ttal("go", env=worker_env(uuid), check=True)
+    assert "PR #1" in coded.stdout, coded.stdout  # the worker's `ttal go`, no `ttal watch`
+    [create] = hub.ops("PullRequestCreate")
+    assert create.variables["input"]["headRefName"] == box.get(uuid)["ttal_branch"]
+    assert hub.tip(box.get(uuid)["ttal_branch"]) == head
     assert box.get(uuid)["ttal_pr"] == hub.url(1) and hub.prs[1].state == "OPEN"
+    assert "coded" in box.get(uuid)["tags"]
     assert "Approved by" not in hub.prs[1].body  # opened before the review
 
     box.ttal("review", "approve", env=reviewer_env(uuid), check=True)
     wait_for(lambda: box.get(uuid)["status"] == "completed", 30, "the merge")
     assert len(hub.ops("PullRequestCreate")) == 1
     assert hub.ops("PullRequestMerge")[0].variables["input"]["expectedHeadOid"] == head
+
+
+def test_a_pr_that_fails_to_open_at_coded_keeps_the_tag_and_opens_on_the_next_watch(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box, hub = forge_box(make_box, tmp_path, pr="      open_at: coded\n", checks=())
+    hub.refuse["PullRequestCreate"] = (200, "was submitted too quickly")  # once
+    uuid = box.add("Add JWT auth", "project:api")
+    box.ttal("go", uuid, check=True)
+    commit(box, uuid, "jwt.py", "TOKEN = 1\n")
+    coded = box.ttal("go", env=worker_env(uuid))
+    assert coded.returncode == 0, coded.stdout + coded.stderr
+    assert "open failed (1/2): " in coded.stdout and "submitted too quickly" in coded.stdout
+    task = box.get(uuid)
+    assert "coded" in task["tags"] and "reviewing" in task["tags"] and not task.get("ttal_pr")
+    assert len(hub.ops("PullRequestCreate")) == 1 and not hub.prs
+    assert events(box, "forge-retry", uuid)
+
+    watch(box)  # the retry: backoff 0 in these tests
+    assert box.get(uuid)["ttal_pr"] == hub.url(1) and len(hub.prs) == 1
 
 
 def test_a_deleted_task_closes_its_pr_once(make_box: Callable[..., Box], tmp_path: Path) -> None:

@@ -4,8 +4,9 @@
 opens or finds its PR, sends the forge's feedback to the worker, and merges the PR when
 its checks passed and its head is the commit the review lead approved; `+merged` then
 leads to today's cleanup (engine/merge.finish). `ttal watch` does the same for every such
-task each pass: earlier stages get their pushes and feedback (`open_at: coded` opens the
-PR at +coded), approved ones a `ttal go`, deleted ones their PR closed.
+task each pass: earlier stages get their pushes and feedback, approved ones a `ttal go`,
+deleted ones their PR closed. `open_at: coded` opens the PR in the worker's `ttal go` that
+adds +coded (`coded`); one that failed there is retried by `ttal watch`.
 
 Feedback goes to the worker once each, across restarts: a failed check once per pushed
 commit (the failing jobs' names and the last lines of their logs), a review comment once
@@ -200,6 +201,17 @@ def sync(app: App, task: TaskView) -> list[str]:
                 task=task.uuid, sender="ttal"):  # fmt: skip
             did.append(f"told {task.spawner or 'human'}: PR merged before approval")
     return did + relay(app, task, project, forge, pr)
+
+
+def coded(app: App, uuid: str) -> list[str]:
+    """The worker's `ttal go` just recorded a stage with commits as done (engine/drive.py):
+    push and open the PR now when the project opens it at +coded, not at the next `ttal
+    watch` pass. A failure is counted for its backoff (engine/forge.attempt) and left to
+    `ttal watch`, which tries again: it fails neither the worker's `ttal go` nor its tag."""
+    try:
+        return sync(app, task_view(app.tw.held(uuid)))
+    except TtalError as err:
+        return [f"not on the forge yet: {err.message}"]
 
 
 def _coded(app: App, task: TaskView) -> bool:
