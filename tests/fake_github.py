@@ -11,9 +11,11 @@ hosts.yml in a temp GH_CONFIG_DIR: nothing of the user's gh is read or written.
 
 The pull requests live here; their branches live in `remote`, the bare repository that
 ttal really pushes to: a PR's head commit is that branch's tip when asked, and a merge
-really moves the base branch there. Checks, reviews and comments are scripted by the test
-(`check`, `review`, `comment`). Every request is kept in `requests`, so a test asserts what
-gh actually sent. GraphQL is answered by the operation gh names (RepositoryInfo,
+really moves the base branch there. Checks, reviews, inline comments and the conversation's
+comments are scripted by the test (`check`, `review`, `comment`, `talk`). REST lists are
+paged as GitHub pages them (`per_page`, `page`, a Link header to the next page; a test
+lowers `page_limit` to get several pages). Every request is kept in `requests`, so a test
+asserts what gh actually sent. GraphQL is answered by the operation gh names (RepositoryInfo,
 PullRequestCreate, ...); the answers carry every field gh 2.23 asks for there.
 """
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 OWNER, NAME = "acme", "api"
 # Fields gh 2.23 asks the host about before it uses them (its feature detection).
@@ -92,7 +94,7 @@ class PullRequest:
     merged_at: str = ""
     comments: list[dict[str, Any]] = field(default_factory=list)  # inline review comments
     reviews: list[dict[str, Any]] = field(default_factory=list)
-    issue_comments: list[str] = field(default_factory=list)
+    issue_comments: list[dict[str, Any]] = field(default_factory=list)  # the conversation
     head_oid: str = ""  # kept once merged or closed: GitHub still knows it after a deletion
 
 
@@ -108,6 +110,7 @@ class FakeGitHub:
         self.lock = threading.Lock()
         self.refuse: dict[str, tuple[int, str]] = {}  # operation -> (status, message), once
         self.auto_checks: tuple[str, ...] = ()  # checks every new head gets, running
+        self.page_limit = 100  # the most items of a list one page holds (GitHub: 100)
         self.httpd: ThreadingHTTPServer | None = None
 
     # ---- the server -----------------------------------------------------------------
@@ -178,6 +181,16 @@ class FakeGitHub:
             pr.comments.append({"id": cid, "path": path, "line": line, "body": body,
                                 "user": user, "commit_id": self.tip(pr.head)})  # fmt: skip
             return cid
+
+    def talk(self, number: int, body: str, user: str = "carol", bot: bool = False) -> int:
+        """A comment in the PR's conversation (GitHub's issue comment), by `user`."""
+        with self.lock:
+            return self._talk(self.prs[number], body, user, "Bot" if bot else "User")
+
+    def _talk(self, pr: PullRequest, body: str, user: str, kind: str = "User") -> int:
+        cid = next(self.ids)
+        pr.issue_comments.append({"id": cid, "body": body, "user": user, "type": kind})
+        return cid
 
     def review(self, number: int, state: str, body: str, user: str = "carol") -> int:
         with self.lock:
@@ -316,7 +329,7 @@ class FakeGitHub:
             pr.state, pr.head_oid = "CLOSED", self.tip(pr.head)
             return {"closePullRequest": {"clientMutationId": ""}}
         if "addComment" in request.query:
-            self._by_id(v["input"]["subjectId"]).issue_comments.append(v["input"]["body"])
+            self._talk(self._by_id(v["input"]["subjectId"]), v["input"]["body"], "person")
             return {"addComment": {"commentEdge": {"node": {"url": ""}}}}
         raise _Refused(200, f"fake GitHub: no answer for operation {op!r}")
 
@@ -359,6 +372,12 @@ class FakeGitHub:
             return (
                 200,
                 [self._comment_json(c) for c in self.prs[int(m[1])].comments],
+                "application/json",
+            )
+        if m := re.fullmatch(r"issues/(\d+)/comments", rest):
+            return (
+                200,
+                [self._talk_json(c) for c in self.prs[int(m[1])].issue_comments],
                 "application/json",
             )
         if m := re.fullmatch(r"pulls/(\d+)/reviews", rest):
@@ -410,6 +429,24 @@ class FakeGitHub:
             "commit_id": c["commit_id"],
             "html_url": f"https://{self.host}/{OWNER}/{NAME}/pull/1#discussion_r{c['id']}",
         }
+
+    def _talk_json(self, c: dict[str, Any]) -> dict[str, Any]:
+        url = f"https://{self.host}/{OWNER}/{NAME}/pull/1#issuecomment-{c['id']}"
+        return {"id": c["id"], "body": c["body"], "user": {"login": c["user"], "type": c["type"]},
+                "created_at": "2026-12-02T00:00:00Z", "html_url": url}  # fmt: skip
+
+    def page(self, path: str, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+        """One page of a REST list, as GitHub pages it: `per_page` (at most page_limit)
+        and `page` from the query, and a Link header to the next page while there is one."""
+        query = dict(parse_qsl(urlsplit(path).query))
+        size = max(1, min(int(query.get("per_page") or 30), self.page_limit))
+        number = max(1, int(query.get("page") or 1))
+        shown = items[(number - 1) * size : number * size]
+        if number * size >= len(items):
+            return shown, {}
+        after = urlencode({**query, "per_page": size, "page": number + 1})
+        link = f"https://{self.host}{urlsplit(path).path}?{after}"
+        return shown, {"Link": f'<{link}>; rel="next"'}
 
     def _review_json(self, r: dict[str, Any]) -> dict[str, Any]:
         return {"id": r["id"], "state": r["state"], "body": r["body"],
@@ -483,13 +520,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return raw.decode(errors="replace")
 
-    def _send(self, status: int, data: Any, kind: str = "application/json") -> None:
+    def _send(self, status: int, data: Any, kind: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:  # fmt: skip
         raw = data if isinstance(data, bytes) else (
             data.encode() if isinstance(data, str) else json.dumps(data).encode())  # fmt: skip
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("X-Oauth-Scopes", "repo, read:org, workflow")
         self.send_header("Content-Length", str(len(raw)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(raw)
 
@@ -508,7 +548,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if request.operation or self.path.startswith("/api/graphql"):
                     self._send(200, {"data": hub.graphql(request)})
                 else:
-                    self._send(*hub.rest(self.command, self.path))
+                    status, data, kind = hub.rest(self.command, self.path)
+                    paged = hub.page(self.path, data) if isinstance(data, list) else (data, {})
+                    self._send(status, paged[0], kind, paged[1])
             except _Refused as err:
                 if err.status == 200:  # GraphQL reports its errors in a 200 answer
                     self._send(200, {"data": None, "errors": [{"message": err.message}]})

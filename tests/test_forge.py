@@ -13,6 +13,7 @@ from tests.by_hand import commit, events, reviewer_env, worker_env
 from tests.conftest import Box, wait_for
 from tests.forge_helpers import approved_task, forge_box, messages_to, needs_gh, watch
 from ttal.adapters import sandbox
+from ttal.core.forge import by_ttal, closed_text
 from ttal.errors import Exit
 
 pytestmark = needs_gh
@@ -91,6 +92,34 @@ def test_a_review_comment_and_requested_changes_go_to_the_worker_once(
     later = messages_to(box, f"w-{uuid[:8]}")
     assert len(later) == 3 and "And a docstring." in later[-1]
     assert any("/pulls/1/comments" in r.path for r in hub.requests)
+
+
+def test_a_conversation_comment_goes_to_the_worker_once_not_ttals_own_nor_a_bots(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box, hub = forge_box(make_box, tmp_path)
+    uuid, _head = approved_task(box)
+    hub.page_limit = 2  # four comments: two pages, as gh asks for them
+    hub.talk(1, "Please also handle expired tokens.", user="dave")
+    hub.talk(1, closed_text(uuid[:8], "Add JWT auth"), user="person")  # what ttal writes
+    hub.talk(1, "Coverage: 91% (+2%)", user="codecov[bot]", bot=True)
+    hub.talk(1, "And log each refusal.", user="erin")
+
+    watch(box)
+    worker = f"w-{uuid[:8]}"
+    told = messages_to(box, worker)
+    assert len(told) == 2, told
+    assert "dave commented on PR #1:\nPlease also handle expired tokens." in told[0]
+    assert "erin commented on PR #1:\nAnd log each refusal." in told[1]  # from the 2nd page
+    pages = [r.path for r in hub.ops("/issues/1/comments")]
+    assert any("page=2" in p for p in pages), pages
+
+    watch(box)  # new ttal processes: a restart neither drops nor repeats one
+    box.ttal("go", uuid)
+    assert messages_to(box, worker) == told
+    hub.talk(1, "Thanks!", user="dave")
+    watch(box)
+    assert len(messages_to(box, worker)) == 3 and "Thanks!" in messages_to(box, worker)[-1]
 
 
 def test_a_second_round_rewrites_the_branch_and_pushes_to_the_same_pr(
@@ -262,16 +291,39 @@ def test_opened_at_coded_then_merged_with_the_same_pr(
     uuid = box.add("Add JWT auth", "project:api")
     box.ttal("go", uuid, check=True)
     head = commit(box, uuid, "jwt.py", "TOKEN = 1\n")
-    box.ttal("go", env=worker_env(uuid), check=True)
-    assert not hub.prs
-    watch(box)
+    coded = box.ttal("go", env=worker_env(uuid), check=True)
+    assert "PR #1" in coded.stdout, coded.stdout  # the worker's `ttal go`, no `ttal watch`
+    [create] = hub.ops("PullRequestCreate")
+    assert create.variables["input"]["headRefName"] == box.get(uuid)["ttal_branch"]
+    assert hub.tip(box.get(uuid)["ttal_branch"]) == head
     assert box.get(uuid)["ttal_pr"] == hub.url(1) and hub.prs[1].state == "OPEN"
+    assert "coded" in box.get(uuid)["tags"]
     assert "Approved by" not in hub.prs[1].body  # opened before the review
 
     box.ttal("review", "approve", env=reviewer_env(uuid), check=True)
     wait_for(lambda: box.get(uuid)["status"] == "completed", 30, "the merge")
     assert len(hub.ops("PullRequestCreate")) == 1
     assert hub.ops("PullRequestMerge")[0].variables["input"]["expectedHeadOid"] == head
+
+
+def test_a_pr_that_fails_to_open_at_coded_keeps_the_tag_and_opens_on_the_next_watch(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    box, hub = forge_box(make_box, tmp_path, pr="      open_at: coded\n", checks=())
+    hub.refuse["PullRequestCreate"] = (200, "was submitted too quickly")  # once
+    uuid = box.add("Add JWT auth", "project:api")
+    box.ttal("go", uuid, check=True)
+    commit(box, uuid, "jwt.py", "TOKEN = 1\n")
+    coded = box.ttal("go", env=worker_env(uuid))
+    assert coded.returncode == 0, coded.stdout + coded.stderr
+    assert "open failed (1/2): " in coded.stdout and "submitted too quickly" in coded.stdout
+    task = box.get(uuid)
+    assert "coded" in task["tags"] and "reviewing" in task["tags"] and not task.get("ttal_pr")
+    assert len(hub.ops("PullRequestCreate")) == 1 and not hub.prs
+    assert events(box, "forge-retry", uuid)
+
+    watch(box)  # the retry: backoff 0 in these tests
+    assert box.get(uuid)["ttal_pr"] == hub.url(1) and len(hub.prs) == 1
 
 
 def test_a_deleted_task_closes_its_pr_once(make_box: Callable[..., Box], tmp_path: Path) -> None:
@@ -282,9 +334,11 @@ def test_a_deleted_task_closes_its_pr_once(make_box: Callable[..., Box], tmp_pat
     rows = watch(box)
     watch(box)
     assert hub.prs[1].state == "CLOSED", rows
-    assert hub.prs[1].issue_comments == [
+    [closing] = hub.prs[1].issue_comments
+    assert closing["body"].startswith(
         f"Closed by ttal: task {uuid[:8]} (Add JWT auth) was deleted."
-    ]
+    )
+    assert closing["user"] == "person" and by_ttal(closing["body"])  # the user's login, marked
     assert len([r for r in hub.requests if "closePullRequest" in r.query]) == 1
 
 

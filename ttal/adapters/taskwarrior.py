@@ -293,6 +293,11 @@ class Taskwarrior:
         finally:
             self._batches.pop(uuid, None)
 
+    def held(self, uuid: str) -> dict[str, Any]:
+        """The task as `carry` holds it, with this run's writes; read when not held."""
+        batch = self._batches.get(uuid)
+        return dict(batch.row) if batch else self.get(uuid)
+
     def flush(self, uuid: str) -> None:
         """Write what the held task `uuid` has staged, now (one call, more only for a second
         note): before something outside the task's lock counts on it."""

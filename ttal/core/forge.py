@@ -12,6 +12,9 @@ _REMOTE = re.compile(
     r"|(?:[^@/]+@)?(?P<scp>[^/:]+):)(?P<path>[^/]+/[^/]+?)(?:\.git)?/?$"
 )
 LOG_LINES = 30  # the last lines of a failed job's log sent to the worker
+# Ends every comment ttal writes on a forge (hidden by its Markdown): ttal posts with the
+# user's own login, so this, not the author, tells ttal's comments from the user's.
+OWN_MARK = "<!-- ttal -->"
 
 
 def slug_from_url(url: str) -> str:
@@ -99,6 +102,16 @@ def comment_text(short: str, number: int, author: str, body: str, where: str, ki
         f"task {short}: {author} {what} on PR #{number}{at}:\n{body.strip()}\n"
         "Answer it here with a commit (then `ttal go`), or tell your spawner why not."
     )
+
+
+def closed_text(short: str, description: str) -> str:
+    """ttal's comment on the PR of a deleted task, which it closes."""
+    return f"Closed by ttal: task {short} ({description}) was deleted.\n\n{OWN_MARK}"
+
+
+def by_ttal(body: str) -> bool:
+    """A comment ttal wrote itself (never sent back to the worker)."""
+    return body.rstrip().endswith(OWN_MARK)
 
 
 def conflict_text(short: str, pr: PullState, base: str) -> str:

@@ -180,6 +180,15 @@ def _assign(app: App, turn: Turn) -> str:
     return routing.assign(app, turn.task, turn.stage)
 
 
+def _complete(app: App, turn: Turn) -> str:
+    did = workers.complete_work(app, turn.task, turn.stage, turn.note)
+    if turn.stage.commits and project_for(app, turn.task).merge != "local":
+        from ttal.engine import forge_flow  # the PR, when it opens at +coded (docs/forges.md)
+
+        did = "; ".join([did, *forge_flow.coded(app, turn.task.uuid)])
+    return did
+
+
 def _merge(app: App, turn: Turn) -> str:
     from ttal.engine import merge
 
@@ -209,9 +218,7 @@ HANDLERS: dict[Action, Handler] = {
         lambda app, t: workers.brief_worker(app, t.task, t.stage), hands_over=True
     ),
     Action.ASSIGN: _acting(_assign, hands_over=True),
-    Action.COMPLETE_WORK: _acting(
-        lambda app, t: workers.complete_work(app, t.task, t.stage, t.note)
-    ),
+    Action.COMPLETE_WORK: _acting(_complete),
     Action.SPAWN_REVIEWER: _acting(
         lambda app, t: review_rounds.spawn_reviewer(app, t.task, t.stage)
     ),

@@ -4,12 +4,14 @@
 opens or finds its PR, sends the forge's feedback to the worker, and merges the PR when
 its checks passed and its head is the commit the review lead approved; `+merged` then
 leads to today's cleanup (engine/merge.finish). `ttal watch` does the same for every such
-task each pass: earlier stages get their pushes and feedback (`open_at: coded` opens the
-PR at +coded), approved ones a `ttal go`, deleted ones their PR closed.
+task each pass: earlier stages get their pushes and feedback, approved ones a `ttal go`,
+deleted ones their PR closed. `open_at: coded` opens the PR in the worker's `ttal go` that
+adds +coded (`coded`); one that failed there is retried by `ttal watch`.
 
 Feedback goes to the worker once each, across restarts: a failed check once per pushed
 commit (the failing jobs' names and the last lines of their logs), a review comment once
-per comment (with its file and line), a conflict once per head and base. What was sent is
+per comment (with its file and line), a person's comment in the PR's conversation once (not
+ttal's own, core/forge.OWN_MARK, nor a bot's), a conflict once per head and base. What was sent is
 in ttal's state (adapters/store/forge.py) and each message has its own key, so a crash
 between the two sends nothing twice.
 """
@@ -25,7 +27,16 @@ from ttal import faults
 from ttal.adapters import git, git_remote, locks
 from ttal.adapters.forges.base import Forge
 from ttal.config.model import Project
-from ttal.core.forge import PullState, ci_text, comment_text, conflict_text, merge_verdict, tail
+from ttal.core.forge import (
+    PullState,
+    by_ttal,
+    ci_text,
+    closed_text,
+    comment_text,
+    conflict_text,
+    merge_verdict,
+    tail,
+)
 from ttal.core.pipeline import Action, Caller, Stage, current_stage, next_step
 from ttal.core.task_view import TaskView
 from ttal.engine import forge as forges
@@ -92,7 +103,7 @@ def _merged(app: App, task: TaskView, stage: Stage, pr: PullState, how: str,
 
 def relay(app: App, task: TaskView, project: Project, forge: Forge, pr: PullState) -> list[str]:
     """Send the worker what the forge says that it has not been sent: failed checks,
-    comments and requested changes, a conflict."""
+    comments (inline and in the conversation) and requested changes, a conflict."""
     to = task.worker_session
     if not to or pr.state != "open":
         return []
@@ -111,6 +122,8 @@ def relay(app: App, task: TaskView, project: Project, forge: Forge, pr: PullStat
             did.append(f"told {to}: PR #{pr.number} conflicts with {base}")
     seen = {key.partition(":")[2] for key in sent if key.startswith("said:")}
     for note in forge.comments_since(pr.number, seen):
+        if by_ttal(note.body):  # ttal's own (posted with the user's login): not news
+            continue
         text = comment_text(task.short, pr.number, note.author, note.body, note.where, note.kind)
         _send(app, task, to, f"said:{note.id}", text)
         did.append(f"told {to}: {note.author}'s {note.kind} {note.where}".rstrip())
@@ -190,6 +203,17 @@ def sync(app: App, task: TaskView) -> list[str]:
     return did + relay(app, task, project, forge, pr)
 
 
+def coded(app: App, uuid: str) -> list[str]:
+    """The worker's `ttal go` just recorded a stage with commits as done (engine/drive.py):
+    push and open the PR now when the project opens it at +coded, not at the next `ttal
+    watch` pass. A failure is counted for its backoff (engine/forge.attempt) and left to
+    `ttal watch`, which tries again: it fails neither the worker's `ttal go` nor its tag."""
+    try:
+        return sync(app, task_view(app.tw.held(uuid)))
+    except TtalError as err:
+        return [f"not on the forge yet: {err.message}"]
+
+
 def _coded(app: App, task: TaskView) -> bool:
     """The worker's first round is done: a stage that needs commits has its tag."""
     pipeline = pipeline_for(app, {"uuid": task.uuid, "tags": sorted(task.tags)})
@@ -205,7 +229,7 @@ def close_deleted(app: App, task: TaskView) -> list[str]:
     forge = forges.forge_of(project)
     did = []
     if forge.status(number).state == "open":
-        text = f"Closed by ttal: task {task.short} ({task.description}) was deleted."
+        text = closed_text(task.short, task.description)
         forges.attempt(
             app,
             task,

@@ -14,9 +14,10 @@ from ttal.core.forge import Check, PullState
 
 @dataclass(frozen=True)
 class Comment:
-    """A person's word on a pull request: an inline comment, or a review with a body."""
+    """A person's word on a pull request: an inline comment, a comment in its
+    conversation, or a review with a body."""
 
-    id: str  # unique on the forge, with its kind: "comment:123", "review:456"
+    id: str  # unique on the forge, with its source: "comment:123", "talk:7", "review:456"
     kind: str  # comment, changes (changes requested), review
     author: str
     body: str
@@ -48,7 +49,8 @@ class Forge(Protocol):
         ...
 
     def comments_since(self, number: int, seen: set[str]) -> list[Comment]:
-        """The comments whose ids are not in `seen`, oldest first."""
+        """The reviews with something to say, inline comments and conversation comments
+        (a bot's left out, when the forge says who is one) whose ids are not in `seen`."""
         ...
 
     def merge(self, number: int, method: str, head: str, delete_branch: bool) -> None:

@@ -1,7 +1,7 @@
 """GitHub through the user's own `gh` login: `gh pr create/list/view/merge/close`,
-`gh run view --log-failed` and `gh api` (inline review comments, which `gh pr view` does not
-show). Every call names the repository (`-R [HOST/]OWNER/REPO`), so nothing depends on the
-directory gh runs in; `gh api` takes its host from GH_HOST.
+`gh run view --log-failed` and `gh api` (reviews, inline review comments and the PR's
+conversation, paged). Every call names the repository (`-R [HOST/]OWNER/REPO`), so nothing
+depends on the directory gh runs in; `gh api` takes its host from GH_HOST.
 
 gh treats every host but github.com as GitHub Enterprise (REST under /api/v3/, GraphQL at
 /api/graphql): the tests' scripted server (tests/fake_github.py) is such a host.
@@ -143,6 +143,14 @@ class GitHub:
                     line,
                 )
             )
+        # The conversation (GitHub's issue comments on the PR), without a bot's (coverage
+        # reports and the like).
+        for note in self._pages(
+            f"repos/{self.path}/issues/{number}/comments", "api issue comments"
+        ):
+            if str((note.get("user") or {}).get("type", "")) != "Bot":
+                body = str(note.get("body") or "")
+                found.append(Comment(f"talk:{note['id']}", "comment", _login(note), body))
         return [c for c in found if c.id not in seen]
 
     def merge(self, number: int, method: str, head: str, delete_branch: bool) -> None:
