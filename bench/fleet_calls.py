@@ -8,7 +8,14 @@ caller's TTAL_TRACE if set, the CPU it used), then a tally per fleet task by sou
 
 --no-wrapper runs the fleet without the wrapper (its CPU per task only, as bench/scale.py
 measures it). TTAL_TRACE comes from a measuring patch of Taskwarrior._env (not in ttal):
-without it the source is the calling process's command line and TTAL_AGENT.
+without it the source is the calling process's command line and TTAL_AGENT. The patch, at the
+end of _env (run the bench with PYTHONPATH naming the patched copy):
+
+    if os.environ.get("TTAL_TRACE_TASK"):
+        import sys, traceback
+        fr = [f"{Path(f.filename).stem}.{f.name}" for f in traceback.extract_stack()[:-1]
+              if "/ttal/" in f.filename]
+        env["TTAL_TRACE"] = " ".join(sys.argv[1:4]) + " | " + " > ".join(fr[-7:])
 """
 
 from __future__ import annotations
