@@ -23,6 +23,7 @@ from ttal.adapters import locks, task_rewrite
 from ttal.core.task_view import depends_of
 from ttal.core.writes import COMPLETED, Write, apply_changes, changes_for, compare, keep_row
 from ttal.engine import journal
+from ttal.engine import sweep as sweeps
 from ttal.engine.app import App
 from ttal.errors import TtalError
 
@@ -147,10 +148,14 @@ def settle_dedupe(app: App, uuid: str, keep: dict[str, Any]) -> tuple[str, str]:
     return "done", "imported the copy kept in the journal"
 
 
-def sweep(app: App) -> list[dict[str, Any]]:
+def sweep(app: App, evidence: str = "") -> list[dict[str, Any]]:
     """`ttal watch` (each pass) and `ttal recover`: every task with unsettled writes, one
     export for all; a task that lost something (or is stored twice) is re-read and fixed
-    under its lock. Returns what was done, as `recover` reports it."""
+    under its lock, unless a ttal command holds that lock now (its writes are on their way:
+    the next sweep looks again). `evidence`: the command to refuse (engine/sweep.py) before
+    anything is decided when Taskwarrior shows no tasks at all; the export is that evidence
+    when it returns any row, and a `task count` is asked only when it returns none. Returns
+    what was done, as `recover` reports it."""
     uuids = app.state.open_write_tasks()
     rows: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -158,7 +163,11 @@ def sweep(app: App) -> list[dict[str, Any]]:
             for row in app.tw.export(*uuids[start : start + BATCH]):
                 rows.setdefault(row["uuid"], []).append(row)
     except TtalError as err:  # Taskwarrior briefly unavailable: the next pass tries again
+        if evidence:
+            sweeps.require_evidence(app, evidence)
         return [_item("", "error", f"could not read the tasks ttal wrote: {err.message}")]
+    if evidence and not rows:
+        sweeps.require_evidence(app, evidence)
     items = []
     for uuid in uuids:
         found = rows.get(uuid, [])
@@ -182,10 +191,15 @@ def standing_conflicts(app: App) -> list[dict[str, Any]]:
 
 def _fix(app: App, uuid: str) -> list[dict[str, Any]]:
     """Re-read the task under its lock (a person may have written since the sweep's read),
-    store it once if it is stored twice, then settle it."""
+    store it once if it is stored twice, then settle it. Not while a ttal command holds the
+    task: what looked lost is then mostly a write it recorded and has not made yet (a `ttal
+    go` stages its writes until it ends); a re-read would wait for it and read the whole
+    history again for nothing. The next sweep looks again."""
     items = []
     try:
-        with locks.held(locks.task_lock(app.lock_dir, uuid)):
+        with locks.held_if_free(locks.task_lock(app.lock_dir, uuid)) as free:
+            if not free:
+                return []
             rows = app.tw.export(uuid)
             if not rows:
                 return []

@@ -40,7 +40,6 @@ from ttal.engine import (
     reconcile,
     review_rounds,
     spawn_queue,
-    sweep,
     workers,
 )
 from ttal.engine.agents import agent_state
@@ -94,8 +93,7 @@ def watch_pass(app: App) -> list[Row]:
         # below are judged by the tasks as ttal wrote them, and a task stored twice (its
         # pending copy names a worker that finished) is stored once. Not when Taskwarrior
         # shows no tasks at all beside ttal's live ones: it is not reading the user's data.
-        sweep.require_evidence(app, "watch")
-        fixed = reconcile.sweep(app)
+        fixed = reconcile.sweep(app, evidence="watch")
         # Usage first, then budgets: a session over its budget is ended in this very pass,
         # and its task is held (targets() leaves it out), so nothing restarts it.
         probe = _probe(app)
