@@ -56,7 +56,8 @@ TW3 := .tools/tw3/bin/task
 TW3_TESTS := tests/test_hooks.py tests/test_rules_in_process.py tests/test_e2e_flows.py \
 	tests/test_smoke_e2e.py tests/test_race.py tests/test_lost_updates.py tests/test_crash.py \
 	tests/test_bad_input.py tests/test_gc.py tests/test_history.py tests/test_person_reports.py \
-	tests/test_task_calls.py tests/test_status.py tests/test_budget.py tests/test_spawn_dead_slots.py
+	tests/test_task_calls.py tests/test_status.py tests/test_budget.py tests/test_spawn_dead_slots.py \
+	tests/test_watch_calls.py
 
 test-tw3: venv tw3
 	@if [ -x $(TW3) ]; then \
