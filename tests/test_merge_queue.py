@@ -166,3 +166,20 @@ def test_deliver_drives_a_queue_nobody_drives_then_finishes_its_tasks(
              box.get(uuid)["status"] == "completed", 60, "deliver to finish the task")  # fmt: skip
     assert queued(box) == [] and runs(box) == [(1, "merged", 1)]
     assert by_hand.worktrees(box, "web") == [] and main_subjects(box)[0].startswith("Merge ")
+
+
+def test_the_tasks_a_run_merges_are_finished_without_a_watch(
+    make_box: Callable[..., Box], tmp_path: Path
+) -> None:
+    """The first task's own `ttal go` found the queue busy and ended; the second's drove a
+    run that merged both. The first must still be cleaned up and done, with no `ttal watch`
+    (before: it waited, +merged and pending, for the next pass; the demo timed out so)."""
+    box = queue_box(make_box, tmp_path, batch=2)
+    with queue_held(box):
+        first = approved(box, "Write notes", {"notes.txt": "n\n"})
+        second = approved(box, "Write more notes", {"more.txt": "m\n"})
+    box.ttal("go", second, check=True)
+    assert runs(box) == [(1, "merged", 2)]
+    wait_for(lambda: box.get(first)["status"] == "completed", 30, "the first task finished")
+    assert box.get(second)["status"] == "completed"
+    wait_for(lambda: not box.sessions(), 30, "both tasks' sessions cleaned up")

@@ -82,6 +82,9 @@ def finish(app: App, task: TaskView) -> str:
         _record_finished(app, task)
         app.tw.done(task.uuid)
         did.append("task done")
+    # Out of the merge queue (if it went through it): no driver starts its `ttal go` again.
+    # The done is recorded before it is written, so a crash now is repaired by the sweep.
+    app.state.drop_entries([task.uuid])
     return "; ".join(did) or "already finished"
 
 

@@ -31,6 +31,7 @@ from ttal.engine.lookup import project_for, workplace
 from ttal.errors import MergeConflict, PreconditionFailed, Waiting
 
 LIVE = ("building", "running", "passed", "failed", "timed out")  # runs not yet concluded
+IDENTITY = ("TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK")  # adapters/identity.py reads them
 REBUILDS = 4  # a base that moves under this many runs in a row: stop, the next pass retries
 
 
@@ -75,7 +76,7 @@ def queue_merge(app: App, task: TaskView, stage: Stage, grp: str | None = None) 
     if grp:
         merge_groups.drive(app, grp)
     else:
-        drive(app, project)
+        drive(app, project, task.uuid)
     return _where(app, task, project)
 
 
@@ -120,13 +121,33 @@ def slot_lock(app: App, project: Project, slot: int) -> Path:
     return app.lock_dir / f"merge-queue-{project.name}-{slot}.lock"
 
 
-def drive(app: App, project: Project) -> list[str]:
-    """Run `project`'s queue until it is empty, if a check slot is free; [] if none is."""
+def drive(app: App, project: Project, mine: str) -> list[str]:
+    """Run `project`'s queue until it is empty, if a check slot is free; [] if none is.
+    Then the tasks it merged but `mine` (the caller's, which its own `ttal go` finishes)
+    are finished, each by its own `ttal go` in the background."""
     for slot in range(project.max_checks):
-        with locks.borrowed(slot_lock(app, project, slot), 0) as mine:
-            if mine:
-                return _run_queue(app, project)
-    return []
+        with locks.borrowed(slot_lock(app, project, slot), 0) as free:
+            if free:
+                did = _run_queue(app, project)
+                break
+    else:
+        return []
+    return did + finish_merged(app, mine)
+
+
+def finish_merged(app: App, mine: str) -> list[str]:
+    """A run merges every task it took, but a task's `ttal go` that found the queue busy
+    has already ended: without this, those waited for a `ttal watch` pass to be cleaned up
+    and done (the demo, which runs none, timed out on one). A task still in its own `ttal
+    go` finishes itself; so does a task whose go is still running (its finish is idempotent)."""
+    # As ttal itself, not as the caller: a review lead may drive only its own task.
+    env = {k: v for k, v in os.environ.items() if k not in IDENTITY}
+    started = []
+    for uuid in (u for u in merged_unfinished(app) if u != mine):
+        proc.start_detached([sys.executable, "-m", "ttal", "go", uuid],
+                            log=app.run_dir / "merge-queue.log", env=env)  # fmt: skip
+        started.append(f"finishing task {uuid[:8]} in the background")
+    return started
 
 
 def _run_queue(app: App, project: Project) -> list[str]:
