@@ -20,7 +20,7 @@ from tasklib.backends import TaskWarriorException
 
 from tests import by_hand
 from tests.conftest import Box
-from ttal.adapters import sandbox
+from ttal.adapters import identity, sandbox
 from ttal.adapters.taskwarrior import HookRejected, Taskwarrior
 from ttal.core.tagrules import check_add
 from ttal.errors import Exit
@@ -41,7 +41,7 @@ MANAGER = {"TTAL_AGENT": "boss", "TTAL_ROLE": "manager"}
 WORKER = {"TTAL_AGENT": "coder", "TTAL_ROLE": "worker", "TTAL_TASK": SELF}
 REVIEWER = {"TTAL_AGENT": "review-lead", "TTAL_ROLE": "reviewer", "TTAL_TASK": SELF}
 OTHER_REVIEWER = {**REVIEWER, "TTAL_TASK": STRANGER}
-IDENTITY_VARS = ("TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK")
+IDENTITY_VARS = identity.VARS
 PATHS = ("task", "tasklib", "ttal")
 
 

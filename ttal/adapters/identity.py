@@ -12,6 +12,13 @@ from collections.abc import Mapping
 from ttal.core.pipeline import Caller
 
 ROLES = ("manager", "worker", "reviewer")
+VARS = ("TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK")  # what current_caller reads
+
+
+def without_identity(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a process ttal starts as itself, not as its caller (who may be an agent
+    allowed to drive only its own task)."""
+    return {k: v for k, v in env.items() if k not in VARS}
 
 
 def current_caller(env: Mapping[str, str] | None = None) -> Caller:

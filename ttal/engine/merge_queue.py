@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ttal import faults
-from ttal.adapters import git, git_merge, locks, proc, processes
+from ttal.adapters import git, git_merge, identity, locks, proc, processes
 from ttal.adapters.store.merge_queue import Entry, Run
 from ttal.config.model import Project
 from ttal.core import merge_queue as rules
@@ -31,7 +31,6 @@ from ttal.engine.lookup import project_for, workplace
 from ttal.errors import MergeConflict, PreconditionFailed, Waiting
 
 LIVE = ("building", "running", "passed", "failed", "timed out")  # runs not yet concluded
-IDENTITY = ("TTAL_AGENT", "TTAL_ROLE", "TTAL_TASK")  # adapters/identity.py reads them
 REBUILDS = 4  # a base that moves under this many runs in a row: stop, the next pass retries
 
 
@@ -141,7 +140,7 @@ def finish_merged(app: App, mine: str) -> list[str]:
     and done (the demo, which runs none, timed out on one). A task still in its own `ttal
     go` finishes itself; so does a task whose go is still running (its finish is idempotent)."""
     # As ttal itself, not as the caller: a review lead may drive only its own task.
-    env = {k: v for k, v in os.environ.items() if k not in IDENTITY}
+    env = identity.without_identity(os.environ)
     started = []
     for uuid in (u for u in merged_unfinished(app) if u != mine):
         proc.start_detached([sys.executable, "-m", "ttal", "go", uuid],
